@@ -1,0 +1,58 @@
+"""The one exception hierarchy of simapp-sync.
+
+Every error a user can cause or meet is a ``SyncError``; the CLI catches it in one place and
+maps ``exit_code`` to the process exit status: 2 for bad input or configuration (nothing was
+written), 1 for conflicts and failed checks.
+"""
+
+from __future__ import annotations
+
+
+class SyncError(Exception):
+    """Base of every expected failure. ``hint`` says what to do next."""
+
+    exit_code = 2
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class ConfigError(SyncError):
+    """upstream-manifest.yaml (or another config file) is missing, malformed or inconsistent."""
+
+
+class GitError(SyncError):
+    """The git repository is missing, or a ref moved under us."""
+
+
+class ImageError(SyncError):
+    """The image cannot be fetched or read: engine down, not found, corrupt, digest mismatch."""
+
+
+class UnsafeArchiveError(ImageError):
+    """An archive entry tries to escape its destination or smuggle something into git."""
+
+
+class PatchError(SyncError):
+    """A patch series or patch file is malformed, or a patch cannot be applied as written."""
+
+
+class RenderError(SyncError):
+    """A template cannot be rendered: syntax error, undefined variable."""
+
+
+class ConflictError(SyncError):
+    """A patch did not apply and left conflicts for the maintainer to resolve."""
+
+    exit_code = 1
+
+
+class CheckFailed(SyncError):
+    """A verification found a difference (drift, stale rendered file, unclean series)."""
+
+    exit_code = 1

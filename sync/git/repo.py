@@ -1,0 +1,119 @@
+"""Repositories, refs and commits.
+
+Refs move last and only by compare-and-swap: ``move_branch`` locks the ref, checks that it still
+points where the caller read it at the start, and only then moves it, with a reflog entry.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pygit2
+
+from sync.errors import GitError
+
+ZERO_OID = "0" * 40
+
+
+@dataclass(frozen=True)
+class Identity:
+    name: str
+    email: str
+
+
+def open_repository(start: Path) -> pygit2.Repository:
+    """The repository containing ``start``; a GitError saying how to fix it otherwise."""
+    found = pygit2.discover_repository(str(start))
+    if found is None:
+        raise GitError(f"{start.resolve()}: not inside a git repository",
+                       hint="run `git init` (or cd into your simapp checkout) first")
+    repo = pygit2.Repository(found)
+    if repo.is_bare:
+        raise GitError(f"{found}: is a bare repository; simapp-sync needs a work tree")
+    return repo
+
+
+def work_tree(repo: pygit2.Repository) -> Path:
+    """The top of the work tree."""
+    assert repo.workdir is not None
+    return Path(repo.workdir)
+
+
+def branch_ref(branch: str) -> str:
+    return branch if branch.startswith("refs/") else f"refs/heads/{branch}"
+
+
+def branch_tip(repo: pygit2.Repository, branch: str) -> pygit2.Commit | None:
+    """The commit ``branch`` points at, or None when it does not exist yet."""
+    try:
+        reference = repo.references.get(branch_ref(branch))
+    except pygit2.GitError as error:
+        raise GitError(f"cannot read branch {branch!r}: {error}") from None
+    if reference is None:
+        return None
+    commit = repo.get(reference.resolve().target)
+    if not isinstance(commit, pygit2.Commit):
+        raise GitError(f"branch {branch!r} does not point at a commit")
+    return commit
+
+
+def signature(repo: pygit2.Repository) -> pygit2.Signature:
+    """The user's identity from git config or GIT_* variables, else a neutral tool identity."""
+    name = os.environ.get("GIT_COMMITTER_NAME")
+    email = os.environ.get("GIT_COMMITTER_EMAIL")
+    if not (name and email):
+        try:
+            default = repo.default_signature
+            name, email = name or default.name, email or default.email
+        except (KeyError, pygit2.GitError):
+            name, email = name or "simapp-sync", email or "simapp-sync@localhost"
+    return pygit2.Signature(name, email, int(time.time()), 0)
+
+
+def create_commit(repo: pygit2.Repository, tree: str, parents: list[str], message: str) -> str:
+    """Write a commit object without moving any ref; returns its id."""
+    who = signature(repo)
+    oid = repo.create_commit(None, who, who, message, pygit2.Oid(hex=tree),
+                             [pygit2.Oid(hex=parent) for parent in parents])
+    return str(oid)
+
+
+def move_branch(repo: pygit2.Repository, branch: str, new: str, expected_old: str | None,
+                reflog_message: str) -> None:
+    """Point ``branch`` at ``new`` if and only if it still points at ``expected_old``.
+
+    ``expected_old=None`` means the branch must not exist yet. Raises GitError when someone
+    else moved the branch in the meantime; the branch is then left as they left it.
+    """
+    name = branch_ref(branch)
+    try:
+        with repo.transaction() as transaction:
+            transaction.lock_ref(name)
+            current = repo.references.get(name)
+            current_target = str(current.target) if current is not None else None
+            if current_target != expected_old:
+                raise GitError(
+                    f"branch {branch!r} moved while we worked "
+                    f"(expected {expected_old or 'no branch'}, found {current_target}); "
+                    "nothing was changed", hint="run the command again")
+            transaction.set_target(name, new, signature=signature(repo), message=reflog_message)
+    except pygit2.GitError as error:
+        raise GitError(f"cannot update branch {branch!r}: {error}",
+                       hint="another git process may hold the ref lock; retry") from None
+
+
+def trailers(message: str) -> dict[str, str]:
+    """The ``Key: value`` trailer block at the end of a commit message."""
+    lines = message.rstrip("\n").split("\n")
+    found: dict[str, str] = {}
+    for line in reversed(lines):
+        if not line.strip():
+            break
+        key, sep, value = line.partition(": ")
+        if not sep or " " in key:
+            break
+        found.setdefault(key, value.strip())
+    return found

@@ -1,0 +1,117 @@
+"""What every image source hands to the flattener, and what the flattener hands back.
+
+The image package knows nothing of git: content goes through a ``BlobStore`` that the caller
+provides (the git adapter implements it), and the result is a ``Tree`` of modes and blob ids.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from typing import BinaryIO, Protocol
+
+# git file modes, the only ones a flattened tree holds
+MODE_FILE = 0o100644
+MODE_EXECUTABLE = 0o100755
+MODE_SYMLINK = 0o120000
+
+
+class BlobStore(Protocol):
+    """Where file content goes. ``write`` reads exactly ``size`` bytes from ``stream``."""
+
+    def write(self, stream: BinaryIO, size: int) -> str:
+        """Store the content and return its blob id (hex)."""
+        ...
+
+
+@dataclass(frozen=True)
+class Leaf:
+    """A file or symlink in the flattened tree: a git mode and a blob id."""
+
+    mode: int
+    oid: str
+
+
+@dataclass
+class Tree:
+    """A directory: child name -> ``Tree`` or ``Leaf``. Names are str (valid UTF-8)."""
+
+    children: dict[str, Tree | Leaf] = field(default_factory=dict)
+
+    def walk(self, prefix: str = "") -> Iterator[tuple[str, Leaf]]:
+        """Yield (path, leaf) for every file below, in sorted path order."""
+        for name in sorted(self.children):
+            node = self.children[name]
+            path = f"{prefix}{name}"
+            if isinstance(node, Tree):
+                yield from node.walk(path + "/")
+            else:
+                yield path, node
+
+
+@dataclass(frozen=True)
+class ImageInfo:
+    """Identity of the image that was read, recorded in the upstream commit."""
+
+    reference: str  # what was asked for, e.g. "repo:tag" or "repo@sha256:..."
+    digest: str | None  # the registry (repo) digest of the manifest, when known
+    image_id: str  # the config digest: identifies the root filesystem content
+    created: str | None  # the config's "created" timestamp, RFC 3339
+
+
+@dataclass(frozen=True)
+class Layer:
+    """One tar stream to flatten, bottom first.
+
+    ``open`` returns a context manager giving the *uncompressed* tar stream. Closing it after the
+    whole stream was read verifies the layer's digests and raises ``ImageError`` on a mismatch;
+    the flattener therefore reads every layer to its end before closing it.
+
+    ``rename`` maps a member name of this tar to an image path ("opt/amazon/x", no leading
+    slash) or ``None`` to ignore the member. Registry/archive layers use the identity; an engine
+    ``get_archive`` stream of "/opt/amazon" names its members "amazon/...", so it renames them.
+    """
+
+    description: str  # for progress and errors: "layer 3/12 sha256:ab12..", "docker cp /opt/amazon"
+    open: Callable[[], AbstractContextManager[BinaryIO]]
+    size: int | None = None  # compressed size in bytes, for progress; None when unknown
+    rename: Callable[[str], str | None] | None = None
+    whiteouts: bool = True  # False for engine archives, where ".wh." names are plain files
+
+
+@dataclass
+class ReadReport:
+    """What reading the filesystem found, for the summary and --json."""
+
+    files: int = 0  # regular files and symlinks kept
+    bytes: int = 0  # content bytes kept
+    excluded: int = 0  # entries dropped by an exclude pattern
+    skipped: dict[str, int] = field(default_factory=dict)  # kind ("fifo", "chardev", ...) -> count
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Caps on untrusted input, against decompression bombs. Sizes are uncompressed bytes."""
+
+    max_file_size: int = 4 * 1024**3
+    max_layer_size: int = 64 * 1024**3
+
+
+class ReadProgress(Protocol):
+    """Receives progress while layers are read (bytes are compressed bytes of the layer)."""
+
+    def start_layer(self, description: str, total: int | None) -> None: ...
+
+    def advance(self, nbytes: int, files: int) -> None: ...
+
+    def finish_layer(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class OpenedImage:
+    """An image ready to be flattened: its identity and its layers, bottom first."""
+
+    info: ImageInfo
+    layers: tuple[Layer, ...]

@@ -1,0 +1,233 @@
+"""upstream-manifest.yaml -> frozen dataclasses.
+
+The key names are a contract. Unknown keys, wrong types and inconsistent values are a
+``ConfigError`` naming the file, the key and its line; nothing is guessed.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
+from sync.errors import ConfigError
+
+MANIFEST_NAME = "upstream-manifest.yaml"
+DIGEST_PATTERN = re.compile(r"^sha256:[0-9a-f]{64}$")
+PLATFORM_PATTERN = re.compile(r"^[a-z0-9]+/[a-z0-9_]+(/[a-z0-9]+)?$")
+
+
+@dataclass(frozen=True)
+class PathMapping:
+    """Keep the image subtree ``source`` (absolute) as ``target`` (repo-relative), minus excludes.
+
+    ``exclude`` holds gitignore-style patterns relative to ``source``; a leading "/" anchors a
+    pattern at ``source`` itself.
+    """
+
+    source: str
+    target: str
+    exclude: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """The whole upstream-manifest.yaml."""
+
+    image: str
+    tag: str | None
+    digest: str | None
+    platform: str
+    branch: str
+    paths: tuple[PathMapping, ...]
+    variants: dict[str, Any] = field(default_factory=dict)  # validated by the render layer
+    path: Path | None = None  # where it was read from, for messages
+
+    @property
+    def reference(self) -> str:
+        """The image reference to pull: a pinned digest wins over the tag."""
+        if self.digest:
+            return f"{self.image}@{self.digest}"
+        return f"{self.image}:{self.tag or 'latest'}"
+
+    @property
+    def targets(self) -> tuple[str, ...]:
+        return tuple(mapping.target for mapping in self.paths)
+
+
+class _Reader:
+    """Walks the YAML node graph so every error can name its key and line."""
+
+    def __init__(self, filename: str) -> None:
+        self.filename = filename
+
+    def fail(self, node: Node, key: str, message: str) -> ConfigError:
+        line = node.start_mark.line + 1
+        return ConfigError(f"{self.filename}:{line}: {key}: {message}")
+
+    def mapping(self, node: Node, key: str, allowed: set[str]) -> dict[str, tuple[Node, Node]]:
+        if not isinstance(node, MappingNode):
+            raise self.fail(node, key, "must be a mapping")
+        found: dict[str, tuple[Node, Node]] = {}
+        for key_node, value_node in node.value:
+            name = key_node.value if isinstance(key_node, ScalarNode) else None
+            full = f"{key}.{name}" if key else str(name)
+            if name not in allowed:
+                expected = ", ".join(sorted(allowed))
+                raise self.fail(key_node, full, f"unknown key (expected one of: {expected})")
+            if name in found:
+                raise self.fail(key_node, full, "duplicate key")
+            found[name] = (key_node, value_node)
+        return found
+
+    def string(self, node: Node, key: str) -> str:
+        if not isinstance(node, ScalarNode) or node.tag != "tag:yaml.org,2002:str":
+            raise self.fail(node, key, "must be a string")
+        if not node.value.strip():
+            raise self.fail(node, key, "must not be empty")
+        return str(node.value)
+
+    def string_list(self, node: Node, key: str) -> tuple[str, ...]:
+        if not isinstance(node, SequenceNode):
+            raise self.fail(node, key, "must be a list of strings")
+        return tuple(self.string(item, f"{key}[{i}]") for i, item in enumerate(node.value))
+
+    def sequence(self, node: Node, key: str) -> list[Node]:
+        if not isinstance(node, SequenceNode):
+            raise self.fail(node, key, "must be a list")
+        return list(node.value)
+
+
+def load_manifest(path: Path) -> Manifest:
+    """Read and validate the manifest at ``path``."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(
+            f"{path}: not found", hint=f"run from the repository root or create {MANIFEST_NAME}"
+        ) from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise ConfigError(f"{path}: cannot read: {error}") from None
+    return parse_manifest(text, str(path), path)
+
+
+def parse_manifest(text: str, filename: str, path: Path | None = None) -> Manifest:
+    """Validate manifest ``text``; ``filename`` is used in messages."""
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f":{mark.line + 1}" if mark is not None else ""
+        problem = getattr(error, "problem", None) or str(error)
+        raise ConfigError(f"{filename}{where}: invalid YAML: {problem}") from None
+    reader = _Reader(filename)
+    if root is None:
+        raise ConfigError(f"{filename}: empty manifest")
+    keys = reader.mapping(root, "", {"image", "tag", "digest", "platform", "branch", "paths",
+                                      "variants"})
+    for required in ("image", "paths"):
+        if required not in keys:
+            raise reader.fail(root, required, "required key is missing")
+
+    def optional(name: str, default: str | None, check: Callable[[str], bool] | None = None,
+                 rule: str = "") -> str | None:
+        if name not in keys:
+            return default
+        value = reader.string(keys[name][1], name)
+        if check is not None and not check(value):
+            raise reader.fail(keys[name][1], name, f"{value!r} {rule}")
+        return value
+
+    image = reader.string(keys["image"][1], "image")
+    if any(char.isspace() for char in image) or "@" in image:
+        raise reader.fail(keys["image"][1], "image",
+                          "must be a repository name without tag or digest (use tag:/digest:)")
+    tag = optional("tag", None, lambda v: re.fullmatch(r"[\w][\w.-]{0,127}", v) is not None,
+                   "is not a valid tag")
+    digest = optional("digest", None, lambda v: DIGEST_PATTERN.match(v) is not None,
+                      "must look like sha256:<64 hex digits>")
+    platform = optional("platform", "linux/amd64", lambda v: PLATFORM_PATTERN.match(v) is not None,
+                        "must look like os/arch or os/arch/variant")
+    branch = optional("branch", "upstream", _valid_branch_name, "is not a valid branch name")
+    paths = _read_paths(reader, keys["paths"][1])
+    variants: dict[str, Any] = {}
+    if "variants" in keys:
+        node = keys["variants"][1]
+        if not isinstance(node, MappingNode):
+            raise reader.fail(node, "variants", "must be a mapping of variant name to settings")
+        variants = yaml.safe_load(yaml.serialize(node)) or {}
+    assert platform is not None and branch is not None
+    return Manifest(image=image, tag=tag, digest=digest, platform=platform, branch=branch,
+                    paths=paths, variants=variants, path=path)
+
+
+def _read_paths(reader: _Reader, node: Node) -> tuple[PathMapping, ...]:
+    items = reader.sequence(node, "paths")
+    if not items:
+        raise reader.fail(node, "paths", "must list at least one source/target mapping")
+    mappings: list[tuple[PathMapping, Node]] = []
+    for index, item in enumerate(items):
+        key = f"paths[{index}]"
+        fields = reader.mapping(item, key, {"source", "target", "exclude"})
+        for required in ("source", "target"):
+            if required not in fields:
+                raise reader.fail(item, f"{key}.{required}", "required key is missing")
+        source_node, target_node = fields["source"][1], fields["target"][1]
+        source = reader.string(source_node, f"{key}.source")
+        if not source.startswith("/"):
+            raise reader.fail(source_node, f"{key}.source",
+                              f"{source!r} must be an absolute path in the image")
+        if "\\" in source or ".." in source.split("/"):
+            raise reader.fail(source_node, f"{key}.source", f"{source!r} must not contain '..'")
+        target = reader.string(target_node, f"{key}.target")
+        target_problem = _target_problem(target)
+        if target_problem:
+            raise reader.fail(target_node, f"{key}.target", f"{target!r} {target_problem}")
+        exclude: tuple[str, ...] = ()
+        if "exclude" in fields:
+            exclude = reader.string_list(fields["exclude"][1], f"{key}.exclude")
+        normalized_source = posixpath.normpath(source)
+        if normalized_source == "//":
+            normalized_source = "/"
+        mapping = PathMapping(normalized_source, posixpath.normpath(target), exclude)
+        for other, _ in mappings:
+            if _overlaps(other.target, mapping.target):
+                raise reader.fail(target_node, f"{key}.target",
+                                  f"{mapping.target!r} overlaps the target {other.target!r}")
+        mappings.append((mapping, item))
+    return tuple(mapping for mapping, _ in mappings)
+
+
+def _target_problem(target: str) -> str | None:
+    if target.startswith("/") or re.match(r"^[A-Za-z]:", target):
+        return "must be a path relative to the repository root"
+    if "\\" in target:
+        return "must use '/' separators"
+    parts = [part for part in target.split("/") if part not in ("", ".")]
+    if not parts:
+        return "must name a folder below the repository root"
+    if ".." in parts:
+        return "must not contain '..'"
+    if any(part.lower() == ".git" for part in parts):
+        return "must not be inside .git"
+    if parts[0] == "patches":
+        return "must not be the patches/ folder"
+    return None
+
+
+def _overlaps(first: str, second: str) -> bool:
+    return first == second or first.startswith(second + "/") or second.startswith(first + "/")
+
+
+def _valid_branch_name(name: str) -> bool:
+    if name.startswith(("-", "/")) or name.endswith(("/", ".", ".lock")):
+        return False
+    if ".." in name or "//" in name or "@{" in name:
+        return False
+    return re.fullmatch(r"[A-Za-z0-9._/-]+", name) is not None
