@@ -145,7 +145,8 @@ def parse_manifest(text: str, filename: str, path: Path | None = None) -> Manife
         return value
 
     image = reader.string(keys["image"][1], "image")
-    if any(char.isspace() for char in image) or "@" in image:
+    # a colon after the last slash is a tag ("host:port/repo" is fine)
+    if any(char.isspace() for char in image) or "@" in image or ":" in image.rsplit("/", 1)[-1]:
         raise reader.fail(keys["image"][1], "image",
                           "must be a repository name without tag or digest (use tag:/digest:)")
     tag = optional("tag", None, lambda v: re.fullmatch(r"[\w][\w.-]{0,127}", v) is not None,

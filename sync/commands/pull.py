@@ -1,10 +1,34 @@
-"""`sync pull`: read the upstream image's mapped paths and commit them to the upstream branch."""
+"""`sync pull`: read the upstream image's mapped paths and commit them to the upstream branch.
+
+Only the object database and the branch ref change: blobs stream straight in, the tree is built
+in memory, and the ref moves last, by compare-and-swap against the tip read at the start.
+"""
 
 from __future__ import annotations
 
 import argparse
+import time
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
-from sync.ui import UI
+import pygit2
+from rich.progress import Progress, TaskID
+
+from sync.errors import ConfigError
+from sync.git import objects
+from sync.git import repo as gitrepo
+from sync.image.flatten import flatten
+from sync.image.model import Limits, OpenedImage, ReadReport
+from sync.manifest import MANIFEST_NAME, Manifest, load_manifest
+from sync.ui import UI, short_oid
+from sync.upstream import UpstreamRecord, already_recorded, commit_message
+
+ARCHIVE_TRANSPORTS = ("docker-archive:", "oci-archive:", "oci:")
+DAEMON_TRANSPORT = "docker-daemon:"
+DEFAULT_LIMITS = Limits()
 
 
 def configure(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
@@ -13,28 +37,220 @@ def configure(subparsers: argparse._SubParsersAction, common: argparse.ArgumentP
         "pull", parents=[common], help="import the upstream image into the upstream branch",
         description="Export the upstream image's mapped paths and commit them to the upstream "
                     "branch (work tree, index and HEAD are not touched).")
-    parser.add_argument("--from", dest="source", default="docker-daemon:", metavar="TRANSPORT",
-                        help="docker-daemon: (default), docker-archive:PATH, oci-archive:PATH, "
-                             "oci:DIR")
-    parser.add_argument("--max-file-size", type=_size, default=None, metavar="SIZE",
-                        help="refuse files larger than SIZE (e.g. 4G; default 4G)")
-    parser.add_argument("--max-layer-size", type=_size, default=None, metavar="SIZE",
+    parser.add_argument("--from", dest="source", default=DAEMON_TRANSPORT, metavar="TRANSPORT",
+                        help="docker-daemon: (default, the engine at DOCKER_HOST), "
+                             "docker-archive:PATH, oci-archive:PATH, oci:DIR")
+    parser.add_argument("--max-file-size", type=parse_size, default=None, metavar="SIZE",
+                        help="refuse files larger than SIZE (default 4G)")
+    parser.add_argument("--max-layer-size", type=parse_size, default=None, metavar="SIZE",
                         help="refuse layers that decompress to more than SIZE (default 64G)")
+    parser.add_argument("--reread", action="store_true",
+                        help="read every layer even when the branch already records this image")
     parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace, ui: UI) -> int:
-    raise NotImplementedError
+    """CLI adapter: build the collaborators, then call ``pull``."""
+    repo = gitrepo.open_repository(Path(args.directory))
+    root = gitrepo.work_tree(repo)
+    manifest = load_manifest(Path(args.manifest) if args.manifest else root / MANIFEST_NAME)
+    defaults = DEFAULT_LIMITS
+    limits = Limits(max_file_size=args.max_file_size or defaults.max_file_size,
+                    max_layer_size=args.max_layer_size or defaults.max_layer_size)
+    opener = image_opener(args.source, manifest, ui)
+    return pull(repo, manifest, opener, ui, limits=limits, reread=args.reread)
 
 
-def _size(text: str) -> int:
+@dataclass
+class PullOutcome:
+    """Everything the summary and --json report."""
+
+    image: str
+    digest: str | None
+    image_id: str
+    created: str | None
+    branch: str
+    previous: str | None
+    commit: str | None  # the new commit, or the unchanged tip
+    changed: bool
+    report: ReadReport = field(default_factory=ReadReport)
+    files_changed: int = 0
+    insertions: int = 0
+    deletions: int = 0
+    seconds: float = 0.0
+    read_layers: bool = True
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "image": self.image, "digest": self.digest, "image_id": self.image_id,
+            "created": self.created, "branch": self.branch, "previous": self.previous,
+            "commit": self.commit, "changed": self.changed, "files": self.report.files,
+            "bytes": self.report.bytes, "excluded": self.report.excluded,
+            "skipped": self.report.skipped, "warnings": self.report.warnings,
+            "files_changed": self.files_changed, "insertions": self.insertions,
+            "deletions": self.deletions, "seconds": round(self.seconds, 3),
+        }
+
+
+# Given the command's live progress display, opens the image (pulling it first if need be).
+ImageOpener = Callable[[Progress], AbstractContextManager[OpenedImage]]
+
+
+def pull(repo: pygit2.Repository, manifest: Manifest, open_image: ImageOpener, ui: UI, *,
+         limits: Limits = DEFAULT_LIMITS, reread: bool = False) -> int:
+    """Import the image into ``manifest.branch``; 0 on success (changed or not)."""
+    started = time.monotonic()
+    tip = gitrepo.branch_tip(repo, manifest.branch)
+    previous = str(tip.id) if tip is not None else None
+    record = UpstreamRecord.from_trailers(gitrepo.trailers(tip.message)) if tip else None
+    with ui.progress() as progress, open_image(progress) as opened:
+        info = opened.info
+        outcome = PullOutcome(image=manifest.reference, digest=info.digest,
+                              image_id=info.image_id, created=info.created,
+                              branch=manifest.branch, previous=previous, commit=previous,
+                              changed=False)
+        if not reread and already_recorded(record, manifest, info):
+            outcome.read_layers = False
+        else:
+            tree_id, outcome.report = _read_into_tree(repo, manifest, opened, progress, limits)
+            if tip is None or str(tip.tree_id) != tree_id:
+                parents = [previous] if previous else []
+                commit = gitrepo.create_commit(repo, tree_id, parents,
+                                               commit_message(manifest, info))
+                gitrepo.move_branch(repo, manifest.branch, commit, previous,
+                                    reflog_message=f"simapp-sync pull: {manifest.reference}")
+                outcome.commit, outcome.changed = commit, True
+                _count_changes(repo, tip, commit, outcome)
+    outcome.seconds = time.monotonic() - started
+    _report(outcome, ui)
+    return 0
+
+
+def _read_into_tree(repo: pygit2.Repository, manifest: Manifest, opened: OpenedImage,
+                    progress: Progress, limits: Limits) -> tuple[str, ReadReport]:
+    with objects.ObjectWriter(repo) as writer:
+        result = flatten(opened.layers, manifest.paths, writer, limits,
+                         progress=LayerProgress(progress, len(opened.layers)))
+    return objects.write_tree(repo, result.tree), result.report
+
+
+class LayerProgress:
+    """Shows each layer being read as a bar (bytes) with a running count of kept files."""
+
+    def __init__(self, progress: Progress, layer_count: int) -> None:
+        self.progress = progress
+        self.layer_count = layer_count
+        self.index = 0
+        self.files = 0
+        self.task: TaskID | None = None
+
+    def start_layer(self, description: str, total: int | None) -> None:
+        self.index += 1
+        self.task = self.progress.add_task(f"reading {self.index}/{self.layer_count}",
+                                           total=total, detail=f"{self.files:,} files")
+
+    def advance(self, nbytes: int, files: int) -> None:
+        self.files += files
+        if self.task is not None:
+            self.progress.update(self.task, advance=nbytes, detail=f"{self.files:,} files")
+
+    def finish_layer(self) -> None:
+        if self.task is not None:
+            task = self.progress.tasks[-1]
+            self.progress.update(self.task, total=task.completed, detail=f"{self.files:,} files")
+        self.task = None
+
+
+def _count_changes(repo: pygit2.Repository, tip: pygit2.Commit | None, commit: str,
+                   outcome: PullOutcome) -> None:
+    new_tree = repo.get(commit).tree  # type: ignore[union-attr]
+    if tip is None:
+        outcome.files_changed = outcome.report.files
+        return
+    stats = repo.diff(tip.tree, new_tree).stats
+    outcome.files_changed, outcome.insertions, outcome.deletions = (
+        stats.files_changed, stats.insertions, stats.deletions)
+
+
+def _report(outcome: PullOutcome, ui: UI) -> None:
+    ui.emit_json(outcome.as_json())
+    for warning in outcome.report.warnings:
+        ui.warn(warning)
+    digest = outcome.digest or outcome.image_id
+    if not outcome.changed:
+        why = "already records this image" if not outcome.read_layers else "tree is unchanged"
+        ui.print(f"{outcome.branch} is up to date at {short_oid(outcome.commit)} ({why}: "
+                 f"{outcome.image}, {digest[:19]}…) — nothing to commit")
+        return
+    arrow = f"{short_oid(outcome.previous)} → " if outcome.previous else "new branch at "
+    ui.print(f"{outcome.branch}  {arrow}{short_oid(outcome.commit)}   "
+             f"Upstream {outcome.image} ({digest[:19]}…)")
+    table = ui.table("files", "bytes", "changed", "+lines", "−lines", "excluded", "skipped",
+                     "warnings", "seconds")
+    skipped = ", ".join(f"{count} {kind}" for kind, count in sorted(outcome.report.skipped.items()))
+    table.add_row(f"{outcome.report.files:,}", _human_bytes(outcome.report.bytes),
+                  f"{outcome.files_changed:,}", f"+{outcome.insertions:,}",
+                  f"−{outcome.deletions:,}", f"{outcome.report.excluded:,}", skipped or "0",
+                  str(len(outcome.report.warnings)), f"{outcome.seconds:.1f}")
+    ui.print(table)
+
+
+def image_opener(spec: str, manifest: Manifest, ui: UI) -> ImageOpener:
+    """The image source named by a skopeo-style transport (``--from``)."""
+    if spec.startswith(ARCHIVE_TRANSPORTS):
+        from sync.image.archive import open_archive
+
+        return lambda _progress: open_archive(spec, manifest.platform)
+    if spec.startswith(DAEMON_TRANSPORT):
+        reference = spec[len(DAEMON_TRANSPORT):]
+        if reference:
+            raise ConfigError(f"--from {spec}: the image is named by the manifest; "
+                              "use plain --from docker-daemon:")
+        return lambda progress: _daemon_image(manifest, progress)
+    raise ConfigError(f"--from {spec}: unknown transport",
+                      hint="use docker-daemon:, docker-archive:PATH, oci-archive:PATH or oci:DIR")
+
+
+@contextmanager
+def _daemon_image(manifest: Manifest, progress: Progress) -> Iterator[OpenedImage]:
+    from sync.image.daemon import open_daemon_image
+
+    with open_daemon_image(manifest, progress=PullProgress(progress)) as opened:
+        yield opened
+
+
+class PullProgress:
+    """Layer download bars from the engine's pull stream; totals may be unknown."""
+
+    def __init__(self, progress: Progress) -> None:
+        self.progress = progress
+        self.tasks: dict[str, TaskID] = {}
+
+    def update(self, layer: str, status: str, current: int | None, total: int | None) -> None:
+        task = self.tasks.get(layer)
+        if task is None:
+            task = self.progress.add_task(f"pulling {layer[:12]}", total=total, detail=status)
+            self.tasks[layer] = task
+        self.progress.update(task, completed=current or 0, total=total, detail=status)
+
+
+def _human_bytes(size: int) -> str:
+    value = float(size)
+    for unit in ("B", "KB", "MB", "GB"):
+        if value < 1000 or unit == "GB":
+            return f"{value:,.0f} {unit}" if unit == "B" else f"{value:,.1f} {unit}"
+        value /= 1000
+    return f"{size} B"
+
+
+def parse_size(text: str) -> int:
+    """``512M``, ``4G``, ``1.5GiB`` or plain bytes (for argparse)."""
     units = {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4}
-    number, unit = text.rstrip("iBb").upper(), ""
-    if number and number[-1] in units:
-        number, unit = number[:-1], number[-1]
+    number = text.strip().upper().removesuffix("B").removesuffix("I")
+    unit = number[-1] if number and number[-1] in units else ""
     try:
-        value = int(float(number) * units[unit])
-    except (ValueError, KeyError):
+        value = int(float(number[: len(number) - len(unit)]) * units[unit])
+    except ValueError:
         raise argparse.ArgumentTypeError(f"invalid size {text!r} (examples: 512M, 4G)") from None
     if value <= 0:
         raise argparse.ArgumentTypeError(f"size must be positive: {text!r}")

@@ -89,6 +89,8 @@ def move_branch(repo: pygit2.Repository, branch: str, new: str, expected_old: st
     else moved the branch in the meantime; the branch is then left as they left it.
     """
     name = branch_ref(branch)
+    who = signature(repo)
+    repo.set_ident(who.name, who.email)  # the reflog entry's identity
     try:
         with repo.transaction() as transaction:
             transaction.lock_ref(name)
@@ -99,7 +101,7 @@ def move_branch(repo: pygit2.Repository, branch: str, new: str, expected_old: st
                     f"branch {branch!r} moved while we worked "
                     f"(expected {expected_old or 'no branch'}, found {current_target}); "
                     "nothing was changed", hint="run the command again")
-            transaction.set_target(name, new, signature=signature(repo), message=reflog_message)
+            transaction.set_target(name, new, message=reflog_message)
     except pygit2.GitError as error:
         raise GitError(f"cannot update branch {branch!r}: {error}",
                        hint="another git process may hold the ref lock; retry") from None
