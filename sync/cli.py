@@ -19,6 +19,10 @@ from sync.ui import UI
 
 COMMAND_MODULES = (
     "sync.commands.pull",
+    "sync.commands.rebase",
+    "sync.commands.render",
+    "sync.commands.build",
+    "sync.commands.demo",
 )
 
 EXIT_INTERRUPTED = 130

@@ -56,3 +56,9 @@ class CheckFailed(SyncError):
     """A verification found a difference (drift, stale rendered file, unclean series)."""
 
     exit_code = 1
+
+
+class BuildError(SyncError):
+    """The Docker Engine is unreachable, or a build step or a push failed."""
+
+    exit_code = 1

@@ -61,7 +61,7 @@ class Manifest:
         return tuple(mapping.target for mapping in self.paths)
 
 
-class _Reader:
+class YamlReader:
     """Walks the YAML node graph so every error can name its key and line."""
 
     def __init__(self, filename: str) -> None:
@@ -126,7 +126,7 @@ def parse_manifest(text: str, filename: str, path: Path | None = None) -> Manife
         where = f":{mark.line + 1}" if mark is not None else ""
         problem = getattr(error, "problem", None) or str(error)
         raise ConfigError(f"{filename}{where}: invalid YAML: {problem}") from None
-    reader = _Reader(filename)
+    reader = YamlReader(filename)
     if root is None:
         raise ConfigError(f"{filename}: empty manifest")
     keys = reader.mapping(root, "", {"image", "tag", "digest", "platform", "branch", "paths",
@@ -168,7 +168,7 @@ def parse_manifest(text: str, filename: str, path: Path | None = None) -> Manife
                     paths=paths, variants=variants, path=path)
 
 
-def _read_paths(reader: _Reader, node: Node) -> tuple[PathMapping, ...]:
+def _read_paths(reader: YamlReader, node: Node) -> tuple[PathMapping, ...]:
     items = reader.sequence(node, "paths")
     if not items:
         raise reader.fail(node, "paths", "must list at least one source/target mapping")

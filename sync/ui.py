@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from rich.console import Console, RenderableType
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     DownloadColumn,
@@ -76,13 +77,13 @@ class UI:
 
     def warn(self, message: str) -> None:
         if not self.json_mode:
-            self.err.print(f"[yellow]warning:[/yellow] {message}", highlight=False)
+            self.err.print(f"[yellow]warning:[/yellow] {escape(message)}", soft_wrap=True)
 
     def error(self, message: str, hint: str | None = None) -> None:
         """Errors go to stderr even in --json mode: stdout stays parseable (or empty)."""
-        self.err.print(f"[bold red]error:[/bold red] {message}", highlight=False, markup=True)
+        self.err.print(f"[bold red]error:[/bold red] {escape(message)}", soft_wrap=True)
         if hint:
-            self.err.print(f"  {hint}", highlight=False)
+            self.err.print(f"  {escape(hint)}", soft_wrap=True)
 
     # --- progress ----------------------------------------------------------------------------
     @contextmanager

@@ -1,0 +1,288 @@
+"""Benchmark `sync pull` against today's script and against the floor, on a simapp-scale image.
+
+    python benchmarks/pull.py [--files 5000] [--megabytes 800] [--workdir DIR] [--keep]
+
+Generates two versions of an image shaped like the DeepRacer simapp (a few 50-100 MB binaries,
+textures of a few MB, thousands of source files, colcon build outputs to exclude, several layers,
+gzip-compressed), the second with about 5% of the kept files changed. Then it times, on the same
+input in the same run:
+
+1. `python -m sync pull --from docker-archive:` (cold, update to v2, re-pull of v2),
+2. today's way: extract the mapped paths with tar, delete the excluded ones, git add -A, commit,
+3. the floor: one pass that reads and decompresses the archive once and hashes and compresses
+   (zlib level 1, as git's loose objects) each kept file once, and does nothing else.
+
+It prints each time, peak memory of `sync pull`, and the ratios. Not a test: nothing asserts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import random
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from sync.image.build import (  # noqa: E402
+    Dir,
+    Entry,
+    File,
+    ImageSpec,
+    LayerSpec,
+    Stream,
+    Whiteout,
+    write_docker_archive,
+)
+
+MANIFEST = """\
+image: bench.local/deepracer-sim-public
+tag: v1
+platform: linux/amd64
+branch: upstream
+paths:
+  - source: /opt/amazon
+    target: bundle
+    exclude: [/build/, /install/, /log/, "*.psd", "__pycache__/", "*.pyc"]
+"""
+EXCLUDED_TOP = ("build", "install", "log")
+MB = 1_000_000
+
+
+@dataclass(frozen=True)
+class KeptFile:
+    path: str  # below opt/amazon
+    size: int
+    binary: bool
+    mode: int = 0o644
+
+
+def corpus() -> bytes:
+    """1 MB of source-like text: compresses about as well as the simapp's Python and XML."""
+    rng = random.Random(7)
+    words = ["def", "return", "self", "import", "class", "params", "reward", "speed", "track",
+             "waypoints", "numpy", "rospy", "float", "int", "if", "else", "for", "in", "None",
+             "agent", "episode", "action", "state", "model", "=", "(", ")", ":", "+", "0.5"]
+    lines = []
+    size = 0
+    while size < MB:
+        line = "    " * rng.randint(0, 3) + " ".join(rng.choices(words, k=rng.randint(3, 12)))
+        lines.append(line)
+        size += len(line) + 1
+    return ("\n".join(lines) + "\n").encode()[:MB]
+
+
+def plan_files(count: int, megabytes: int) -> list[KeptFile]:
+    """About ``megabytes`` MB in ``count`` files: big binaries, textures, source files."""
+    rng = random.Random(11)
+    files = [KeptFile("bin/gzserver-plugins.so", 100 * MB, True, 0o755),
+             KeptFile("models/pretrained/model.pb", 75 * MB, True),
+             KeptFile("models/pretrained/weights.npy", 50 * MB, True)]
+    budget = megabytes * MB - sum(f.size for f in files)
+    textures = max(1, count // 40)
+    texture_bytes = int(budget * 0.55)
+    for index in range(textures):
+        files.append(KeptFile(f"meshes/track_{index:03d}/texture.png",
+                              texture_bytes // textures, True))
+    sources = count - len(files)
+    source_bytes = budget - texture_bytes
+    folders = ["markov/agents", "markov/environments", "rl_coach/build/lib/rl_coach",
+               "rl_coach/agents", "deepracer_simulation_environment/scripts", "launch", "urdf",
+               "worlds", "configs"]
+    for index in range(sources):
+        folder = folders[index % len(folders)]
+        size = max(200, int(rng.expovariate(1 / (source_bytes / sources))))
+        mode = 0o755 if index % 50 == 0 else 0o644
+        files.append(KeptFile(f"{folder}/module_{index:05d}.py", size, False, mode))
+    return files
+
+
+def content(file: KeptFile, text: bytes, version: int) -> bytes | Stream:
+    seed = f"{file.path}@{version}".encode()
+    if file.binary:
+        return Stream.pattern(file.size, seed=seed)
+    offset = int.from_bytes(hashlib.sha256(seed).digest()[:4], "big") % (len(text) - 1)
+    header = f"# {file.path} version {version}\n".encode()
+    body = (text[offset:] + text) * (file.size // len(text) + 1)
+    return header + body[: max(0, file.size - len(header))]
+
+
+def image(files: list[KeptFile], changed: set[str], version: int) -> ImageSpec:
+    text = corpus()
+    mtime = 1_700_000_000 + version * 86_400
+    base = [Dir("usr"), *(File(f"usr/lib/lib{i:03d}.so", Stream.pattern(200_000, f"os{i}".encode()))
+                          for i in range(300))]
+    ros = [File(f"opt/ros/noetic/lib/ros_{i:03d}.so", Stream.pattern(150_000, f"ros{i}".encode()))
+           for i in range(200)]
+    app: list[Entry] = [Dir("opt/amazon")]
+    for file in files:
+        file_version = version if file.path in changed else 1
+        app.append(File(f"opt/amazon/{file.path}", content(file, text, file_version),
+                        mode=file.mode, mtime=mtime))
+    for top in EXCLUDED_TOP:  # colcon outputs, excluded by the manifest
+        for index in range(250):
+            app.append(File(f"opt/amazon/{top}/pkg_{index:03d}/artifact.o",
+                            Stream.pattern(60_000, f"{top}{index}".encode()), mtime=mtime))
+    for index in range(300):
+        app.append(File(f"opt/amazon/markov/__pycache__/module_{index:05d}.cpython-38.pyc",
+                        b"\x55\x0d\x0d\x0a" + bytes(2000), mtime=mtime))
+    fixup = [Whiteout(f"opt/amazon/{files[-1].path}"),
+             File("opt/amazon/configs/environment.yml", f"version: {version}\n".encode())]
+    return ImageSpec(layers=(LayerSpec(base), LayerSpec(ros), LayerSpec(app), LayerSpec(fixup)),
+                     tags=(f"bench.local/deepracer-sim-public:v{version}",),
+                     created=f"2026-0{version}-01T00:00:00Z")
+
+
+# --- the three ways --------------------------------------------------------------------------
+
+
+def run(command: list[str], cwd: Path | None = None, env: dict[str, str] | None = None
+        ) -> tuple[float, int]:
+    """Run ``command``; return (seconds, peak RSS in MB) measured by /usr/bin/time."""
+    started = time.perf_counter()
+    measured = ["/usr/bin/time", "-f", "%M", *command]
+    result = subprocess.run(measured, cwd=cwd, env=env, capture_output=True, text=True)
+    seconds = time.perf_counter() - started
+    if result.returncode != 0:
+        raise SystemExit(f"{' '.join(command)} failed:\n{result.stdout}\n{result.stderr}")
+    peak_kb = int(result.stderr.strip().splitlines()[-1])
+    return seconds, peak_kb // 1024
+
+
+def new_repo(path: Path) -> Path:
+    subprocess.run(["git", "init", "-q", "-b", "main", str(path)], check=True)
+    (path / "upstream-manifest.yaml").write_text(MANIFEST)
+    git(path, "add", "upstream-manifest.yaml")
+    git(path, "commit", "-qm", "manifest")
+    return path
+
+
+def git(path: Path, *args: str) -> None:
+    subprocess.run(["git", "-C", str(path), "-c", "user.name=bench", "-c",
+                    "user.email=bench@localhost", *args], check=True)
+
+
+def sync_pull(repo: Path, archive: Path, *extra: str) -> tuple[float, int]:
+    return run([sys.executable, "-m", "sync", "-C", str(repo), "-q", "--json", "pull", "--from",
+                f"docker-archive:{archive}", *extra], cwd=ROOT)
+
+
+def todays_way(repo: Path, archive: Path, scratch: Path) -> tuple[float, int]:
+    """tar out the app layers, delete what is excluded, git add -A, git commit."""
+    script = f"""
+set -e
+rm -rf {scratch} && mkdir -p {scratch}/layers {scratch}/fs
+cd {scratch}/layers && tar -xf {archive}
+for layer in $(python3 -c 'import json;print(" ".join(json.load(open("manifest.json"))[0]["Layers"]))'); do
+  tar -xzf "$layer" -C {scratch}/fs --wildcards 'opt/amazon/*' 2>/dev/null || true
+done
+cd {scratch}/fs/opt/amazon
+rm -rf build install log
+find . -name __pycache__ -prune -exec rm -rf {{}} + ; find . \\( -name '*.pyc' -o -name '*.psd' \\) -delete
+rm -rf {repo}/bundle && mv {scratch}/fs/opt/amazon {repo}/bundle
+cd {repo} && git add -A bundle && git -c user.name=b -c user.email=b@l commit -qm update
+"""
+    return run(["bash", "-c", script])
+
+
+def floor(archive: Path) -> None:
+    """Read and decompress once; hash and compress each kept file once; nothing else."""
+    import pathspec
+    from isal import igzip
+
+    exclude = pathspec.GitIgnoreSpec.from_lines(
+        ["/build/", "/install/", "/log/", "*.psd", "__pycache__/", "*.pyc"])
+    with tarfile.open(archive) as outer:
+        manifest = json.load(outer.extractfile("manifest.json"))  # type: ignore[arg-type]
+        for layer_path in manifest[0]["Layers"]:
+            raw = outer.extractfile(layer_path)
+            assert raw is not None
+            with igzip.IgzipFile(fileobj=raw) as stream, tarfile.open(fileobj=stream,
+                                                                       mode="r|") as layer:
+                for member in layer:
+                    name = member.name
+                    if not member.isfile() or not name.startswith("opt/amazon/"):
+                        continue
+                    if exclude.match_file(name[len("opt/amazon/"):]):
+                        continue
+                    data = layer.extractfile(member).read()  # type: ignore[union-attr]
+                    hashlib.sha1(b"blob %d\0" % len(data) + data).digest()
+                    zlib.compress(data, 1)
+
+
+# --- main ------------------------------------------------------------------------------------
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--files", type=int, default=5000)
+    parser.add_argument("--megabytes", type=int, default=800)
+    parser.add_argument("--changed-percent", type=float, default=5.0)
+    parser.add_argument("--workdir", type=Path, default=None)
+    parser.add_argument("--keep", action="store_true")
+    parser.add_argument("--floor", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.floor:
+        floor(args.floor)
+        return
+
+    workdir = args.workdir or Path(tempfile.mkdtemp(prefix="bench-pull-"))
+    workdir.mkdir(parents=True, exist_ok=True)
+    try:
+        report(args, workdir)
+    finally:
+        if not args.keep:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+
+def report(args: argparse.Namespace, workdir: Path) -> None:
+    files = plan_files(args.files, args.megabytes)
+    rng = random.Random(3)
+    changed = {f.path for f in rng.sample(files, int(len(files) * args.changed_percent / 100))}
+    started = time.perf_counter()
+    v1, v2 = workdir / "simapp-v1.tar", workdir / "simapp-v2.tar"
+    write_docker_archive(v1, image(files, changed, 1))
+    write_docker_archive(v2, image(files, changed, 2))
+    kept = sum(f.size for f in files)
+    print(f"generated 2 images in {time.perf_counter() - started:.0f} s: {len(files):,} kept "
+          f"files, {kept / MB:,.0f} MB kept, archive {v1.stat().st_size / MB:,.0f} MB, "
+          f"{len(changed)} files changed in v2")
+
+    ours_repo, todays_repo = new_repo(workdir / "ours"), new_repo(workdir / "todays")
+    results: dict[str, tuple[float, int]] = {}
+    results["floor"] = run([sys.executable, __file__, "--floor", str(v1)])
+    results["ours cold"] = sync_pull(ours_repo, v1)
+    results["todays cold"] = todays_way(todays_repo, v1, workdir / "scratch")
+    (ours_repo / "upstream-manifest.yaml").write_text(MANIFEST.replace("tag: v1", "tag: v2"))
+    results["ours update"] = sync_pull(ours_repo, v2)
+    results["todays update"] = todays_way(todays_repo, v2, workdir / "scratch")
+    results["ours re-pull"] = sync_pull(ours_repo, v2)
+    results["ours re-pull --reread"] = sync_pull(ours_repo, v2, "--reread")
+
+    print(f"\n{'run':<26}{'seconds':>9}{'peak RSS':>10}")
+    for name, (seconds, peak) in results.items():
+        print(f"{name:<26}{seconds:>9.2f}{peak:>7} MB")
+    ratio = lambda a, b: results[a][0] / results[b][0]  # noqa: E731
+    print("\nratios (higher is better for us):")
+    print(f"  cold:   ours is {ratio('ours cold', 'floor'):.2f}x the floor (target <= 1.3), "
+          f"{ratio('todays cold', 'ours cold'):.2f}x faster than today's (target >= 1.5)")
+    print(f"  update: {ratio('todays update', 'ours update'):.2f}x faster than today's "
+          f"(target >= 3)")
+    print(f"  re-pull of an unchanged image: {results['ours re-pull'][0]:.2f} s (target < 1 s)")
+    print(f"  peak RSS of sync pull: {max(v[1] for k, v in results.items() if 'ours' in k)} MB "
+          f"(target < 200 MB)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,151 @@
+"""`sync build`: build (and push) the rendered variants through the Docker Engine at DOCKER_HOST.
+
+The render gate runs first, and the rendered Dockerfiles must be up to date: what is built is
+exactly what `render` writes and the repository commits. The commit is passed as the REVISION
+build argument (it cannot be rendered into a file the commit contains).
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pygit2
+from rich.progress import Progress, TaskID
+
+from sync import build as engine
+from sync.commands.render import render_in_memory
+from sync.errors import CheckFailed
+from sync.git import repo as gitrepo
+from sync.manifest import MANIFEST_NAME, Manifest, load_manifest
+from sync.render import DEFAULT_PREFIX, dockerfile_path, image_tag, stale_files
+from sync.ui import UI
+
+
+def configure(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    """Register `build` and its options."""
+    parser = subparsers.add_parser(
+        "build", parents=[common], help="build (and push) the variant images",
+        description="Build the rendered docker/Dockerfile.<variant> files through the Docker "
+                    "Engine at DOCKER_HOST, tagged <prefix>/deepracer-simapp:<VERSION>-<variant>.")
+    parser.add_argument("--variant", action="append", metavar="NAME", default=None,
+                        help="build only this variant (repeatable; default: all)")
+    parser.add_argument("--push", action="store_true", help="push each image after building it")
+    parser.add_argument("--prefix", default=DEFAULT_PREFIX, metavar="PREFIX",
+                        help=f"registry/organisation of the tags (default: {DEFAULT_PREFIX})")
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace, ui: UI) -> int:
+    """CLI adapter: open the repository and manifest, then call ``build``."""
+    repo = gitrepo.open_repository(Path(args.directory))
+    root = gitrepo.work_tree(repo)
+    manifest = load_manifest(Path(args.manifest) if args.manifest else root / MANIFEST_NAME)
+    return build(repo, root, manifest, ui, names=args.variant, push=args.push,
+                 prefix=args.prefix)
+
+
+@dataclass
+class Built:
+    """One variant's outcome, for the summary and --json."""
+
+    variant: str
+    tag: str
+    image_id: str
+    digest: str | None = None  # the pushed manifest digest
+    seconds: float = 0.0
+
+    def as_json(self) -> dict[str, Any]:
+        return {"variant": self.variant, "tag": self.tag, "image_id": self.image_id,
+                "pushed": self.digest is not None, "digest": self.digest,
+                "seconds": round(self.seconds, 3)}
+
+
+def build(repo: pygit2.Repository, root: Path, manifest: Manifest, ui: UI, *,
+          names: list[str] | None = None, push: bool = False,
+          prefix: str = DEFAULT_PREFIX) -> int:
+    """Gate, check the rendered files, then build (and push) each selected variant."""
+    rendering = render_in_memory(repo, root, manifest, names)
+    wanted = {dockerfile_path(variant.name) for variant in rendering.variants}
+    stale = stale_files(root, [file for file in rendering.files if file.path in wanted])
+    if stale:
+        raise CheckFailed(f"stale rendered files: {', '.join(item.path for item in stale)}",
+                          hint="run `python -m sync render` first (and commit the result)")
+    client = engine.connect()
+    revision = _revision(repo)
+    results: list[Built] = []
+    try:
+        with ui.progress(transfer=False) as progress:
+            for variant in rendering.variants:
+                started = time.monotonic()
+                request = engine.BuildRequest(
+                    context=root, dockerfile=dockerfile_path(variant.name),
+                    tag=image_tag(prefix, rendering.version, variant.name),
+                    buildargs={"REVISION": revision}, platform=manifest.platform)
+                steps = StepProgress(progress, f"building {variant.name}")
+                image_id = engine.build_image(client, request, steps)
+                steps.finish()
+                built = Built(variant.name, request.tag, image_id)
+                if push:
+                    built.digest = engine.push_image(
+                        client, request.tag, PushBar(progress, f"pushing {variant.name}"))
+                built.seconds = time.monotonic() - started
+                results.append(built)
+    finally:
+        client.close()
+    ui.emit_json({"version": rendering.version, "revision": revision,
+                  "images": [built.as_json() for built in results]})
+    table = ui.table("variant", "tag", "image", "pushed", "seconds")
+    for built in results:
+        table.add_row(built.variant, built.tag, built.image_id.removeprefix("sha256:")[:12],
+                      built.digest[:19] + "…" if built.digest else "no", f"{built.seconds:.1f}")
+    ui.print(table)
+    return 0
+
+
+class StepProgress:
+    """One bar per variant: the build's steps, with the running instruction as detail."""
+
+    def __init__(self, progress: Progress, description: str) -> None:
+        self.progress = progress
+        self.task: TaskID = progress.add_task(description, total=None, detail="")
+        self.total = 0
+
+    def step(self, number: int, total: int, instruction: str) -> None:
+        # the step shown is running: completed counts the ones before it
+        self.total = total
+        self.progress.update(self.task, completed=number - 1, total=total,
+                             detail=_shorten(instruction))
+
+    def output(self, line: str) -> None:
+        return None  # the output is kept by the engine adapter for errors; the bar stays calm
+
+    def finish(self) -> None:
+        self.progress.update(self.task, completed=self.total, total=self.total, detail="done")
+
+
+class PushBar:
+    """Bytes pushed so far, summed over the image's layers."""
+
+    def __init__(self, progress: Progress, description: str) -> None:
+        self.progress = progress
+        self.task: TaskID = progress.add_task(description, total=None, detail="")
+
+    def pushed(self, current: int, total: int | None) -> None:
+        self.progress.update(self.task, completed=current, total=total,
+                             detail=f"{current / 1e6:,.1f} MB")
+
+
+def _revision(repo: pygit2.Repository) -> str:
+    """The commit being built, for the org.opencontainers.image.revision label."""
+    try:
+        return str(repo.head.target)
+    except pygit2.GitError:  # an unborn branch: nothing committed yet
+        return ""
+
+
+def _shorten(text: str, width: int = 60) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"

@@ -1,0 +1,252 @@
+"""`sync demo`: the whole maintainer workflow on the built-in sample, in seconds.
+
+No Docker and no network: two versions of the sample upstream image (``sync.sample``) are
+written as docker-archive tarballs, a throw-away repository gets a short community series that
+meets every interesting case on the way from version 1 to version 2 — one patch clean, one
+moved by an offset, one needing the 3-way merge, one already upstream — and the real commands
+run in order, each printing its own report: pull v1, rebase-patches (the series on v1), pull v2,
+rebase-patches, render. ``--keep DIR`` leaves the repository there for exploring.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import shutil
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pygit2
+import yaml
+from rich.console import Console
+
+from sync.commands.pull import image_opener, pull
+from sync.commands.rebase import rebase_patches
+from sync.commands.render import render
+from sync.errors import ConfigError, SyncError
+from sync.git import index as gitindex
+from sync.git import repo as gitrepo
+from sync.git import worktree
+from sync.git.diff import diff_text
+from sync.git.trees import Entry, TreeSource, write_blob
+from sync.manifest import MANIFEST_NAME, Manifest, load_manifest
+from sync.render import TEMPLATE_NAME, VERSION_NAME
+from sync.sample import SAMPLE_MANIFEST, write_sample
+from sync.series.refresh import render_patch
+from sync.ui import UI
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]  # the checkout this package runs from
+BRANCH = "main"
+
+
+@dataclass(frozen=True)
+class DemoPatch:
+    """A community patch of the demo: one textual edit of one sample file (as of version 1)."""
+
+    name: str
+    subject: str
+    description: str
+    path: str  # under bundle/
+    old: str
+    new: str
+
+
+# What each patch meets when upstream moves from sample version 1 to version 2 (sync.sample).
+SERIES = (
+    DemoPatch("0001-ros-log-dir.patch", "Keep ROS logs in a writable folder",
+              "Clean: upstream leaves the start script alone.", "bin/start.sh",
+              "#!/bin/sh\n", '#!/bin/sh\nexport ROS_LOG_DIR="${ROS_LOG_DIR:-/tmp/ros}"\n'),
+    DemoPatch("0002-reward-scale.patch", "Double the speed reward",
+              "Offset: upstream adds a header above the reward function.", "markov/agent.py",
+              "    return float(speed) * 1.0\n", "    return float(speed) * 2.0\n"),
+    DemoPatch("0003-tensorflow-2.13.patch", "Move to TensorFlow 2.13",
+              "3-way merge: upstream bumps numpy two lines below.", "configs/environment.yml",
+              "  - tensorflow==2.12\n", "  - tensorflow==2.13\n"),
+    DemoPatch("0004-respawn-agent.patch", "Respawn the agent node when it dies",
+              "Already upstream: version 2 ships the same change.", "launch/racecar.launch",
+              'output="screen"/>', 'output="screen" respawn="true"/>'),
+)
+
+
+def configure(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    """Register `demo` and its options."""
+    parser = subparsers.add_parser(
+        "demo", parents=[common], help="run the whole workflow on a built-in sample (no Docker)",
+        description="Create a throw-away repository, pull two versions of a built-in sample "
+                    "image, carry a small patch series across and render the Dockerfiles, "
+                    "printing each step's report. Needs neither Docker nor the network.")
+    parser.add_argument("--keep", metavar="DIR", default=None,
+                        help="create everything in DIR (new or empty) and leave it there")
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace, ui: UI) -> int:
+    """CLI adapter: pick the workspace, then call ``demo``."""
+    if args.keep is None:
+        with tempfile.TemporaryDirectory(prefix="simapp-sync-demo-") as scratch:
+            return demo(Path(scratch), ui, keep=False)
+    workspace = Path(args.keep)
+    if workspace.exists() and (not workspace.is_dir() or any(workspace.iterdir())):
+        raise ConfigError(f"--keep {workspace}: exists and is not an empty folder",
+                          hint="name a new or empty folder")
+    return demo(workspace, ui, keep=True)
+
+
+def demo(workspace: Path, ui: UI, *, keep: bool, project: Path = PROJECT_ROOT) -> int:
+    """Run the workflow in ``workspace``; 0 when every step succeeded, else the failing code."""
+    started = time.monotonic()
+    template, version, variants = _project_files(project)
+    steps = _Steps(ui)
+    images = workspace / "images"
+    archives = {version_: write_sample(images, version_) for version_ in (1, 2)}
+    root = workspace / "simapp"
+    repo = pygit2.init_repository(str(root), initial_head=BRANCH)
+    manifest_path = root / MANIFEST_NAME
+    manifest_path.write_text(SAMPLE_MANIFEST + variants, encoding="utf-8")
+    shutil.copyfile(template, root / TEMPLATE_NAME)
+    shutil.copyfile(version, root / VERSION_NAME)
+    steps.commit(repo, "Track the sample image; the project's template and version")
+
+    def manifest() -> Manifest:
+        return load_manifest(manifest_path)
+
+    def pull_step(number: int) -> int:
+        spec = f"docker-archive:{archives[number]}"
+        return pull(repo, manifest(), image_opener(spec, manifest(), steps.ui), steps.ui)
+
+    code = (
+        steps.run(f"python -m sync pull --from docker-archive:{_shown(archives[1], workspace)}",
+                  lambda: pull_step(1))
+        or steps.write_series(repo, root)
+        or steps.run("python -m sync rebase-patches   # the series on version 1",
+                     lambda: rebase_patches(repo, manifest(), steps.ui))
+        or steps.commit(repo, "bundle = upstream v1 + series")
+        or steps.bump_tag(repo, manifest_path)
+        or steps.run(f"python -m sync pull --from docker-archive:{_shown(archives[2], workspace)}",
+                     lambda: pull_step(2))
+        or steps.run("python -m sync rebase-patches   # onto version 2",
+                     lambda: rebase_patches(repo, manifest(), steps.ui))
+        or steps.commit(repo, "Rebase the series onto upstream v2")
+        or steps.run("python -m sync render",
+                     lambda: render(repo, root, manifest(), steps.ui))
+        or steps.commit(repo, "Render the Dockerfiles")
+    )
+    seconds = time.monotonic() - started
+    ui.emit_json({"directory": str(root) if keep else None, "kept": keep, "exit_code": code,
+                  "steps": steps.done, "seconds": round(seconds, 3)})
+    if code == 0:
+        ui.print(f"\ndemo finished in {seconds:.1f} s")
+    if keep:
+        ui.print(f"the repository is in {root}: try `git -C {root} log --oneline --all`, "
+                 f"`git -C {root} show HEAD~1 -- patches/` (what the rebase refreshed), "
+                 f"`python -m sync -C {root} render --check`", markup=False)
+    return code
+
+
+def _project_files(project: Path) -> tuple[Path, Path, str]:
+    """The project's template, VERSION, and its manifest's variants section (as YAML text)."""
+    template, version = project / TEMPLATE_NAME, project / VERSION_NAME
+    manifest = project / MANIFEST_NAME
+    for path in (template, version, manifest):
+        if not path.is_file():
+            raise ConfigError(f"{path}: not found; the demo renders the project's own "
+                              "template", hint="run the demo from a simapp-sync checkout")
+    variants = load_manifest(manifest).variants
+    return template, version, yaml.safe_dump({"variants": variants}, sort_keys=False)
+
+
+class _Steps:
+    """Runs the steps in order, prints them as the commands a maintainer would type."""
+
+    def __init__(self, ui: UI) -> None:
+        # in --json mode the steps' own reports are swallowed: one document, the summary
+        self.ui = _silent() if ui.json_mode else ui
+        self.done: list[dict[str, object]] = []
+
+    def heading(self, command: str) -> None:
+        self.ui.print(f"\n[bold]$ {command}[/bold]")
+
+    def run(self, command: str, step: Callable[[], int]) -> int:
+        self.heading(command)
+        try:
+            code = step()
+        except SyncError as error:
+            self.ui.error(error.message, error.hint)
+            code = error.exit_code
+        self.done.append({"command": command, "exit_code": code})
+        return code
+
+    def commit(self, repo: pygit2.Repository, message: str) -> int:
+        self.heading(f"git commit -qam {message!r}")
+        _commit_all(repo, message)
+        return 0
+
+    def bump_tag(self, repo: pygit2.Repository, manifest_path: Path) -> int:
+        """Upstream released version 2: point the manifest's tag at it."""
+        self.heading(f"sed -i 's/^tag: v1$/tag: v2/' {MANIFEST_NAME}")
+        text = manifest_path.read_text(encoding="utf-8")
+        manifest_path.write_text(text.replace("\ntag: v1\n", "\ntag: v2\n"), encoding="utf-8")
+        _commit_all(repo, "Follow upstream v2")
+        return 0
+
+    def write_series(self, repo: pygit2.Repository, root: Path) -> int:
+        """The community's patches, made against upstream v1 as `sync patches new` would."""
+        self.heading("# the community's series, written against upstream v1")
+        tip = gitrepo.branch_tip(repo, "upstream")
+        assert tip is not None
+        upstream = TreeSource(repo, str(tip.tree_id))
+        names = []
+        for patch in SERIES:
+            path = f"bundle/{patch.path}"
+            entry = upstream.entry(path)
+            assert entry is not None, path
+            before = upstream.read(entry.oid).decode()
+            assert patch.old in before, f"the sample changed: {patch.name} no longer applies"
+            after = write_blob(repo, before.replace(patch.old, patch.new, 1).encode())
+            diff = diff_text(repo, {path: entry}, {path: Entry(entry.mode, after)})
+            (root / "patches").mkdir(exist_ok=True)
+            (root / "patches" / patch.name).write_bytes(render_patch(_preamble(patch), diff))
+            names.append(patch.name)
+            self.ui.print(f"  patches/{patch.name:<28} {patch.description}", markup=False)
+        series = [f"# upstream: {tip.id}", *names]
+        (root / "patches" / "series").write_text("\n".join(series) + "\n", encoding="utf-8")
+        _commit_all(repo, "Add the community series")
+        return 0
+
+
+def _preamble(patch: DemoPatch) -> bytes:
+    return (
+        "From 0000000000000000000000000000000000000000 Mon Sep 17 00:00:00 2001\n"
+        "From: DeepRacer Community <community@example.org>\n"
+        "Date: Mon, 1 Jan 2024 00:00:00 +0000\n"
+        f"Subject: [PATCH] {patch.subject}\n\n"
+        f"{patch.description}\n\nForwarded: not-needed\n---\n"
+    ).encode()
+
+
+def _commit_all(repo: pygit2.Repository, message: str) -> None:
+    """Commit the whole work tree on main (the demo's stand-in for `git commit -a`)."""
+    root = gitrepo.work_tree(repo)
+    roots = sorted(entry.name for entry in root.iterdir() if entry.name != ".git")
+    snap = worktree.snapshot(repo, roots)
+    tip = gitrepo.branch_tip(repo, BRANCH)
+    parents = [str(tip.id)] if tip is not None else []
+    commit = gitrepo.create_commit(repo, snap.tree, parents, message + "\n")
+    gitrepo.move_branch(repo, BRANCH, commit, parents[0] if parents else None,
+                        reflog_message=f"commit: {message}")
+    files = [path for path, _ in TreeSource(repo, snap.tree).files()]
+    tracked = {entry.path for entry in repo.index}
+    gitindex.stage(repo, files, sorted(tracked - set(files)))
+
+
+def _shown(path: Path, workspace: Path) -> str:
+    return str(path.relative_to(workspace))
+
+
+def _silent() -> UI:
+    sink = io.StringIO()
+    return UI(json_mode=False, quiet=True, out=Console(file=sink), err=Console(file=sink))
+

@@ -1,0 +1,119 @@
+"""`sync render`: Dockerfile.j2 -> docker/Dockerfile.<variant> and docker-bake.json, gated.
+
+Nothing is written unless the series applies cleanly to the current upstream and the work
+tree's targets are exactly upstream + series (see ``sync.commands.gate``). ``--check`` writes
+nothing at all: it renders in memory and fails with a diff when a file on disk is stale.
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass
+from pathlib import Path
+
+import pygit2
+from rich.text import Text
+
+from sync.commands.gate import GateResult, render_gate
+from sync.errors import CheckFailed
+from sync.git import repo as gitrepo
+from sync.manifest import MANIFEST_NAME, Manifest, load_manifest
+from sync.render import (
+    BAKE_NAME,
+    TEMPLATE_NAME,
+    VERSION_NAME,
+    RenderedFile,
+    StaleFile,
+    read_version,
+    render_all,
+    stale_files,
+    undeclared_dockerfiles,
+    write_files,
+)
+from sync.ui import UI
+from sync.variants import Variant, load_variants, select_variants
+
+
+def configure(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    """Register `render` and its options."""
+    parser = subparsers.add_parser(
+        "render", parents=[common], help="render the variant Dockerfiles from Dockerfile.j2",
+        description=f"Render {TEMPLATE_NAME} into docker/Dockerfile.<variant> for every variant "
+                    f"of {MANIFEST_NAME} (or the ones named), and {BAKE_NAME}. Refuses while "
+                    "the patch series does not apply cleanly or the work tree drifts from it.")
+    parser.add_argument("--variant", action="append", metavar="NAME", default=None,
+                        help="render only this variant (repeatable; default: all)")
+    parser.add_argument("--check", action="store_true",
+                        help="write nothing; exit 1 with a diff when a rendered file is stale")
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace, ui: UI) -> int:
+    """CLI adapter: open the repository and manifest, then call ``render``."""
+    repo = gitrepo.open_repository(Path(args.directory))
+    root = gitrepo.work_tree(repo)
+    manifest = load_manifest(Path(args.manifest) if args.manifest else root / MANIFEST_NAME)
+    return render(repo, root, manifest, ui, names=args.variant, check=args.check)
+
+
+@dataclass(frozen=True)
+class Rendering:
+    """Everything one rendering needs and produced; shared with `build`."""
+
+    variants: tuple[Variant, ...]  # the selected ones
+    declared: tuple[Variant, ...]  # all of them
+    version: str
+    files: tuple[RenderedFile, ...]
+    gate: GateResult
+
+
+def render_in_memory(repo: pygit2.Repository, root: Path, manifest: Manifest,
+                     names: list[str] | None) -> Rendering:
+    """Validate the inputs, pass the gate, and render (writing nothing)."""
+    declared = load_variants(manifest)
+    selected = select_variants(declared, names)
+    version = read_version(root / VERSION_NAME)
+    gate = render_gate(repo, manifest)
+    files = render_all(root / TEMPLATE_NAME, selected, declared, version, gate.upstream,
+                       manifest.platform, name=TEMPLATE_NAME)
+    return Rendering(selected, declared, version, files, gate)
+
+
+def render(repo: pygit2.Repository, root: Path, manifest: Manifest, ui: UI, *,
+           names: list[str] | None = None, check: bool = False) -> int:
+    """Render (or with ``check`` compare) the outputs; 0 when written or up to date."""
+    rendering = render_in_memory(repo, root, manifest, names)
+    ui.info(rendering.gate.summary())
+    undeclared = [] if names else undeclared_dockerfiles(root, rendering.declared)
+    if check:
+        return _check(root, rendering, undeclared, ui)
+    results = write_files(root, rendering.files)
+    for orphan in undeclared:
+        ui.warn(f"{orphan.path}: its variant is no longer declared in {MANIFEST_NAME}; "
+                "delete the file if it is not needed")
+    ui.emit_json({"version": rendering.version,
+                  "files": [{"path": path, "changed": changed} for path, changed in results],
+                  "undeclared": [orphan.path for orphan in undeclared]})
+    table = ui.table("file", "status")
+    for path, changed in results:
+        table.add_row(path, "written" if changed else "unchanged")
+    ui.print(table)
+    return 0
+
+
+def _check(root: Path, rendering: Rendering, undeclared: list[StaleFile], ui: UI) -> int:
+    stale = stale_files(root, rendering.files) + undeclared
+    ui.emit_json({"version": rendering.version, "up_to_date": not stale,
+                  "stale": [{"path": item.path, "reason": item.reason, "diff": item.diff}
+                            for item in stale]})
+    if not stale:
+        ui.print(f"{len(rendering.files)} rendered files are up to date")
+        return 0
+    for item in stale:
+        if item.diff:
+            ui.print(Text(item.diff), soft_wrap=True)
+    names = ", ".join(f"{item.path} ({item.reason})" for item in stale)
+    # reported rather than raised: the JSON document above already is this run's only output
+    ui.error(f"stale rendered files: {names}",
+             hint="run `python -m sync render` and commit the result")
+    return CheckFailed.exit_code

@@ -1,0 +1,101 @@
+"""The git index: stage what was written, record conflicts as unmerged entries.
+
+Unmerged entries (stage 1 base, 2 ours, 3 theirs) are what ``git status`` reports as "both
+modified", what ``git diff`` shows as a combined diff and what ``git mergetool`` opens.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pygit2
+
+from sync.git.trees import Entry
+
+
+@dataclass(frozen=True)
+class Unmerged:
+    """One conflicted path: the three sides (None when a side has no file)."""
+
+    path: str
+    base: Entry | None
+    ours: Entry | None
+    theirs: Entry | None
+
+
+def stage(repo: pygit2.Repository, written: Iterable[str], removed: Iterable[str]) -> None:
+    """Update the index from the work tree for ``written`` paths; drop ``removed`` ones."""
+    index = repo.index
+    index.read()
+    for path in removed:
+        _drop(index, path)
+    for path in written:
+        _drop_conflict(index, path)
+        index.add(path)  # reads the file: the entry gets real stat data, so status stays fast
+    index.write()
+
+
+def record_conflicts(repo: pygit2.Repository, conflicts: Iterable[Unmerged]) -> None:
+    """Replace each path's entry by unmerged stages 1/2/3."""
+    index = repo.index
+    index.read()
+    for conflict in conflicts:
+        _drop(index, conflict.path)
+        index.add_conflict(_entry(conflict.path, conflict.base),
+                           _entry(conflict.path, conflict.ours),
+                           _entry(conflict.path, conflict.theirs))
+    index.write()
+
+
+def unmerged_paths(repo: pygit2.Repository) -> set[str]:
+    """Paths with unmerged entries."""
+    index = repo.index
+    index.read()
+    conflicts = index.conflicts
+    if conflicts is None:
+        return set()
+    return {next(side.path for side in sides if side is not None) for sides in conflicts}
+
+
+def save(repo: pygit2.Repository, destination: Path) -> bool:
+    """Copy the index file byte for byte; False when there is none."""
+    source = Path(repo.path) / "index"
+    if not source.exists():
+        return False
+    temporary = destination.with_name(destination.name + ".tmp")
+    shutil.copyfile(source, temporary)
+    os.replace(temporary, destination)
+    return True
+
+
+def restore(repo: pygit2.Repository, saved: Path | None) -> None:
+    """Put back an index saved by ``save`` (None: there was no index)."""
+    target = Path(repo.path) / "index"
+    if saved is None:
+        target.unlink(missing_ok=True)
+        return
+    temporary = Path(repo.path) / "index.simapp-sync.tmp"
+    shutil.copyfile(saved, temporary)
+    os.replace(temporary, target)
+
+
+def _entry(path: str, entry: Entry | None) -> pygit2.IndexEntry | None:
+    if entry is None:
+        return None
+    return pygit2.IndexEntry(path, pygit2.Oid(hex=entry.oid), pygit2.enums.FileMode(entry.mode))
+
+
+def _drop(index: pygit2.Index, path: str) -> None:
+    _drop_conflict(index, path)
+    if path in index:
+        index.remove(path)
+
+
+def _drop_conflict(index: pygit2.Index, path: str) -> None:
+    conflicts = index.conflicts
+    if conflicts is not None and path in conflicts:
+        del conflicts[path]

@@ -1,0 +1,168 @@
+"""Reading git trees by path and updating them incrementally.
+
+The series engine works on a base tree plus a handful of changed paths. ``TreeSource`` answers
+"what is at this path" without loading the whole tree, and ``update_tree`` writes a new tree from
+a base and a mapping of changed paths, rewriting only the directories on the changed paths and
+reusing every other subtree as it is.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+
+import pygit2
+
+from sync.git.objects import blob_id
+
+MODE_TREE = 0o040000
+MODE_SUBMODULE = 0o160000
+
+
+@dataclass(frozen=True)
+class Entry:
+    """A non-directory in a tree: file, executable or symlink, by git mode and blob id."""
+
+    mode: int
+    oid: str
+
+
+class TreeSource:
+    """One tree (or nothing, for an empty tree), looked up by path; blobs read on demand."""
+
+    def __init__(self, repo: pygit2.Repository, tree: str | None) -> None:
+        self.repo = repo
+        self.oid = tree
+        found = repo.get(tree) if tree else None
+        self._tree = found if isinstance(found, pygit2.Tree) else None
+
+    def _lookup(self, path: str) -> pygit2.Object | None:
+        if self._tree is None:
+            return None
+        try:
+            return self._tree[path]
+        except KeyError:
+            return None
+
+    def entry(self, path: str) -> Entry | None:
+        """The file or symlink at ``path``; None when absent or a directory."""
+        found = self._lookup(path)
+        if found is None or found.filemode in (MODE_TREE, MODE_SUBMODULE):
+            return None
+        return Entry(int(found.filemode), str(found.id))
+
+    def is_dir(self, path: str) -> bool:
+        found = self._lookup(path)
+        return found is not None and found.filemode == MODE_TREE
+
+    def subtree(self, path: str) -> str | None:
+        """The id of the directory at ``path``, if there is one."""
+        found = self._lookup(path)
+        return str(found.id) if found is not None and found.filemode == MODE_TREE else None
+
+    def read(self, oid: str) -> bytes:
+        return read_blob(self.repo, oid)
+
+    def files(self, prefix: str = "") -> Iterator[tuple[str, Entry]]:
+        """Every file below ``prefix`` (a directory path, "" for all), in tree order."""
+        start = self._tree if not prefix else self._lookup(prefix)
+        if start is None or not isinstance(start, pygit2.Tree):
+            return
+        yield from _walk(start, prefix + "/" if prefix else "")
+
+
+def _walk(tree: pygit2.Tree, prefix: str) -> Iterator[tuple[str, Entry]]:
+    for item in tree:
+        if item.filemode == MODE_TREE:
+            assert isinstance(item, pygit2.Tree)
+            yield from _walk(item, f"{prefix}{item.name}/")
+        elif item.filemode != MODE_SUBMODULE:
+            yield f"{prefix}{item.name}", Entry(int(item.filemode), str(item.id))
+
+
+def read_blob(repo: pygit2.Repository, oid: str) -> bytes:
+    """The content of blob ``oid``."""
+    kind, data = repo.odb.read(oid)
+    if kind != pygit2.enums.ObjectType.BLOB:
+        raise ValueError(f"{oid} is not a blob")
+    return bytes(data)
+
+
+def find_blob(repo: pygit2.Repository, prefix: str) -> bytes | None:
+    """The content of the blob whose id starts with ``prefix`` (an ``index`` line), if present."""
+    if len(prefix) < 7 or set(prefix) <= {"0"}:
+        return None
+    try:
+        found = repo.get(prefix) if len(prefix) == 40 else repo.revparse_single(prefix)
+    except (KeyError, ValueError, pygit2.GitError):
+        return None
+    return found.data if isinstance(found, pygit2.Blob) else None
+
+
+def write_blob(repo: pygit2.Repository, data: bytes) -> str:
+    """Store ``data`` as a blob (only when the database lacks it) and return its id."""
+    oid = blob_id(data)
+    if pygit2.Oid(hex=oid) not in repo.odb:
+        repo.create_blob(data)
+    return oid
+
+
+class DirectBlobWriter:
+    """Stores each blob at once (``ObjectWriter`` batches; use this when reading right after)."""
+
+    def __init__(self, repo: pygit2.Repository) -> None:
+        self.repo = repo
+
+    def write_bytes(self, data: bytes) -> str:
+        return write_blob(self.repo, data)
+
+
+def empty_tree(repo: pygit2.Repository) -> str:
+    return str(repo.TreeBuilder().write())
+
+
+def update_tree(repo: pygit2.Repository, base: str | None,
+                changes: Mapping[str, Entry | None]) -> str:
+    """Write ``base`` with ``changes`` applied (path -> new entry, or None to remove).
+
+    An entry whose mode is ``MODE_TREE`` grafts a whole directory. Directories left empty
+    disappear. Returns the new root tree id.
+    """
+    root = _update(repo, base, dict(changes))
+    return root if root is not None else empty_tree(repo)
+
+
+def _update(repo: pygit2.Repository, base: str | None,
+            changes: dict[str, Entry | None]) -> str | None:
+    builder = repo.TreeBuilder(base) if base else repo.TreeBuilder()
+    direct: dict[str, Entry | None] = {}
+    nested: dict[str, dict[str, Entry | None]] = {}
+    for path, entry in changes.items():
+        head, _, rest = path.partition("/")
+        if rest:
+            nested.setdefault(head, {})[rest] = entry
+        else:
+            direct[head] = entry
+    for name, entry in direct.items():
+        if entry is None:
+            if builder.get(name) is not None:
+                builder.remove(name)
+        elif name not in nested:
+            builder.insert(name, pygit2.Oid(hex=entry.oid), entry.mode)
+    for name, sub_changes in nested.items():
+        existing = builder.get(name)
+        sub_base = None
+        grafted = direct.get(name)
+        if grafted is not None and grafted.mode == MODE_TREE:
+            sub_base = grafted.oid
+        elif existing is not None and existing.filemode == MODE_TREE and name not in direct:
+            sub_base = str(existing.id)
+        new = _update(repo, sub_base, sub_changes)
+        if new is None:
+            if builder.get(name) is not None:
+                builder.remove(name)
+        else:
+            builder.insert(name, pygit2.Oid(hex=new), MODE_TREE)
+    if len(builder) == 0:
+        return None
+    return str(builder.write())

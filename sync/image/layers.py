@@ -1,0 +1,264 @@
+"""Open a layer blob: detect its compression, decompress it as a stream, verify its digests.
+
+A layer is never held in memory: bytes flow from the blob through a hashing counter into the
+decompressor and out to the tar reader in chunks. When the stream has been read to its end and
+is closed, the compressed bytes are checked against the descriptor digest and the uncompressed
+bytes against the config's diff_id (each when known). The uncompressed size is capped by
+``Limits.max_layer_size`` as it grows, so a decompression bomb stops early.
+
+Compression is recognized by its magic bytes, not by media type: gzip (``1f 8b``, also
+multi-member), zstd (``28 b5 2f fd``, also several frames), anything else is read as a plain tar.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import zlib
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+from typing import TYPE_CHECKING, Any, BinaryIO, cast
+
+import zstandard
+
+from sync.errors import ImageError, UnsafeArchiveError
+from sync.image.model import Limits
+
+try:  # isal decompresses gzip about 2.5x faster than zlib; optional
+    from isal import igzip as _gzip
+    from isal.isal_zlib import error as _isal_error
+
+    _DECOMPRESSION_ERRORS: tuple[type[BaseException], ...] = (
+        OSError, EOFError, zlib.error, zstandard.ZstdError, cast(type, _isal_error),
+    )
+except ImportError:  # pragma: no cover - exercised only where isal is missing
+    import gzip as _gzip  # type: ignore[no-redef]
+
+    _DECOMPRESSION_ERRORS = (OSError, EOFError, zlib.error, zstandard.ZstdError)
+
+if TYPE_CHECKING:
+    from hashlib import _Hash
+
+CHUNK = 1 << 20
+GZIP_MAGIC = b"\x1f\x8b"
+ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+_VERIFY_HINT = "the archive is corrupt or was altered; fetch or save the image again"
+
+
+def detect_compression(head: bytes) -> str:
+    """"gzip", "zstd" or "none", from the first bytes of a blob."""
+    if head.startswith(GZIP_MAGIC):
+        return "gzip"
+    if head.startswith(ZSTD_MAGIC):
+        return "zstd"
+    return "none"
+
+
+class _Check:
+    """One expected digest ("sha256:<hex>") and the hasher that will confirm it."""
+
+    def __init__(self, what: str, expected: str, description: str) -> None:
+        algorithm, _, value = expected.partition(":")
+        if algorithm not in ("sha256", "sha384", "sha512") or not value:
+            raise ImageError(f"{description}: unsupported {what} {expected!r}",
+                             hint="only sha256, sha384 and sha512 digests are supported")
+        self.what = what
+        self.expected = expected
+        self.algorithm = algorithm
+
+
+class _Hashers:
+    """Hashers for a set of checks, one per algorithm, so the same bytes are hashed once."""
+
+    def __init__(self, checks: list[_Check]) -> None:
+        self.checks = checks
+        self.hashers: dict[str, _Hash] = {}
+        for check in checks:
+            self.hashers.setdefault(check.algorithm, hashlib.new(check.algorithm))
+        self.update = self._update_one if len(self.hashers) == 1 else self._update_all
+        self._one = next(iter(self.hashers.values()), None)
+
+    def _update_one(self, data: bytes) -> None:
+        assert self._one is not None
+        self._one.update(data)
+
+    def _update_all(self, data: bytes) -> None:
+        for hasher in self.hashers.values():
+            hasher.update(data)
+
+    def verify(self, description: str) -> None:
+        for check in self.checks:
+            actual = f"{check.algorithm}:{self.hashers[check.algorithm].hexdigest()}"
+            if actual != check.expected:
+                raise ImageError(
+                    f"{description}: {check.what} mismatch: expected {check.expected}, "
+                    f"the content has {actual}",
+                    hint=_VERIFY_HINT,
+                )
+
+
+class _Blob:
+    """The compressed side: hands the decompressor chunks, counting and hashing them."""
+
+    def __init__(self, raw: BinaryIO, head: bytes, hashers: _Hashers) -> None:
+        self.raw = raw
+        self.head = head
+        self.hashers = hashers
+        self.count = 0
+        self.ended = False
+
+    def read(self, size: int = -1) -> bytes:
+        if size < 0:
+            size = CHUNK
+        if self.head:
+            data, self.head = self.head[:size], self.head[size:]
+        else:
+            data = self.raw.read(size)
+            if not data:
+                self.ended = True
+                return b""
+        self.count += len(data)
+        if self.hashers.checks:
+            self.hashers.update(data)
+        return data
+
+    def readinto(self, buffer: Any) -> int:
+        data = self.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+    def readable(self) -> bool:
+        return True
+
+    def drain(self) -> None:
+        while self.read(CHUNK):
+            pass
+
+
+class LayerStream:
+    """The uncompressed tar stream of one layer blob (a read-only binary file object).
+
+    ``consumed`` counts the compressed bytes taken from the blob so far, for progress.
+    ``close()`` verifies the digests if, and only if, the stream was read to its end; a
+    mismatch is an ``ImageError`` naming ``description``.
+    """
+
+    def __init__(self, raw: BinaryIO, *, description: str, digest: str | None = None,
+                 diff_id: str | None = None, limits: Limits | None = None) -> None:
+        self.description = description
+        self.limit = (limits or Limits()).max_layer_size
+        self.size = 0  # uncompressed bytes handed out
+        self.at_end = False
+        self.closed = False
+        head = _read_head(raw, description)
+        self.compression = detect_compression(head)
+        compressed = [_Check("digest", digest, description)] if digest else []
+        plain = [_Check("diff_id", diff_id, description)] if diff_id else []
+        if self.compression == "none":  # the same bytes: hash them once for both checks
+            compressed, plain = compressed + plain, []
+        self._blob = _Blob(raw, head, _Hashers(compressed))
+        self._plain = _Hashers(plain)
+        self._decoder: Any
+        if self.compression == "gzip":
+            self._decoder = _gzip.GzipFile(fileobj=cast(BinaryIO, self._blob), mode="rb")
+        elif self.compression == "zstd":
+            self._decoder = zstandard.ZstdDecompressor().stream_reader(
+                cast(BinaryIO, self._blob), read_size=CHUNK, read_across_frames=True)
+        else:
+            self._decoder = self._blob
+
+    @property
+    def consumed(self) -> int:
+        """Compressed bytes read from the blob so far."""
+        return self._blob.count
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        """Up to ``size`` uncompressed bytes (b"" at the end); ``-1`` reads everything left."""
+        if size is None or size < 0:
+            return b"".join(iter(lambda: self.read(CHUNK), b""))
+        if size == 0 or self.at_end:
+            return b""
+        try:
+            data = self._decoder.read(size)
+        except _DECOMPRESSION_ERRORS as error:
+            raise ImageError(
+                f"{self.description}: the {self.compression} stream is truncated or corrupt "
+                f"({error or type(error).__name__})",
+                hint=_VERIFY_HINT,
+            ) from None
+        if not data:
+            self.at_end = True
+            return b""
+        self.size += len(data)
+        if self.size > self.limit:
+            raise UnsafeArchiveError(
+                f"{self.description}: more than {self.limit} bytes once uncompressed",
+                hint="the layer may be a decompression bomb; if the image is genuine, "
+                     "raise the layer size limit",
+            )
+        if self._plain.checks:
+            self._plain.update(data)
+        return data
+
+    def readinto(self, buffer: Any) -> int:
+        data = self.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+    def close(self) -> None:
+        """Verify the digests when the whole stream was read; close without checks otherwise."""
+        if self.closed:
+            return
+        self.closed = True
+        if not self.at_end:
+            return
+        self._blob.drain()  # bytes after the end of the compressed stream are part of the blob
+        self._blob.hashers.verify(self.description)
+        self._plain.verify(self.description)
+
+    def __enter__(self) -> LayerStream:
+        return self
+
+    def __exit__(self, kind: object, *rest: object) -> None:
+        if kind is None:
+            self.close()
+        else:
+            self.closed = True  # an error is already on its way: do not mask it
+
+
+def _read_head(raw: BinaryIO, description: str) -> bytes:
+    """At least 4 bytes of ``raw`` (fewer only at its end), to recognize the compression."""
+    head = b""
+    while len(head) < 4:
+        try:
+            data = raw.read(CHUNK)
+        except OSError as error:
+            raise ImageError(f"{description}: cannot read: {error}") from None
+        if not data:
+            break
+        head += data
+    return head
+
+
+def layer_opener(
+    open_raw: Callable[[], AbstractContextManager[BinaryIO]],
+    *,
+    description: str,
+    digest: str | None = None,
+    diff_id: str | None = None,
+    limits: Limits | None = None,
+) -> Callable[[], AbstractContextManager[BinaryIO]]:
+    """A ``Layer.open`` for a blob that ``open_raw`` streams (compressed or not).
+
+    Each call opens the blob afresh, so the flattener may read a layer again.
+    """
+
+    @contextmanager
+    def open_layer() -> Iterator[BinaryIO]:
+        with open_raw() as raw, LayerStream(raw, description=description, digest=digest,
+                                             diff_id=diff_id, limits=limits) as stream:
+            yield cast(BinaryIO, stream)
+
+    return open_layer

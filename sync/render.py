@@ -1,0 +1,310 @@
+"""Dockerfile.j2 -> one Dockerfile per variant, plus a docker-bake.json that builds them all.
+
+Rendering is a pure function of the template text, ``VERSION``, the variants and what the
+upstream branch records: the same inputs give the same bytes, so ``render --check`` can compare
+with the files on disk. The build-time revision is deliberately not an input (it is a build
+argument): a rendered file that named the commit containing it could never be up to date.
+
+Where the output goes (documented in the README):
+  docker/Dockerfile.<variant>   one per variant, build context = the repository root
+  docker-bake.json              at the root, so that a plain `docker buildx bake` finds it
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import os
+import re
+import tempfile
+import traceback
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import jinja2
+
+from sync.errors import ConfigError, RenderError
+from sync.variants import Variant
+
+TEMPLATE_NAME = "Dockerfile.j2"
+VERSION_NAME = "VERSION"
+OUTPUT_DIR = "docker"
+BAKE_NAME = "docker-bake.json"
+IMAGE_NAME = "deepracer-simapp"
+DEFAULT_PREFIX = "awsdeepracercommunity"
+VERSION_PATTERN = re.compile(r"^[0-9A-Za-z][0-9A-Za-z._-]{0,100}$")  # also a valid tag prefix
+
+
+@dataclass(frozen=True)
+class Upstream:
+    """What the tip of the upstream branch records; the images are labelled with it."""
+
+    commit: str
+    image: str
+    digest: str | None  # the registry (repo) digest; None for an image read from an archive
+    image_id: str | None = None  # the config digest: identifies the content in every case
+
+
+@dataclass(frozen=True)
+class RenderedFile:
+    """One output: its path relative to the repository root and its full text."""
+
+    path: str
+    text: str
+
+
+@dataclass(frozen=True)
+class StaleFile:
+    """An output whose file on disk differs from what rendering gives now."""
+
+    path: str
+    reason: str  # "missing", "differs" or "not declared"
+    diff: str  # unified diff from the file on disk to the fresh rendering
+
+
+def dockerfile_path(variant: str) -> str:
+    """Where the Dockerfile of ``variant`` is written, relative to the repository root."""
+    return f"{OUTPUT_DIR}/Dockerfile.{variant}"
+
+
+def image_tag(prefix: str, version: str, variant: str) -> str:
+    """``<prefix>/deepracer-simapp:<version>-<variant>``."""
+    return f"{prefix.rstrip('/')}/{IMAGE_NAME}:{version}-{variant}"
+
+
+def read_version(path: Path) -> str:
+    """The community version in ``path`` (one line, e.g. ``5.3.3``)."""
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: not found",
+                          hint="create it with the community version, e.g. `echo 5.3.3 > VERSION`"
+                          ) from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise ConfigError(f"{path}: cannot read: {error}") from None
+    version = lines[0].strip() if lines else ""
+    if not VERSION_PATTERN.fullmatch(version) or any(line.strip() for line in lines[1:]):
+        raise ConfigError(f"{path}:1: {version!r} is not a version usable in an image tag",
+                          hint="one line of letters, digits, '.', '_' and '-', e.g. 5.3.3")
+    return version
+
+
+def render_variant(template: Path, variant: Variant, version: str, upstream: Upstream,
+                   name: str | None = None) -> str:
+    """The Dockerfile text of one variant (a ``RenderError`` naming file and line otherwise)."""
+    context = {"variant": variant, "version": version, "upstream": upstream}
+    return render_template(template, context, name)
+
+
+def render_all(template: Path, variants: Iterable[Variant], all_variants: Iterable[Variant],
+               version: str, upstream: Upstream, platform: str,
+               name: str | None = None) -> tuple[RenderedFile, ...]:
+    """The Dockerfiles of ``variants`` and the bake file, which always covers ``all_variants``.
+
+    ``name`` is how messages call the template (default: its path from the current directory).
+    """
+    files = [RenderedFile(dockerfile_path(variant.name),
+                          render_variant(template, variant, version, upstream, name))
+             for variant in variants]
+    files.append(RenderedFile(BAKE_NAME, bake_file(tuple(all_variants), version, platform)))
+    return tuple(files)
+
+
+def render_template(template: Path, context: Mapping[str, Any], name: str | None = None) -> str:
+    """Render ``template`` under StrictUndefined; errors become ``RenderError`` with the line.
+
+    ``name`` is how messages call the template (default: its path from the current directory).
+    """
+    shown = name or _shown(template)
+    environment = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(template.parent.resolve())),
+        undefined=_NamedUndefined,
+        trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True, autoescape=False,
+    )
+    try:
+        compiled = environment.get_template(template.name)
+    except jinja2.TemplateNotFound:
+        raise RenderError(f"{shown}: template not found") from None
+    except jinja2.TemplateSyntaxError as error:
+        where = _included(error.filename, template, shown)
+        raise RenderError(f"{where}:{error.lineno}: template syntax error: {error.message}",
+                          hint="fix the template, then render again") from None
+    except UnicodeDecodeError as error:
+        raise RenderError(f"{shown}: not UTF-8 text: {error}") from None
+    try:
+        text = compiled.render(**context)
+    except UndefinedName as error:
+        line = _template_line(error.__traceback__, template)
+        name = error.describe(context)
+        raise RenderError(f"{shown}:{line}: undefined variable {name!r}",
+                          hint=f"defined: {', '.join(sorted(context))}") from None
+    except jinja2.TemplateSyntaxError as error:  # in an included or imported template
+        where = _included(error.filename, template, shown)
+        raise RenderError(f"{where}:{error.lineno}: template syntax error: {error.message}"
+                          ) from None
+    except (jinja2.TemplateError, TypeError, ValueError, LookupError, AttributeError,
+            ArithmeticError) as error:
+        line = _template_line(error.__traceback__, template)
+        raise RenderError(f"{shown}:{line}: {type(error).__name__}: {error}") from None
+    return text if text.endswith("\n") else text + "\n"
+
+
+def bake_file(variants: tuple[Variant, ...], version: str, platform: str) -> str:
+    """docker-bake.json: one target per variant, all in the default group.
+
+    JSON rather than HCL so that it is checked with nothing but the standard library; bake reads
+    both. PREFIX and REVISION are bake variables (overridable from the environment:
+    ``PREFIX=registry.example/org REVISION=$(git rev-parse HEAD) docker buildx bake --push``)
+    rather than rendered values, for the same reason REVISION is a build argument.
+    """
+    document = {
+        "variable": {"PREFIX": {"default": DEFAULT_PREFIX}, "REVISION": {"default": ""}},
+        "group": {"default": {"targets": [variant.name for variant in variants]}},
+        "target": {
+            variant.name: {
+                "context": ".",
+                "dockerfile": dockerfile_path(variant.name),
+                "platforms": [platform],
+                "tags": [image_tag("${PREFIX}", version, variant.name)],
+                "args": {"REVISION": "${REVISION}"},
+            }
+            for variant in variants
+        },
+    }
+    return json.dumps(document, indent=2) + "\n"
+
+
+def stale_files(root: Path, files: Iterable[RenderedFile]) -> list[StaleFile]:
+    """The outputs whose file under ``root`` is missing or differs from the rendering."""
+    stale: list[StaleFile] = []
+    for rendered in files:
+        path = root / rendered.path
+        try:
+            current: str | None = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            current = None
+        except (OSError, UnicodeDecodeError):
+            current = ""  # unreadable counts as different; the diff shows the whole file
+        if current == rendered.text:
+            continue
+        diff = _diff(rendered.path, current, rendered.text)
+        stale.append(StaleFile(rendered.path, "missing" if current is None else "differs", diff))
+    return stale
+
+
+def undeclared_dockerfiles(root: Path, variants: Iterable[Variant]) -> list[StaleFile]:
+    """Rendered Dockerfiles of variants the manifest no longer declares (never deleted silently)."""
+    declared = {dockerfile_path(variant.name) for variant in variants}
+    directory = root / OUTPUT_DIR
+    if not directory.is_dir():
+        return []
+    found = sorted(f"{OUTPUT_DIR}/{entry.name}" for entry in directory.iterdir()
+                   if entry.name.startswith("Dockerfile.") and entry.is_file())
+    return [StaleFile(path, "not declared", "") for path in found if path not in declared]
+
+
+def write_files(root: Path, files: Iterable[RenderedFile]) -> list[tuple[str, bool]]:
+    """Write each output atomically (temp file + rename); returns (path, changed) pairs.
+
+    Unchanged files are left alone, so their modification time stays meaningful to make-like
+    tools and editors.
+    """
+    results: list[tuple[str, bool]] = []
+    for rendered in files:
+        path = root / rendered.path
+        try:
+            unchanged = path.read_text(encoding="utf-8") == rendered.text
+        except (OSError, UnicodeDecodeError):
+            unchanged = False
+        if not unchanged:
+            atomic_write(path, rendered.text.encode("utf-8"))
+        results.append((rendered.path, not unchanged))
+    return results
+
+
+def atomic_write(path: Path, data: bytes, mode: int = 0o644) -> None:
+    """Replace ``path`` with ``data`` so that readers see the old or the new file, never half."""
+    if path.is_symlink():  # never write through a link into somewhere else
+        raise RenderError(f"{path}: is a symbolic link; refusing to write through it",
+                          hint="remove the link, then render again")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            stream.write(data)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.chmod(temporary, mode)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+class UndefinedName(jinja2.UndefinedError):
+    """An undefined variable or attribute, with its name (Jinja's message alone lacks it)."""
+
+    def __init__(self, message: str, name: str | None, owner: Any) -> None:
+        super().__init__(message)
+        self.name = name
+        self.owner = owner
+
+    def describe(self, context: Mapping[str, Any]) -> str:
+        """``name`` for a variable, ``variant.name`` for an attribute of a context value."""
+        if self.owner is jinja2.utils.missing or self.owner is None:
+            return str(self.name)
+        for key, value in context.items():
+            if value is self.owner:
+                return f"{key}.{self.name}"
+        return f"{type(self.owner).__name__}.{self.name}"
+
+
+class _NamedUndefined(jinja2.StrictUndefined):
+    """StrictUndefined whose error carries the missing name, for a precise message."""
+
+    __slots__ = ()
+
+    def __init__(self, hint: str | None = None, obj: Any = jinja2.utils.missing,
+                 name: str | None = None, exc: type[jinja2.TemplateRuntimeError] = UndefinedName,
+                 ) -> None:
+        super().__init__(hint, obj, name, exc)
+        # Jinja raises ``self._undefined_exception(message)``: bind the name into it
+        factory: Any = lambda message: UndefinedName(message, name, obj)  # noqa: E731
+        self._undefined_exception = factory
+
+
+def _template_line(tb: TracebackType | None, template: Path) -> int | str:
+    """The template line of the innermost frame Jinja mapped back to ``template``."""
+    wanted = os.path.normpath(str(template.resolve()))
+    line: int | str = "?"
+    for frame in traceback.extract_tb(tb):
+        if frame.filename and os.path.normpath(os.path.abspath(frame.filename)) == wanted:
+            line = frame.lineno or "?"
+    return line
+
+
+def _diff(path: str, current: str | None, fresh: str) -> str:
+    before = (current or "").splitlines(keepends=True)
+    after = fresh.splitlines(keepends=True)
+    lines = difflib.unified_diff(before, after, fromfile=f"a/{path}" if current is not None
+                                 else "/dev/null", tofile=f"b/{path}")
+    return "".join(line if line.endswith("\n") else line + "\n\\ No newline at end of file\n"
+                   for line in lines)
+
+
+def _included(filename: str | None, template: Path, shown: str) -> str:
+    """How to call the file a syntax error is in: the template itself, or one it includes."""
+    if not filename or Path(filename).resolve() == template.resolve():
+        return shown
+    return _shown(Path(filename))
+
+
+def _shown(path: Path) -> str:
+    """Relative to the current directory when below it: messages stay short."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)

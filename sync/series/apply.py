@@ -1,0 +1,349 @@
+"""Apply one patch to an overlay: exact, offset, fuzz, then a 3-way merge, else a conflict.
+
+Nothing is changed in the overlay unless every file of the patch lands (cleanly or merged); on a
+conflict the outcome carries what would go into the work tree (files with conflict markers) and
+the three sides of each conflicted file, and the overlay stays as it was before the patch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from sync.errors import PatchError
+from sync.git.merge import MergeResult
+from sync.git.objects import blob_id
+from sync.series.binary import BinaryProblem, apply_delta
+from sync.series.hunks import HunkResult, Landing, TextResult, apply_hunks, force_hunks
+from sync.series.model import MODE_FILE, Change, FilePatch, Hunk, Patch
+from sync.series.outcome import Conflict, FileOutcome, PatchOutcome, Status
+from sync.series.overlay import Content, File, Overlay
+from sync.series.parse import split_lines
+
+# (path, base or None, ours, theirs, mode) -> merged content
+Merger = Callable[[str, bytes | None, bytes, bytes, int], MergeResult]
+# the file as it was before and after this patch on the recorded base: (base, theirs)
+Recorded = Callable[[FilePatch], tuple[bytes | None, bytes | None] | None]
+# the content of a blob named by an ``index`` line, when the object database has it
+BlobLookup = Callable[[str], bytes | None]
+
+
+@dataclass(frozen=True)
+class ApplyOptions:
+    """How hard to try. Without ``merge`` a file that does not apply is simply a failure."""
+
+    fuzz: int = 0
+    merge: Merger | None = None
+    recorded: Recorded | None = None
+    find_blob: BlobLookup | None = None
+
+
+def apply_patch(patch: Patch, tree: Overlay, options: ApplyOptions = ApplyOptions()
+                ) -> PatchOutcome:
+    """Apply ``patch`` to ``tree``; the overlay changes only when no file conflicts."""
+    return _PatchApplier(patch, tree, options).run()
+
+
+class _PatchApplier:
+    def __init__(self, patch: Patch, tree: Overlay, options: ApplyOptions) -> None:
+        self.patch = patch
+        self.tree = tree
+        self.options = options
+        self.pending: dict[str, File | None] = {}
+        self.conflicts: list[Conflict] = []
+        self.evidence: list[str] = []
+
+    def view(self, path: str) -> File | None:
+        return self.pending[path] if path in self.pending else self.tree.get(path)
+
+    def error(self, line: int, message: str) -> PatchError:
+        return PatchError(f"{self.patch.name}:{line}: {message}",
+                          hint="fix the patch (or remove it from patches/series) and rerun")
+
+    def run(self) -> PatchOutcome:
+        before = {path: self.tree.get(path) for path in self.patch.paths}
+        files = [self._file(file) for file in self.patch.files]
+        after = {path: self.view(path) for path in self.patch.paths}
+        outcome = PatchOutcome(status=Status.CLEAN, files=tuple(files), before=before,
+                               after=after, conflicts=tuple(self.conflicts),
+                               evidence=tuple(self.evidence))
+        status = _patch_status(files, outcome.changed)
+        if status is not Status.CONFLICT:
+            self.tree.update(self.pending)
+        return PatchOutcome(status=status, files=outcome.files, before=before, after=after,
+                            conflicts=outcome.conflicts, evidence=outcome.evidence)
+
+    # --- one file section --------------------------------------------------------------------
+    def _file(self, file: FilePatch) -> FileOutcome:
+        if file.binary_without_data:
+            raise self.error(file.line, f"{file.path}: binary change without data (\"Binary "
+                             "files differ\"); regenerate the patch with --binary")
+        if file.change is Change.ADD:
+            return self._add(file)
+        if file.change is Change.DELETE:
+            return self._delete(file)
+        return self._modify(file)
+
+    def _add(self, file: FilePatch) -> FileOutcome:
+        path = file.path
+        mode = file.new_mode or MODE_FILE
+        data = self._new_content(file)
+        existing = self.view(path)
+        if existing is not None:
+            if existing.content.data == data and existing.mode == mode:
+                return self._note(FileOutcome(path, Status.ALREADY_UPSTREAM,
+                                              note="already added upstream, same content"))
+            return self._merge(file, path, None, existing, File.of(mode, data), mode, (),
+                               "added upstream with other content")
+        blocked = self.tree.blocked(path)
+        if blocked:
+            raise self.error(file.line, f"cannot create {path}: {blocked}")
+        self.pending[path] = File.of(mode, data)
+        return FileOutcome(path, Status.CLEAN)
+
+    def _delete(self, file: FilePatch) -> FileOutcome:
+        path = file.path
+        existing = self.view(path)
+        if existing is None:
+            return self._note(FileOutcome(path, Status.ALREADY_UPSTREAM,
+                                          note="already deleted upstream"))
+        if self._deletes_exactly(file, existing):
+            self.pending[path] = None
+            return FileOutcome(path, Status.CLEAN)
+        recorded = self._recorded(file)
+        base = recorded[0] if recorded else None
+        if base is not None and base == existing.content.data:
+            self.pending[path] = None
+            return FileOutcome(path, Status.MERGED, note="deleted (3-way)")
+        return self._conflict(Conflict(
+            path, base=File.of(existing.mode, base) if base is not None else None,
+            ours=existing, theirs=None, merged=existing,
+            reason="changed upstream, deleted by the patch"))
+
+    def _deletes_exactly(self, file: FilePatch, existing: File) -> bool:
+        if file.binary is not None:
+            expected = _full(file.old_oid)
+            if expected is not None:
+                return blob_id(existing.content.data) == expected
+            reverse = file.binary.reverse
+            return reverse is None or (reverse.method == "literal"
+                                       and reverse.data == existing.content.data)
+        if not file.hunks:
+            return existing.content.data == b""
+        result = apply_hunks(existing.content.lines, file.hunks)
+        return not result.failed and result.lines == []
+
+    def _modify(self, file: FilePatch) -> FileOutcome:
+        source, target = file.old_path, file.new_path
+        assert source is not None and target is not None
+        existing = self.view(source)
+        notes = []
+        if existing is None:
+            moved = self.view(target) if file.change is Change.RENAME else None
+            if moved is None:
+                return self._vanished(file, target)
+            existing, source = moved, target
+            notes.append("already renamed upstream")
+        mode = self._mode(file, existing, notes)
+        results: tuple[HunkResult, ...] = ()
+        if file.binary is not None:
+            content, status = self._binary(file, existing)
+        elif file.hunks:
+            text = apply_hunks(existing.content.lines, file.hunks, fuzz=self.options.fuzz)
+            if text.failed:
+                return self._three_way(file, source, target, existing, mode, text)
+            assert text.lines is not None
+            results = text.hunks
+            content = Content(lines=text.lines)
+            status = _hunks_status(results)
+        else:
+            content, status = existing.content, Status.CLEAN
+        keeps_id = content is existing.content and mode == existing.mode
+        result = File(mode, content, existing.oid if keeps_id else None)
+        occupant = self.view(target)
+        if source != target and occupant is not None:
+            return self._merge(file, target, None, occupant, result, mode, results,
+                               f"{target} already exists upstream")
+        self._write(file, source, target, result)
+        if occupant == result:
+            status = Status.ALREADY_UPSTREAM
+        elif notes and status in (Status.CLEAN, Status.OFFSET, Status.FUZZ):
+            status = Status.PARTLY_UPSTREAM
+        return self._note(FileOutcome(target, status, results, "; ".join(notes)), file.hunks)
+
+    def _vanished(self, file: FilePatch, target: str) -> FileOutcome:
+        """The patch changes a file that upstream deleted: a modify/delete conflict."""
+        recorded = self._recorded(file)
+        base, theirs = recorded if recorded else (None, None)
+        theirs_file = File.of(file.new_mode or MODE_FILE, theirs) if theirs is not None else None
+        base_file = File.of(file.old_mode or MODE_FILE, base) if base is not None else None
+        return self._conflict(Conflict(target, base=base_file, ours=None, theirs=theirs_file,
+                                       merged=theirs_file,
+                                       reason="deleted upstream, changed by the patch"))
+
+    def _mode(self, file: FilePatch, existing: File, notes: list[str]) -> int:
+        if file.new_mode is None or file.old_mode is None or file.new_mode == file.old_mode:
+            return existing.mode
+        if existing.mode == file.new_mode:
+            notes.append("mode already changed upstream")
+        return file.new_mode
+
+    def _write(self, file: FilePatch, source: str, target: str, result: File) -> None:
+        if file.change is Change.RENAME and source != target:
+            self.pending[source] = None
+        self.pending[target] = result
+
+    # --- content -----------------------------------------------------------------------------
+    def _new_content(self, file: FilePatch) -> bytes:
+        if file.binary is not None:
+            forward = file.binary.forward
+            if forward.method == "literal":
+                return forward.data
+            try:
+                return apply_delta(b"", forward.data)
+            except BinaryProblem as problem:
+                raise self.error(forward.line, f"{file.path}: {problem}") from None
+        result = apply_hunks([], file.hunks)
+        if result.failed or result.lines is None:
+            raise self.error(file.line, f"{file.path}: a new file's hunks must not have "
+                             "preimage lines")
+        return b"".join(result.lines)
+
+    def _binary(self, file: FilePatch, existing: File) -> tuple[Content, Status]:
+        assert file.binary is not None
+        data = existing.content.data
+        found = blob_id(data)
+        old, new = _full(file.old_oid), _full(file.new_oid)
+        forward = file.binary.forward
+        if new is not None and found == new:
+            self.evidence.append(f"{file.path}: binary content already upstream")
+            return existing.content, Status.ALREADY_UPSTREAM
+        if old is not None and found != old:
+            raise self.error(forward.line, f"{file.path}: binary preimage does not match "
+                             f"(the patch expects blob {old[:12]}, the file is {found[:12]})")
+        if forward.method == "literal":
+            result = forward.data
+        else:
+            try:
+                result = apply_delta(data, forward.data)
+            except BinaryProblem as problem:
+                raise self.error(forward.line, f"{file.path}: binary preimage does not match: "
+                                 f"{problem}") from None
+        if new is not None and blob_id(result) != new:
+            raise self.error(forward.line, f"{file.path}: binary result is not blob {new[:12]} "
+                             "as the index line says")
+        return Content(result), Status.CLEAN
+
+    # --- 3-way -------------------------------------------------------------------------------
+    def _three_way(self, file: FilePatch, source: str, target: str, ours: File, mode: int,
+                   text: TextResult) -> FileOutcome:
+        if self.options.merge is None:
+            return FileOutcome(target, Status.CONFLICT, text.hunks, "does not apply")
+        base: bytes | None
+        theirs: bytes | None
+        recorded = self._recorded(file)
+        how = "recorded base"
+        if recorded is not None and recorded[1] is not None:
+            base, theirs = recorded
+        else:
+            base, theirs, how = self._base_from_index(file)
+        if theirs is None:
+            base = b"".join(force_hunks(ours.content.lines, file.hunks, text.hunks, "before"))
+            theirs = b"".join(force_hunks(ours.content.lines, file.hunks, text.hunks, "after"))
+            how = "no base: hunks placed where the patch says"
+        return self._merge(file, target, base, ours, File.of(mode, theirs), mode, text.hunks,
+                           f"3-way merge ({how})", source=source)
+
+    def _base_from_index(self, file: FilePatch) -> tuple[bytes | None, bytes | None, str]:
+        if self.options.find_blob is None or not file.old_oid:
+            return None, None, ""
+        base = self.options.find_blob(file.old_oid)
+        if base is None:
+            return None, None, ""
+        result = apply_hunks(split_lines(base), file.hunks)
+        if result.failed or result.lines is None:
+            return None, None, ""
+        return base, b"".join(result.lines), f"preimage {file.old_oid}"
+
+    def _merge(self, file: FilePatch, target: str, base: bytes | None, ours: File, theirs: File,
+               mode: int, hunks: tuple[HunkResult, ...], how: str, source: str | None = None
+               ) -> FileOutcome:
+        if self.options.merge is None:
+            return FileOutcome(target, Status.CONFLICT, hunks, how)
+        merged = self.options.merge(target, base, ours.content.data, theirs.content.data, mode)
+        result = File.of(mode, merged.content)
+        if merged.clean:
+            if source is not None:
+                self._write(file, source, target, result)
+            else:
+                self.pending[target] = result
+            if merged.content == ours.content.data and mode == ours.mode:
+                return self._note(FileOutcome(target, Status.ALREADY_UPSTREAM, hunks,
+                                              how + ": upstream already has the change"),
+                                  file.hunks)
+            return self._note(FileOutcome(target, Status.MERGED, hunks, how), file.hunks)
+        if source is not None and file.change is Change.RENAME and source != target:
+            self.pending[source] = None
+        return self._conflict(Conflict(target, base=File.of(ours.mode, base) if base is not None
+                                       else None, ours=ours, theirs=theirs, merged=result),
+                              hunks)
+
+    def _recorded(self, file: FilePatch) -> tuple[bytes | None, bytes | None] | None:
+        return self.options.recorded(file) if self.options.recorded is not None else None
+
+    # --- bookkeeping -------------------------------------------------------------------------
+    def _conflict(self, conflict: Conflict, hunks: tuple[HunkResult, ...] = ()) -> FileOutcome:
+        if self.options.merge is not None:
+            self.conflicts.append(conflict)
+            if conflict.merged is not None or conflict.ours is not None:
+                self.pending[conflict.path] = conflict.merged
+        outcome = FileOutcome(conflict.path, Status.CONFLICT, hunks, conflict.reason)
+        self.evidence.append(f"{conflict.path}: {conflict.reason}")
+        file = next((f for f in self.patch.files if f.path == conflict.path), None)
+        for result in hunks:
+            if file is not None and result.landing is Landing.FAILED:
+                described = result.describe(file.hunks[result.index])
+                self.evidence.append(f"{conflict.path}: {described}")
+        return outcome
+
+    def _note(self, outcome: FileOutcome, hunks: Sequence[Hunk] = ()) -> FileOutcome:
+        if outcome.note:
+            self.evidence.append(f"{outcome.path}: {outcome.note}")
+        for result in outcome.hunks:
+            if result.landing is not Landing.APPLIED or result.offset or result.fuzz:
+                self.evidence.append(f"{outcome.path}: {result.describe(hunks[result.index])}")
+        return outcome
+
+
+def _full(oid: str | None) -> str | None:
+    return oid.lower() if oid is not None and len(oid) == 40 and set(oid) != {"0"} else None
+
+
+def _hunks_status(results: Sequence[HunkResult]) -> Status:
+    already = sum(1 for result in results if result.landing is Landing.ALREADY)
+    if results and already == len(results):
+        return Status.ALREADY_UPSTREAM
+    if already:
+        return Status.PARTLY_UPSTREAM
+    if any(result.fuzz for result in results):
+        return Status.FUZZ
+    if any(result.offset for result in results):
+        return Status.OFFSET
+    return Status.CLEAN
+
+
+def _patch_status(files: Sequence[FileOutcome], changed: bool) -> Status:
+    statuses = {file.status for file in files}
+    if Status.CONFLICT in statuses:
+        return Status.CONFLICT
+    if not files:
+        return Status.EMPTY
+    if not changed:
+        absorbed = {Status.ALREADY_UPSTREAM, Status.PARTLY_UPSTREAM, Status.MERGED}
+        return Status.ALREADY_UPSTREAM if statuses & absorbed else Status.EMPTY
+    for status in (Status.MERGED, Status.PARTLY_UPSTREAM, Status.FUZZ, Status.OFFSET):
+        if status in statuses:
+            return status
+    if Status.ALREADY_UPSTREAM in statuses:
+        return Status.PARTLY_UPSTREAM
+    return Status.CLEAN

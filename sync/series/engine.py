@@ -1,0 +1,213 @@
+"""Carry a series from its recorded base onto a new upstream, patch by patch, in memory.
+
+Two chains advance side by side: the *old* chain applies each patch to the recorded base (where
+it applied before, so it is exact) and yields, for every file, the file before and after the
+patch there; the *new* chain applies the same patch to the new upstream and, when a hunk does
+not land, merges the old chain's change into it (3-way). The first conflict stops the run with
+everything needed to write it out and resume later.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import pygit2
+
+from sync.errors import PatchError
+from sync.git.diff import diff_text
+from sync.git.merge import Labels, MergeResult, merge_file
+from sync.git.trees import Entry, find_blob
+from sync.series.apply import ApplyOptions, apply_patch
+from sync.series.model import FilePatch, Patch
+from sync.series.outcome import PatchOutcome, Status
+from sync.series.overlay import BlobWriter, File, Overlay, store_file
+from sync.series.parse import parse_patch
+from sync.series.refresh import refreshed, render_patch
+from sync.series.seriesfile import SeriesEntry
+
+
+@dataclass(frozen=True)
+class SeriesPatch:
+    """A patch of the series with its entry (name, -pN)."""
+
+    entry: SeriesEntry
+    patch: Patch
+
+
+@dataclass
+class PatchReport:
+    """One row of the report, and what to write back for the patch."""
+
+    index: int  # 1-based position in the series
+    name: str
+    status: Status
+    files: int
+    added: int
+    removed: int
+    evidence: tuple[str, ...] = ()
+    new_text: bytes | None = None  # the refreshed patch, when its change changed
+    dropped: bool = False
+    conflicts: tuple[str, ...] = ()
+    offset: int = 0  # the largest offset of a hunk (by size)
+    fuzz: int = 0  # the largest fuzz a hunk needed
+    rewritten: bool = False
+
+    def as_json(self) -> dict[str, Any]:
+        return {"index": self.index, "name": self.name, "status": self.status.value,
+                "files": self.files, "added": self.added, "removed": self.removed,
+                "offset": self.offset, "fuzz": self.fuzz, "evidence": list(self.evidence),
+                "rewritten": self.rewritten,
+                "dropped": self.dropped, "conflicts": list(self.conflicts)}
+
+    @classmethod
+    def from_json(cls, row: dict[str, Any], new_text: bytes | None = None) -> PatchReport:
+        return cls(index=row["index"], name=row["name"], status=Status(row["status"]),
+                   files=row["files"], added=row["added"], removed=row["removed"],
+                   evidence=tuple(row["evidence"]), new_text=new_text,
+                   dropped=row["dropped"], conflicts=tuple(row["conflicts"]),
+                   offset=row["offset"], fuzz=row["fuzz"], rewritten=row["rewritten"])
+
+
+@dataclass(frozen=True)
+class Stop:
+    """The run stopped at ``index`` (0-based) on a conflict."""
+
+    index: int
+    outcome: PatchOutcome
+    report: PatchReport
+
+
+@dataclass
+class Rebase:
+    """The state of a series being rebased; ``run`` advances it until done or a conflict."""
+
+    repo: pygit2.Repository
+    patches: Sequence[SeriesPatch]
+    new: Overlay
+    old: Overlay | None
+    store: BlobWriter
+    fuzz: int = 0
+    drop_merged: bool = False
+    labels: Labels = Labels()
+    broken: set[str] = field(default_factory=set)  # paths the old chain lost track of
+    reports: list[PatchReport] = field(default_factory=list)
+
+    def run(self, start: int = 0,
+            progress: Callable[[int, SeriesPatch], None] | None = None) -> Stop | None:
+        """Apply patches ``start``.. in order; return the first conflict, or None when done."""
+        for index in range(start, len(self.patches)):
+            if progress is not None:
+                progress(index, self.patches[index])
+            stop = self.step(index)
+            if stop is not None:
+                return stop
+        return None
+
+    def step(self, index: int) -> Stop | None:
+        item = self.patches[index]
+        old_outcome = self._advance_old(item.patch)
+        options = ApplyOptions(
+            fuzz=self.fuzz, merge=self._merger(item.entry.name),
+            recorded=lambda file: self._recorded(old_outcome, file),
+            find_blob=lambda oid: find_blob(self.repo, oid))
+        outcome = apply_patch(item.patch, self.new, options)
+        report = self._report(index, item, outcome)
+        if outcome.status is Status.CONFLICT:
+            return Stop(index, outcome, report)
+        self.reports.append(report)
+        return None
+
+    def resolve(self, index: int, after: dict[str, File | None]) -> PatchReport:
+        """Take the maintainer's resolution of patch ``index`` (--continue) and regenerate it."""
+        item = self.patches[index]
+        before = {path: self.new.get(path) for path in after}
+        after = {path: file for path, file in after.items() if before[path] != file}
+        before = {path: before[path] for path in after}
+        self.new.update(after)
+        status = Status.RESOLVED if after else Status.EMPTY
+        outcome = PatchOutcome(status=status, files=(), before=before, after=after,
+                               evidence=("resolved by hand (--continue)",))
+        report = self._report(index, item, outcome)
+        if status is Status.EMPTY and not report.dropped:
+            report.new_text = render_patch(item.patch.preamble, b"")
+            report.rewritten = True
+        self.reports.append(report)
+        return report
+
+    def skip(self, index: int) -> PatchReport:
+        """Drop patch ``index`` from the series (--skip)."""
+        item = self.patches[index]
+        report = PatchReport(index + 1, item.entry.name, Status.SKIPPED, len(item.patch.files),
+                             item.patch.added, item.patch.removed, dropped=True,
+                             evidence=("dropped at a conflict (--skip)",))
+        self.reports.append(report)
+        return report
+
+    # --- the old chain -----------------------------------------------------------------------
+    def _advance_old(self, patch: Patch) -> PatchOutcome | None:
+        if self.old is None:
+            return None
+        try:
+            outcome = apply_patch(patch, self.old, ApplyOptions())
+        except PatchError:
+            self.broken.update(patch.paths)
+            return None
+        if outcome.status is Status.CONFLICT:
+            self.broken.update(patch.paths)
+            return None
+        return outcome
+
+    def _recorded(self, outcome: PatchOutcome | None,
+                  file: FilePatch) -> tuple[bytes | None, bytes | None] | None:
+        if outcome is None:
+            return None
+        paths = [path for path in (file.old_path, file.new_path) if path is not None]
+        if any(path in self.broken for path in paths):
+            return None
+        base = outcome.before.get(file.old_path) if file.old_path is not None else None
+        theirs = outcome.after.get(file.new_path) if file.new_path is not None else None
+        return (base.content.data if base is not None else None,
+                theirs.content.data if theirs is not None else None)
+
+    def _merger(self, name: str) -> Callable[[str, bytes | None, bytes, bytes, int], MergeResult]:
+        labels = replace(self.labels, theirs=name)
+
+        def merge(path: str, base: bytes | None, ours: bytes, theirs: bytes,
+                  mode: int) -> MergeResult:
+            return merge_file(self.repo, path, base, ours, theirs, labels, mode)
+
+        return merge
+
+    # --- reports and refresh -----------------------------------------------------------------
+    def _report(self, index: int, item: SeriesPatch, outcome: PatchOutcome) -> PatchReport:
+        patch = item.patch
+        hunks = [hunk for file in outcome.files for hunk in file.hunks]
+        report = PatchReport(index + 1, item.entry.name, outcome.status, len(patch.files),
+                             patch.added, patch.removed, evidence=outcome.evidence,
+                             conflicts=tuple(conflict.path for conflict in outcome.conflicts),
+                             offset=max((hunk.offset for hunk in hunks), key=abs, default=0),
+                             fuzz=max((hunk.fuzz for hunk in hunks), default=0))
+        status = outcome.status
+        if status.absorbed:
+            report.added = report.removed = 0
+            report.dropped = self.drop_merged
+        elif status.needs_refresh:
+            diff = self.diff(outcome.before, outcome.after)
+            report.new_text = refreshed(patch, diff)
+            report.rewritten = report.new_text is not None
+            if report.new_text is not None:
+                fresh = parse_patch(report.new_text, item.entry.name)
+                report.files, report.added, report.removed = (len(fresh.files), fresh.added,
+                                                              fresh.removed)
+        return report
+
+    def diff(self, before: dict[str, File | None] | Any, after: dict[str, File | None] | Any
+             ) -> bytes:
+        """Canonical diff text between two states of the same paths."""
+        return diff_text(self.repo, self._entries(before), self._entries(after))
+
+    def _entries(self, files: dict[str, File | None]) -> dict[str, Entry | None]:
+        return {path: None if file is None else Entry(file.mode, store_file(self.store, file))
+                for path, file in files.items()}

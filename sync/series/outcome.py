@@ -1,0 +1,73 @@
+"""What applying a patch did: a status per patch, per file and per hunk, with the evidence."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import Enum
+
+from sync.series.hunks import HunkResult
+from sync.series.overlay import File
+
+
+class Status(str, Enum):
+    """How a patch (or one file of it) landed, from best to worst."""
+
+    CLEAN = "clean"
+    OFFSET = "offset"
+    FUZZ = "fuzz"
+    MERGED = "merged"
+    PARTLY_UPSTREAM = "partly upstream"
+    ALREADY_UPSTREAM = "already upstream"
+    EMPTY = "empty"
+    RESOLVED = "resolved"  # a conflict the maintainer resolved (--continue)
+    SKIPPED = "skipped"  # dropped at a conflict (--skip)
+    CONFLICT = "conflict"
+
+    @property
+    def needs_refresh(self) -> bool:
+        """The patch text no longer describes the change exactly: regenerate it."""
+        return self in (Status.FUZZ, Status.MERGED, Status.PARTLY_UPSTREAM, Status.RESOLVED)
+
+    @property
+    def absorbed(self) -> bool:
+        """Nothing of the patch is left to apply: ``--drop-merged`` removes it."""
+        return self in (Status.ALREADY_UPSTREAM, Status.EMPTY)
+
+
+@dataclass(frozen=True)
+class Conflict:
+    """A file left with conflict markers; the sides become index stages 1, 2 and 3."""
+
+    path: str
+    base: File | None
+    ours: File | None
+    theirs: File | None
+    merged: File | None  # what goes into the work tree
+    reason: str = "conflicting changes"
+
+
+@dataclass(frozen=True)
+class FileOutcome:
+    """One file section: its status, and where each hunk went."""
+
+    path: str
+    status: Status
+    hunks: tuple[HunkResult, ...] = ()
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class PatchOutcome:
+    """Everything one patch did to the tree: ``before`` and ``after`` of every touched path."""
+
+    status: Status
+    files: tuple[FileOutcome, ...]
+    before: Mapping[str, File | None]
+    after: Mapping[str, File | None]
+    conflicts: tuple[Conflict, ...] = ()
+    evidence: tuple[str, ...] = field(default=())
+
+    @property
+    def changed(self) -> bool:
+        return any(self.before.get(path) != file for path, file in self.after.items())

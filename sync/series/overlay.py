@@ -1,0 +1,135 @@
+"""A tree being patched: a base git tree plus the files changed so far, held in memory.
+
+Only the files a patch touches are ever read (lazily, once); the rest of the tree stays in the
+object database until the result is written back as one tree at the end.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from sync.git.trees import Entry, TreeSource
+from sync.series.parse import split_lines
+
+
+class Content:
+    """File bytes, split into lines (or joined back) once, on first use."""
+
+    __slots__ = ("_data", "_lines")
+
+    def __init__(self, data: bytes | None = None, lines: list[bytes] | None = None) -> None:
+        assert data is not None or lines is not None
+        self._data = data
+        self._lines = lines
+
+    @property
+    def data(self) -> bytes:
+        if self._data is None:
+            assert self._lines is not None
+            self._data = b"".join(self._lines)
+        return self._data
+
+    @property
+    def lines(self) -> list[bytes]:
+        """The lines (shared: callers must not modify the list)."""
+        if self._lines is None:
+            assert self._data is not None
+            self._lines = split_lines(self._data)
+        return self._lines
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Content) and (self is other or self.data == other.data)
+
+    def __hash__(self) -> int:
+        return hash(self.data)
+
+    def is_binary(self) -> bool:
+        return b"\0" in self.data[:8000]
+
+
+@dataclass(frozen=True)
+class File:
+    """A file in the overlay: git mode and content; ``oid`` when known to be stored."""
+
+    mode: int
+    content: Content
+    oid: str | None = field(default=None, compare=False)
+
+    @classmethod
+    def of(cls, mode: int, data: bytes) -> File:
+        return cls(mode, Content(data))
+
+
+class Overlay:
+    """``source`` plus in-memory changes; ``get`` and ``set`` work on repository paths."""
+
+    def __init__(self, source: TreeSource) -> None:
+        self.source = source
+        self._changes: dict[str, File | None] = {}
+        self._loaded: dict[str, File | None] = {}
+
+    def get(self, path: str) -> File | None:
+        if path in self._changes:
+            return self._changes[path]
+        if path not in self._loaded:
+            entry = self.source.entry(path)
+            self._loaded[path] = None if entry is None else File(
+                entry.mode, Content(self.source.read(entry.oid)), entry.oid)
+        return self._loaded[path]
+
+    def set(self, path: str, file: File | None) -> None:
+        self._changes[path] = file
+
+    def update(self, files: Mapping[str, File | None]) -> None:
+        self._changes.update(files)
+
+    @property
+    def changes(self) -> Mapping[str, File | None]:
+        """Changed paths (None: removed), relative to the base tree."""
+        return self._changes
+
+    def blocked(self, path: str) -> str | None:
+        """Why a file cannot be created at ``path`` (a file above it, a folder at it), or None."""
+        parts = path.split("/")
+        for depth in range(1, len(parts)):
+            ancestor = "/".join(parts[:depth])
+            if self.get(ancestor) is not None:
+                return f"{ancestor} is a file"
+        prefix = path + "/"
+        if any(key.startswith(prefix) and value is not None
+               for key, value in self._changes.items()):
+            return f"{path} is a folder"
+        if self.source.is_dir(path) and any(
+                self._changes.get(inner, True) is not None
+                for inner, _ in self.source.files(path)):
+            return f"{path} is a folder"
+        return None
+
+    def entries(self, store: BlobWriter) -> dict[str, Entry | None]:
+        """The changes as tree entries, storing new content through ``store``."""
+        result: dict[str, Entry | None] = {}
+        for path, file in self._changes.items():
+            result[path] = None if file is None else Entry(file.mode, store_file(store, file))
+        return result
+
+    def paths(self) -> Iterable[str]:
+        return self._changes.keys()
+
+
+class BlobWriter(Protocol):
+    """What the overlay needs to store content (``sync.git.objects.ObjectWriter`` is one)."""
+
+    def write_bytes(self, data: bytes) -> str:
+        """Store ``data`` as a blob; return its id."""
+        ...
+
+
+def store_file(store: BlobWriter, file: File) -> str:
+    """The blob id of ``file``, storing its content when not known to be stored."""
+    if file.oid is not None:
+        return file.oid
+    oid = store.write_bytes(file.content.data)
+    object.__setattr__(file, "oid", oid)  # a cache: the id follows from the content
+    return oid

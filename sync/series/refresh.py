@@ -1,0 +1,52 @@
+"""Write a patch back in one canonical form, and only when its change really changed.
+
+The canonical form: the header and description byte for byte (the mbox ``From`` line fixed, a
+stale diffstat dropped), then the diff exactly as ``sync.git.diff`` produces it, no signature.
+A patch is rewritten only when its stable patch id changed, so moving line numbers, or a rebase
+onto an unchanged upstream, rewrites nothing.
+"""
+
+from __future__ import annotations
+
+import re
+
+from sync.series.model import Patch
+from sync.series.patchid import patch_id
+
+FIXED_FROM = b"From 0000000000000000000000000000000000000000 Mon Sep 17 00:00:00 2001\n"
+_MBOX_FROM = re.compile(rb"^From [^\s:]+ .*\n")
+_DIFFSTAT = re.compile(rb"^ (.* \| +(\d+ ?[+-]*|Bin .*)|\d+ files? changed.*| (create|delete|"
+                       rb"rename|copy|mode change) .*)\n$")
+
+
+def canonical_preamble(preamble: bytes) -> bytes:
+    """The header and description as written back: fixed ``From`` line, no diffstat."""
+    text = _MBOX_FROM.sub(FIXED_FROM, preamble, count=1) if preamble.startswith(b"From ") \
+        else preamble
+    lines = text.split(b"\n")
+    for index in range(len(lines) - 1, -1, -1):
+        if lines[index] == b"---":
+            tail = lines[index + 1:]
+            if all(not line.strip() or _DIFFSTAT.match(line + b"\n") for line in tail):
+                text = b"\n".join(lines[:index + 1]) + b"\n"
+            break
+    if text and not text.endswith(b"\n"):
+        text += b"\n"
+    return text
+
+
+def render_patch(preamble: bytes, diff: bytes) -> bytes:
+    """A whole patch file from its preamble and its diff text."""
+    return canonical_preamble(preamble) + diff
+
+
+def diff_part(patch: Patch) -> bytes:
+    """The diff sections of ``patch`` as written in its file."""
+    return patch.text[len(patch.preamble):]
+
+
+def refreshed(patch: Patch, diff: bytes) -> bytes | None:
+    """The new text of ``patch`` for ``diff``, or None when its change did not change."""
+    if patch_id(diff) == patch_id(diff_part(patch)):
+        return None
+    return render_patch(patch.preamble, diff)

@@ -1,0 +1,175 @@
+"""The ``variants:`` section of upstream-manifest.yaml -> frozen dataclasses.
+
+Every value that differs between the cpu and gpu images is declared there and nowhere else;
+``render`` hands one ``Variant`` at a time to Dockerfile.j2. Values end up inside Dockerfile
+instructions and shell commands, so each is checked against a strict pattern here rather than
+quoted later: an unknown key, a wrong type or a suspicious value is a ``ConfigError`` naming the
+key and its line.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import yaml
+from yaml.nodes import MappingNode, Node, ScalarNode
+
+from sync.errors import ConfigError
+from sync.manifest import MANIFEST_NAME, Manifest, YamlReader
+
+NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")  # a file suffix, tag suffix, bake target
+IMAGE_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._/:-]*(@sha256:[0-9a-f]{64})?$")
+APT_PATTERN = re.compile(r"^[a-z0-9][a-z0-9+.-]*(=[A-Za-z0-9.+~:_-]+)?$")
+PIP_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(\[[A-Za-z0-9,._-]+\])?"
+                         r"((==|~=|>=|<=|!=|<|>)[A-Za-z0-9.*+!_-]+)?"
+                         r"(,(==|~=|>=|<=|!=|<|>)[A-Za-z0-9.*+!_-]+)*$")
+ENV_NAME_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+ENV_VALUE_PATTERN = re.compile(r'^[^"\\$`\n\r]*$')  # written inside ENV NAME="value"
+
+KEYS = {"base", "tensorflow", "packages", "python_packages", "nvidia", "env"}
+TRUE_WORDS = {"true", "yes", "on"}
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One image variant: its base image and the packages that make it differ from the others."""
+
+    name: str
+    base: str  # FROM of every stage
+    tensorflow: str  # a pip requirement, e.g. "tensorflow-cpu==2.13.1"
+    packages: tuple[str, ...] = ()  # extra apt packages
+    python_packages: tuple[str, ...] = ()  # extra pip requirements
+    nvidia: bool = False  # NVIDIA container runtime environment + GLVND EGL vendor file
+    env: tuple[tuple[str, str], ...] = ()  # extra ENV, in declaration order
+
+
+def load_variants(manifest: Manifest) -> tuple[Variant, ...]:
+    """The validated variants of ``manifest``, in declaration order.
+
+    The manifest keeps ``variants`` as plain data; to name lines in errors the file is read
+    again (it was just read, so this costs nothing). A manifest built from text alone is
+    re-serialized, and its messages carry no meaningful line.
+    """
+    if manifest.path is not None:
+        try:
+            text = manifest.path.read_text(encoding="utf-8")
+        except OSError as error:
+            raise ConfigError(f"{manifest.path}: cannot read: {error}") from None
+        return parse_variants(text, str(manifest.path))
+    return parse_variants(yaml.safe_dump({"variants": manifest.variants}, sort_keys=False),
+                          MANIFEST_NAME)
+
+
+def parse_variants(text: str, filename: str) -> tuple[Variant, ...]:
+    """Validate the ``variants:`` section of manifest ``text``; ``filename`` is used in messages."""
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError as error:  # the manifest loader reports this better; stay short
+        raise ConfigError(f"{filename}: invalid YAML: {error}") from None
+    reader = YamlReader(filename)
+    node = _top_level(root, "variants")
+    if node is None:
+        raise ConfigError(f"{filename}: variants: no variants declared",
+                          hint="add a variants: section (see the repository's manifest)")
+    if not isinstance(node, MappingNode) or not node.value:
+        raise reader.fail(node, "variants", "must map each variant name to its settings")
+    variants: list[Variant] = []
+    seen: set[str] = set()
+    for key_node, value_node in node.value:
+        name = key_node.value if isinstance(key_node, ScalarNode) else ""
+        if not NAME_PATTERN.fullmatch(str(name)):
+            raise reader.fail(key_node, f"variants.{name}",
+                              "a variant name is lower-case letters, digits, '-' and '_'")
+        if name in seen:
+            raise reader.fail(key_node, f"variants.{name}", "duplicate variant")
+        seen.add(name)
+        variants.append(_variant(reader, name, value_node))
+    return tuple(variants)
+
+
+def select_variants(variants: tuple[Variant, ...],
+                    names: Iterable[str] | None) -> tuple[Variant, ...]:
+    """The variants called ``names`` (all when None or empty), in declaration order."""
+    wanted = list(dict.fromkeys(names or ()))
+    if not wanted:
+        return variants
+    known = {variant.name for variant in variants}
+    unknown = [name for name in wanted if name not in known]
+    if unknown:
+        raise ConfigError(f"unknown variant {', '.join(map(repr, unknown))}",
+                          hint=f"declared in {MANIFEST_NAME}: {', '.join(sorted(known))}")
+    return tuple(variant for variant in variants if variant.name in wanted)
+
+
+def _variant(reader: YamlReader, name: str, node: Node) -> Variant:
+    prefix = f"variants.{name}"
+    fields = reader.mapping(node, prefix, KEYS)
+    for required in ("base", "tensorflow"):
+        if required not in fields:
+            raise reader.fail(node, f"{prefix}.{required}", "required key is missing")
+
+    def checked(key: str, value_node: Node, pattern: re.Pattern[str], what: str) -> str:
+        value = reader.string(value_node, key)
+        if not pattern.fullmatch(value):
+            raise reader.fail(value_node, key, f"{value!r} is not {what}")
+        return value
+
+    def checked_list(key: str, pattern: re.Pattern[str], what: str) -> tuple[str, ...]:
+        if key not in fields:
+            return ()
+        values = reader.string_list(fields[key][1], f"{prefix}.{key}")
+        items = fields[key][1].value
+        for index, (value, item) in enumerate(zip(values, items, strict=True)):
+            if not pattern.fullmatch(value):
+                raise reader.fail(item, f"{prefix}.{key}[{index}]", f"{value!r} is not {what}")
+        return values
+
+    base = checked(f"{prefix}.base", fields["base"][1], IMAGE_PATTERN, "an image reference")
+    tensorflow = checked(f"{prefix}.tensorflow", fields["tensorflow"][1], PIP_PATTERN,
+                         "a pip requirement such as tensorflow==2.13.1")
+    return Variant(
+        name=name,
+        base=base,
+        tensorflow=tensorflow,
+        packages=checked_list("packages", APT_PATTERN, "an apt package (name or name=version)"),
+        python_packages=checked_list("python_packages", PIP_PATTERN, "a pip requirement"),
+        nvidia=_boolean(reader, fields["nvidia"][1], f"{prefix}.nvidia") if "nvidia" in fields
+        else False,
+        env=_env(reader, fields["env"][1], f"{prefix}.env") if "env" in fields else (),
+    )
+
+
+def _boolean(reader: YamlReader, node: Node, key: str) -> bool:
+    if not isinstance(node, ScalarNode) or node.tag != "tag:yaml.org,2002:bool":
+        raise reader.fail(node, key, "must be true or false")
+    return str(node.value).lower() in TRUE_WORDS
+
+
+def _env(reader: YamlReader, node: Node, key: str) -> tuple[tuple[str, str], ...]:
+    if not isinstance(node, MappingNode):
+        raise reader.fail(node, key, "must map variable names to string values")
+    pairs: list[tuple[str, str]] = []
+    for name_node, value_node in node.value:
+        name = name_node.value if isinstance(name_node, ScalarNode) else ""
+        if not ENV_NAME_PATTERN.fullmatch(str(name)):
+            raise reader.fail(name_node, f"{key}.{name}", "is not a valid variable name")
+        if any(existing == name for existing, _ in pairs):
+            raise reader.fail(name_node, f"{key}.{name}", "duplicate key")
+        value = reader.string(value_node, f"{key}.{name}")
+        if not ENV_VALUE_PATTERN.fullmatch(value):
+            raise reader.fail(value_node, f"{key}.{name}",
+                              "must not contain quotes, backslashes, '$', '`' or newlines")
+        pairs.append((name, value))
+    return tuple(pairs)
+
+
+def _top_level(root: Node | None, key: str) -> Node | None:
+    if not isinstance(root, MappingNode):
+        return None
+    for key_node, value_node in root.value:
+        if isinstance(key_node, ScalarNode) and key_node.value == key:
+            return value_node
+    return None
+

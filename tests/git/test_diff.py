@@ -1,0 +1,43 @@
+"""Canonical diff text from two sets of entries, as git format-patch would write it."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pygit2
+import pytest
+
+from sync.git.diff import diff_text
+from tests.series.builders import entry_of
+
+
+@pytest.fixture
+def repo(repo_dir: Path) -> pygit2.Repository:
+    return pygit2.Repository(str(repo_dir))
+
+
+def test_renames_binaries_and_modes_in_a_form_git_apply_accepts(repo, tmp_path: Path):
+    lines = b"".join(b"line %d\n" % n for n in range(30))
+    before = {"b/old.py": entry_of(repo, lines), "b/img": entry_of(repo, b"\0" * 100),
+              "b/run": entry_of(repo, b"#!\n")}
+    after = {"b/old.py": None, "b/new.py": entry_of(repo, lines.replace(b"line 4", b"4")),
+             "b/img": entry_of(repo, b"\0" * 99 + b"\1"), "b/run": entry_of(repo, (0o100755,
+                                                                                  b"#!\n"))}
+    text = diff_text(repo, before, after)
+    assert b"rename from b/old.py\nrename to b/new.py\n" in text
+    assert b"GIT binary patch\n" in text and b"old mode 100644\nnew mode 100755\n" in text
+    work = tmp_path / "apply"
+    (work / "b").mkdir(parents=True)
+    (work / "b/old.py").write_bytes(lines)
+    (work / "b/img").write_bytes(b"\0" * 100)
+    (work / "b/run").write_bytes(b"#!\n")
+    subprocess.run(["git", "init", "-q", str(work)], check=True)
+    subprocess.run(["git", "-C", str(work), "apply", "-"], input=text, check=True)
+    assert (work / "b/new.py").read_bytes() == lines.replace(b"line 4", b"4")
+    assert (work / "b/img").read_bytes() == b"\0" * 99 + b"\1"
+
+
+def test_identical_sides_give_no_text(repo):
+    same = {"b/x": entry_of(repo, b"x\n")}
+    assert diff_text(repo, same, same) == b""

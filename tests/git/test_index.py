@@ -1,0 +1,58 @@
+"""The index: unmerged stages that git status, git diff and git mergetool understand."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pygit2
+import pytest
+
+from sync.git import index
+from sync.git.index import Unmerged
+from tests.series.builders import entry_of, git
+
+
+@pytest.fixture
+def repo(repo_dir: Path) -> pygit2.Repository:
+    (repo_dir / "file.txt").write_bytes(b"base\n")
+    git(repo_dir, "add", "file.txt")
+    git(repo_dir, "commit", "-qm", "base")
+    return pygit2.Repository(str(repo_dir))
+
+
+def conflict(repo: pygit2.Repository) -> Unmerged:
+    return Unmerged("file.txt", entry_of(repo, b"base\n"), entry_of(repo, b"ours\n"),
+                    entry_of(repo, b"theirs\n"))
+
+
+def test_conflicts_become_stages_one_two_and_three(repo):
+    top = Path(repo.workdir)
+    (top / "file.txt").write_bytes(b"<<<<<<< ours\nours\n=======\ntheirs\n>>>>>>> theirs\n")
+    index.record_conflicts(repo, [conflict(repo)])
+    stages = [line.split()[2] for line in git(top, "ls-files", "-u").splitlines()]
+    assert stages == ["1", "2", "3"]
+    assert git(top, "status", "--porcelain") == "UU file.txt\n"
+    assert "++<<<<<<< ours" in git(top, "diff")
+    assert git(top, "show", ":3:file.txt") == "theirs\n"
+    assert index.unmerged_paths(repo) == {"file.txt"}
+
+
+def test_staging_a_resolved_file_clears_its_conflict(repo):
+    top = Path(repo.workdir)
+    index.record_conflicts(repo, [conflict(repo)])
+    (top / "file.txt").write_bytes(b"resolved\n")
+    (top / "new.txt").write_bytes(b"new\n")
+    index.stage(repo, ["file.txt", "new.txt"], [])
+    assert index.unmerged_paths(repo) == set()
+    assert git(top, "status", "--porcelain") == "M  file.txt\nA  new.txt\n"
+    index.stage(repo, [], ["new.txt"])
+    assert "new.txt" not in git(top, "ls-files")
+
+
+def test_a_saved_index_comes_back_byte_for_byte(repo, tmp_path: Path):
+    original = (Path(repo.path) / "index").read_bytes()
+    assert index.save(repo, tmp_path / "saved")
+    index.record_conflicts(repo, [conflict(repo)])
+    assert (Path(repo.path) / "index").read_bytes() != original
+    index.restore(repo, tmp_path / "saved")
+    assert (Path(repo.path) / "index").read_bytes() == original

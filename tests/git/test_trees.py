@@ -1,0 +1,44 @@
+"""Trees by path, updated incrementally: only the directories on changed paths are rewritten."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pygit2
+import pytest
+
+from sync.git.trees import MODE_TREE, Entry, TreeSource, find_blob, update_tree
+from tests.series.builders import entry_of, git, make_tree
+
+
+@pytest.fixture
+def repo(repo_dir: Path) -> pygit2.Repository:
+    return pygit2.Repository(str(repo_dir))
+
+
+def test_lookups_by_path(repo):
+    tree = make_tree(repo, {"a/b/c.txt": b"c\n", "a/run": (0o100755, b"#!\n")})
+    source = TreeSource(repo, tree)
+    assert source.entry("a/b/c.txt") == entry_of(repo, b"c\n")
+    assert source.entry("a/run") == Entry(0o100755, entry_of(repo, b"#!\n").oid)
+    assert source.entry("a/b") is None and source.is_dir("a/b") and not source.is_dir("a/run")
+    assert source.entry("missing/file") is None
+    assert [path for path, _ in source.files("a")] == ["a/b/c.txt", "a/run"]
+    assert TreeSource(repo, None).entry("anything") is None
+
+
+def test_updates_reuse_untouched_subtrees_and_drop_empty_folders(repo):
+    base = make_tree(repo, {"keep/x": b"x\n", "change/y": b"y\n", "drop/z": b"z\n"})
+    new = update_tree(repo, base, {"change/y": entry_of(repo, b"Y\n"), "drop/z": None,
+                                   "add/deep/w": entry_of(repo, b"w\n")})
+    assert new == make_tree(repo, {"keep/x": b"x\n", "change/y": b"Y\n", "add/deep/w": b"w\n"})
+    assert repo[new]["keep"].id == repo[base]["keep"].id
+    grafted = update_tree(repo, new, {"copy": Entry(MODE_TREE, str(repo[new]["keep"].id))})
+    assert TreeSource(repo, grafted).entry("copy/x") == entry_of(repo, b"x\n")
+    assert git(Path(repo.workdir), "cat-file", "-t", grafted).strip() == "tree"
+
+
+def test_an_abbreviated_index_line_finds_its_blob(repo):
+    oid = entry_of(repo, b"content\n").oid
+    assert find_blob(repo, oid[:7]) == b"content\n"
+    assert find_blob(repo, "0000000") is None and find_blob(repo, "abc") is None

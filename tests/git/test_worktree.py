@@ -1,0 +1,131 @@
+"""Writing trees into the work tree: confined to the targets, never through a symlink."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pygit2
+import pytest
+
+from sync.errors import GitError
+from sync.git import worktree
+from sync.git.worktree import Change, changes_between, snapshot, write_changes
+from tests.series.builders import entry_of, git, make_tree, read_worktree
+
+ROOTS = ("bundle",)
+
+
+@pytest.fixture
+def repo(repo_dir: Path) -> pygit2.Repository:
+    return pygit2.Repository(str(repo_dir))
+
+
+def top(repo: pygit2.Repository) -> Path:
+    return Path(repo.workdir)
+
+
+def write_tree(repo, old: dict | None, new: dict) -> worktree.WriteReport:
+    changes = changes_between(repo, make_tree(repo, old) if old is not None else None,
+                              make_tree(repo, new), ROOTS)
+    return write_changes(repo, changes, ROOTS)
+
+
+def test_files_modes_and_symlinks_are_written_and_stale_files_removed(repo):
+    first = {"bundle/a.txt": b"a\n", "bundle/deep/er/b.txt": b"b\n", "bundle/gone/x": b"x\n",
+             "outside.txt": b"not a target\n"}
+    write_tree(repo, None, first)
+    assert read_worktree(top(repo), ROOTS) == {"bundle/a.txt": b"a\n",
+                                               "bundle/deep/er/b.txt": b"b\n",
+                                               "bundle/gone/x": b"x\n"}
+    assert not (top(repo) / "outside.txt").exists()
+    second = {"bundle/a.txt": (0o100755, b"#!/bin/sh\n"), "bundle/deep/er/b.txt": b"b\n",
+              "bundle/link": (0o120000, b"a.txt")}
+    report = write_tree(repo, first, second)
+    assert sorted(report.removed) == ["bundle/gone/x"]
+    assert read_worktree(top(repo), ROOTS) == {"bundle/a.txt": b"x:#!/bin/sh\n",
+                                               "bundle/deep/er/b.txt": b"b\n",
+                                               "bundle/link": b"->a.txt"}
+    assert not (top(repo) / "bundle/gone").exists()  # empty folders are pruned
+    assert not [p for p in top(repo).rglob("*") if p.name.endswith(worktree.TEMP_SUFFIX)]
+
+
+def test_a_file_can_replace_a_folder_and_a_folder_a_file(repo):
+    write_tree(repo, None, {"bundle/x/inner": b"1\n", "bundle/y": b"2\n"})
+    write_tree(repo, {"bundle/x/inner": b"1\n", "bundle/y": b"2\n"},
+               {"bundle/x": b"file now\n", "bundle/y/inner": b"folder now\n"})
+    assert read_worktree(top(repo), ROOTS) == {"bundle/x": b"file now\n",
+                                               "bundle/y/inner": b"folder now\n"}
+
+
+def test_a_symlinked_folder_is_never_written_through(repo, tmp_path: Path):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (top(repo) / "bundle").mkdir()
+    os.symlink(outside, top(repo) / "bundle" / "sub")
+    with pytest.raises(GitError, match="bundle/sub: is a symlink or a file where a folder"):
+        write_tree(repo, None, {"bundle/sub/evil": b"owned\n"})
+    assert list(outside.iterdir()) == []
+
+
+def test_a_symlinked_target_root_is_never_written_through(repo, tmp_path: Path):
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    os.symlink(outside, top(repo) / "bundle")
+    with pytest.raises(GitError, match="refusing to write through it"):
+        write_tree(repo, None, {"bundle/file": b"x\n"})
+    assert list(outside.iterdir()) == []
+
+
+def test_removing_under_a_symlinked_folder_touches_nothing_outside(repo, tmp_path: Path):
+    outside = tmp_path / "keep"
+    outside.mkdir()
+    (outside / "precious").write_bytes(b"mine\n")
+    (top(repo) / "bundle").mkdir()
+    os.symlink(outside, top(repo) / "bundle" / "link")
+    write_changes(repo, [Change("bundle/link/precious", None)], ROOTS)
+    assert (outside / "precious").read_bytes() == b"mine\n"
+
+
+def test_a_symlink_in_place_of_a_file_is_replaced_not_followed(repo, tmp_path: Path):
+    victim = tmp_path / "victim"
+    victim.write_bytes(b"untouched\n")
+    (top(repo) / "bundle").mkdir()
+    os.symlink(victim, top(repo) / "bundle" / "file")
+    write_changes(repo, [Change("bundle/file", entry_of(repo, b"new\n"))], ROOTS)
+    assert victim.read_bytes() == b"untouched\n"
+    assert (top(repo) / "bundle/file").read_bytes() == b"new\n"
+    assert not (top(repo) / "bundle/file").is_symlink()
+
+
+@pytest.mark.parametrize("path", ["elsewhere/file", "bundle/../escape", "bundles/file"])
+def test_paths_outside_the_roots_are_refused(repo, path: str):
+    with pytest.raises(GitError, match="outside the targets"):
+        write_changes(repo, [Change(path, entry_of(repo, b"x"))], ROOTS)
+    assert not (top(repo) / "escape").exists() and not (top(repo) / "elsewhere").exists()
+
+
+def test_a_folder_holding_other_files_is_not_replaced_by_a_file(repo):
+    (top(repo) / "bundle/dir").mkdir(parents=True)
+    (top(repo) / "bundle/dir/untracked").write_bytes(b"keep\n")
+    with pytest.raises(GitError, match="bundle/dir: a folder with other files is in the way"):
+        write_changes(repo, [Change("bundle/dir", entry_of(repo, b"file\n"))], ROOTS)
+    assert (top(repo) / "bundle/dir/untracked").read_bytes() == b"keep\n"
+
+
+def test_a_snapshot_is_the_work_tree_as_it_is_and_names_what_is_uncommitted(repo):
+    write_tree(repo, None, {"bundle/clean": b"c\n", "bundle/edited": b"e\n",
+                            "bundle/deleted": b"d\n"})
+    git(top(repo), "add", "-A")
+    git(top(repo), "commit", "-qm", "base")
+    (top(repo) / "bundle/edited").write_bytes(b"edited\n")
+    (top(repo) / "bundle/deleted").unlink()
+    (top(repo) / "bundle/new").write_bytes(b"untracked\n")
+    (top(repo) / "other.txt").write_bytes(b"not under a root\n")
+    snap = snapshot(repo, ROOTS)
+    from sync.git.trees import TreeSource
+    files = {path: repo[entry.oid].data for path, entry in TreeSource(repo, snap.tree).files()}
+    assert files == {"bundle/clean": b"c\n", "bundle/edited": b"edited\n",
+                     "bundle/new": b"untracked\n"}
+    assert snap.uncommitted == ("bundle/deleted", "bundle/edited")
+    assert snap.untracked == ("bundle/new",)

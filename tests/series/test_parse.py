@@ -1,0 +1,168 @@
+"""Parsing patch files: git format-patch mails, plain diffs, every kind of file section."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from sync.errors import PatchError
+from sync.series.model import Change
+from sync.series.parse import parse_patch, split_lines
+from tests.series.builders import format_patches
+
+BINARY = bytes(range(256)) * 8
+
+
+def parse(text: bytes | str, **options):
+    data = text.encode() if isinstance(text, str) else text
+    return parse_patch(data, "patches/test.patch", **options)
+
+
+def test_lines_split_only_on_newline_and_keep_it():
+    assert split_lines(b"a\r\nb\rc\nlast") == [b"a\r\n", b"b\rc\n", b"last"]
+    assert split_lines(b"") == []
+
+
+def test_a_format_patch_mail_keeps_its_preamble_and_parses_every_kind_of_section(
+        tmp_path: Path):
+    base = {"bundle/keep.py": b"".join(b"k %d\n" % i for i in range(20)),
+            "bundle/old.py": b"".join(b"o %d\n" % i for i in range(20)),
+            "bundle/gone.txt": b"bye\n", "bundle/run.sh": b"#!/bin/sh\n",
+            "bundle/pic.bin": BINARY}
+    after = {"bundle/keep.py": base["bundle/keep.py"].replace(b"k 9\n", b"nine\n"),
+             "bundle/new.py": base["bundle/old.py"].replace(b"o 3\n", b"three\n"),
+             "bundle/run.sh": (0o100755, b"#!/bin/sh\n"), "bundle/pic.bin": BINARY + b"x",
+             "bundle/added.txt": b"hello\n", "bundle/link": (0o120000, b"keep.py")}
+    mail = format_patches(tmp_path / "scratch", [base, after], ["Everything at once"])[0]
+    patch = parse(mail, targets=["bundle"])
+    assert patch.meta.subject == "Everything at once"
+    assert patch.meta.author == "Test Maintainer <maintainer@example.com>"
+    assert patch.preamble == mail[:mail.index(b"diff --git")]
+    kinds = {file.path: file.change for file in patch.files}
+    assert kinds == {"bundle/added.txt": Change.ADD, "bundle/gone.txt": Change.DELETE,
+                     "bundle/keep.py": Change.MODIFY, "bundle/link": Change.ADD,
+                     "bundle/new.py": Change.RENAME, "bundle/pic.bin": Change.MODIFY,
+                     "bundle/run.sh": Change.MODIFY}
+    by_path = {file.path: file for file in patch.files}
+    assert by_path["bundle/new.py"].old_path == "bundle/old.py"
+    assert (by_path["bundle/run.sh"].old_mode, by_path["bundle/run.sh"].new_mode) == (
+        0o100644, 0o100755)
+    assert by_path["bundle/link"].new_mode == 0o120000
+    assert by_path["bundle/link"].hunks[0].after == (b"keep.py",)  # no newline at the end
+    picture = by_path["bundle/pic.bin"].binary
+    assert picture is not None and picture.forward.method in ("literal", "delta")
+    hunk = by_path["bundle/keep.py"].hunks[0]
+    assert (hunk.old_start, hunk.old_count, hunk.leading, hunk.trailing) == (7, 7, 3, 3)
+    assert (hunk.added, hunk.removed) == (1, 1)
+    assert patch.added == 1 + 1 + 1 + 1  # keep, new (renamed), added.txt, link
+
+
+def test_a_dep3_quilt_patch_with_plain_unified_diff_sections():
+    patch = parse(
+        "Description: Use the redis socket\n"
+        " The TCP port is not reachable in the sandbox.\n"
+        "Author: Jane Doe <jane@example.com>\n"
+        "Origin: vendor\n"
+        "Forwarded: not-needed\n"
+        "Last-Update: 2024-05-01\n"
+        "---\n"
+        "Index: simapp/bundle/redis.conf\n"
+        "===================================================================\n"
+        "--- simapp.orig/bundle/redis.conf\t2024-01-01 00:00:00.000000000 +0000\n"
+        "+++ simapp/bundle/redis.conf\t2024-01-01 00:00:00.000000000 +0000\n"
+        "@@ -1,2 +1,2 @@\n"
+        "-port 6379\n"
+        "+unixsocket /tmp/redis.sock\n"
+        " bind 127.0.0.1\n"
+        "--- /dev/null\n"
+        "+++ simapp/bundle/new.conf\n"
+        "@@ -0,0 +1 @@\n"
+        "+new\n")
+    assert patch.meta.subject == "Use the redis socket"
+    assert patch.meta.description == "The TCP port is not reachable in the sandbox."
+    assert patch.meta.author == "Jane Doe <jane@example.com>"
+    assert patch.meta.field("forwarded") == "not-needed"
+    assert patch.meta.date == "2024-05-01"
+    assert [(file.path, file.change) for file in patch.files] == [
+        ("bundle/redis.conf", Change.MODIFY), ("bundle/new.conf", Change.ADD)]
+
+
+def test_dep3_fields_inside_a_mail_description_are_read():
+    patch = parse("From 1234567 Mon Sep 17 00:00:00 2001\nFrom: A <a@b.c>\n"
+                  "Subject: [PATCH 2/7] Pin numpy\n\nBecause.\n\nForwarded: no\n"
+                  "Bug: https://example.com/1\n---\n")
+    assert patch.meta.subject == "Pin numpy"
+    assert patch.meta.field("Forwarded") == "no"
+    assert patch.meta.field("bug") == "https://example.com/1"
+    assert patch.files == ()
+
+
+def test_missing_newline_markers_apply_to_the_right_side():
+    patch = parse("diff --git a/x b/x\n--- a/x\n+++ b/x\n@@ -1,2 +1,2 @@\n a\n-b\n"
+                  "\\ No newline at end of file\n+c\n\\ No newline at end of file\n")
+    hunk = patch.files[0].hunks[0]
+    assert hunk.before == (b"a\n", b"b") and hunk.after == (b"a\n", b"c")
+
+
+def test_quoted_names_and_names_with_spaces():
+    patch = parse('diff --git "a/b\\303\\251b\\tx" "b/b\\303\\251b\\tx"\nnew file mode 100644\n'
+                  '--- /dev/null\n+++ "b/b\\303\\251b\\tx"\n@@ -0,0 +1 @@\n+x\n'
+                  "diff --git a/with space b/with space\nold mode 100644\nnew mode 100755\n")
+    assert [file.path for file in patch.files] == ["b\u00e9b\tx", "with space"]
+
+
+def test_the_signature_ends_the_patch():
+    patch = parse("diff --git a/x b/x\n--- a/x\n+++ b/x\n@@ -1 +1 @@\n-a\n+b\n-- \n2.39.5\n\n")
+    assert len(patch.files) == 1 and patch.files[0].hunks[0].after == (b"b\n",)
+
+
+def test_strip_levels_follow_the_series_option():
+    patch = parse("--- x/y/bundle/f\n+++ x/y/bundle/f\n@@ -1 +1 @@\n-a\n+b\n", strip=2)
+    assert patch.files[0].path == "bundle/f"
+
+
+@pytest.mark.parametrize("text, line, message", [
+    ("diff --git a/x b/x\n--- a/x\n+++ b/x\n@@ -1,3 +1,3 @@\n a\n-b\n+c\n", 7,
+     "malformed hunk at line 4: the patch ends 1 preimage / 1 postimage lines early"),
+    ("diff --git a/x b/x\n--- a/x\n+++ b/x\n@@ -1,2 +1,2 @@\n a\n*b\n+c\n", 6,
+     "malformed hunk at line 4: unexpected '*b'"),
+    ("diff --git a/x b/x\n--- a/x\n+++ b/x\n@@ -1 +1 @@\n-a\n+b\n+extra\n", 7,
+     "more lines than its @@ header says"),
+    ("diff --git a/x b/x\n--- a/x\n+++ b/x\n@@ -x +1 @@\n", 4, "malformed hunk header"),
+    ("diff --git a/x b/x\n--- a/x\nnot plus\n", 3, "expected a +++ line"),
+    ("diff --git a/x b/x\nold mode 100644\nnew mode 100666\n", 3, "unsupported file mode"),
+    ("diff --git a/x b/x\nindex abc..def 100644\nGIT binary patch\nliteral 5\nzzz\n\n", 5,
+     "corrupt binary patch"),
+    ("diff --git a/x b/x\n--- a/x\n+++ b/x\n@@ -1 +1 @@\n-a\n+b\n"
+     "diff --git a/x b/x\n--- a/x\n+++ b/x\n@@ -1 +1 @@\n-a\n+b\n", 7, "x appears twice"),
+    ("prose\n@@ -1 +1 @@\n-a\n+b\n", 2, "hunk without a file header"),
+])
+def test_malformed_patches_are_errors_naming_the_line(text: str, line: int, message: str):
+    with pytest.raises(PatchError) as raised:
+        parse(text)
+    assert raised.value.message.startswith(f"patches/test.patch:{line}: ")
+    assert message in raised.value.message
+
+
+@pytest.mark.parametrize("path, message", [
+    ("bundle/../../etc/passwd", "'..' component"),
+    ("/etc/passwd", "not a relative path"),
+    ("bundle/.git/config", ".git component"),
+    ("bundle/.Git./config", ".git component"),
+    ("bundle/GIT~1/config", ".git component"),
+    ("other/file", "outside every target (bundle)"),
+    ("bundle\\x", "backslash"),
+])
+def test_unsafe_paths_are_errors(path: str, message: str):
+    text = (f"diff --git a/{path} b/{path}\nnew file mode 100644\n--- /dev/null\n"
+            f"+++ b/{path}\n@@ -0,0 +1 @@\n+x\n")
+    with pytest.raises(PatchError, match=f"patches/test.patch:4: .*{re.escape(message)}"):
+        parse(text, targets=["bundle"])
+
+
+def test_a_rename_into_an_unsafe_path_is_an_error():
+    with pytest.raises(PatchError, match=r"test.patch:4: .*'\.\.' component"):
+        parse("diff --git a/bundle/a b/bundle/b\nsimilarity index 100%\n"
+              "rename from bundle/a\nrename to bundle/../../b\n", targets=["bundle"])
