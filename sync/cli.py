@@ -46,6 +46,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Keep the DeepRacer community simapp in sync with its upstream image.",
     )
     parser.add_argument("--version", action="version", version=f"simapp-sync {__version__}")
+    parser.add_argument("-C", dest="top_directory", metavar="DIR", default=None,
+                        help="run as if started in DIR (like git -C; also accepted after COMMAND)")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for module_name in COMMAND_MODULES:
         importlib.import_module(module_name).configure(subparsers, common)
@@ -59,6 +61,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exit_:  # argparse exits 2 on usage errors, 0 on --help
         return int(exit_.code or 0)
+    if args.top_directory and args.directory == ".":
+        args.directory = args.top_directory
     ui = UI.create(json_mode=args.json, quiet=args.quiet, color=False if args.no_color else None)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)

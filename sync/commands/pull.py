@@ -176,22 +176,32 @@ def _report(outcome: PullOutcome, ui: UI) -> None:
     ui.emit_json(outcome.as_json())
     for warning in outcome.report.warnings:
         ui.warn(warning)
-    digest = outcome.digest or outcome.image_id
+    identity = f"{outcome.image} ({(outcome.digest or outcome.image_id)[:19]}…)"
     if not outcome.changed:
-        why = "already records this image" if not outcome.read_layers else "tree is unchanged"
-        ui.print(f"{outcome.branch} is up to date at {short_oid(outcome.commit)} ({why}: "
-                 f"{outcome.image}, {digest[:19]}…) — nothing to commit")
+        why = "already records this image" if not outcome.read_layers else "tree unchanged"
+        ui.print(f"{outcome.branch}  up to date at {short_oid(outcome.commit)} ({why})   "
+                 f"{identity}\nnothing to commit", soft_wrap=True)
         return
-    arrow = f"{short_oid(outcome.previous)} → " if outcome.previous else "new branch at "
-    ui.print(f"{outcome.branch}  {arrow}{short_oid(outcome.commit)}   "
-             f"Upstream {outcome.image} ({digest[:19]}…)")
-    table = ui.table("files", "bytes", "changed", "+lines", "−lines", "excluded", "skipped",
-                     "warnings", "seconds")
-    skipped = ", ".join(f"{count} {kind}" for kind, count in sorted(outcome.report.skipped.items()))
-    table.add_row(f"{outcome.report.files:,}", _human_bytes(outcome.report.bytes),
-                  f"{outcome.files_changed:,}", f"+{outcome.insertions:,}",
-                  f"−{outcome.deletions:,}", f"{outcome.report.excluded:,}", skipped or "0",
-                  str(len(outcome.report.warnings)), f"{outcome.seconds:.1f}")
+    arrow = f"{short_oid(outcome.previous)} → " if outcome.previous else "(new) "
+    ui.print(f"{outcome.branch}  {arrow}{short_oid(outcome.commit)}   Upstream {identity}",
+             soft_wrap=True)
+    report = outcome.report
+    skipped = ", ".join(f"{count} {kind}" for kind, count in sorted(report.skipped.items()))
+    lines = (f"{outcome.files_changed:,} files" if outcome.previous is None else
+             f"{outcome.files_changed:,} files (+{outcome.insertions:,} −{outcome.deletions:,})")
+    table = ui.table("", "", title=None)
+    table.show_header = False
+    table.columns[1].overflow = "fold"
+    rows = [("digest", outcome.digest or "— (archive without registry digest)"),
+            ("image id", outcome.image_id),
+            ("kept", f"{report.files:,} files, {_human_bytes(report.bytes)}"),
+            ("changed", lines),
+            ("excluded", f"{report.excluded:,}"),
+            ("skipped", skipped or "0"),
+            ("warnings", str(len(report.warnings))),
+            ("time", f"{outcome.seconds:.1f} s")]
+    for key, value in rows:
+        table.add_row(f"  {key}", value)
     ui.print(table)
 
 
