@@ -108,10 +108,28 @@ def plan_files(count: int, megabytes: int) -> list[KeptFile]:
     return files
 
 
+NOISE = random.Random(5).randbytes(8 * MB)
+BLOCK = 4 << 20  # a multiple of tar's 16 KiB record size
+
+
+def noise(size: int, seed: bytes) -> Stream:
+    """Incompressible bytes (like PNG or model weights), unique per seed, cheap to produce."""
+    start = int.from_bytes(hashlib.sha256(seed).digest()[:4], "big") % (len(NOISE) // 2)
+    block = (hashlib.sha256(seed).digest() + NOISE[start:start + BLOCK])[:BLOCK]
+
+    def chunks():
+        left = size
+        while left > 0:
+            yield block[: min(left, len(block))]
+            left -= len(block)
+
+    return Stream(size, chunks)
+
+
 def content(file: KeptFile, text: bytes, version: int) -> bytes | Stream:
     seed = f"{file.path}@{version}".encode()
     if file.binary:
-        return Stream.pattern(file.size, seed=seed)
+        return noise(file.size, seed)
     offset = int.from_bytes(hashlib.sha256(seed).digest()[:4], "big") % (len(text) - 1)
     header = f"# {file.path} version {version}\n".encode()
     body = (text[offset:] + text) * (file.size // len(text) + 1)
@@ -121,9 +139,9 @@ def content(file: KeptFile, text: bytes, version: int) -> bytes | Stream:
 def image(files: list[KeptFile], changed: set[str], version: int) -> ImageSpec:
     text = corpus()
     mtime = 1_700_000_000 + version * 86_400
-    base = [Dir("usr"), *(File(f"usr/lib/lib{i:03d}.so", Stream.pattern(200_000, f"os{i}".encode()))
+    base = [Dir("usr"), *(File(f"usr/lib/lib{i:03d}.so", noise(200_000, f"os{i}".encode()))
                           for i in range(300))]
-    ros = [File(f"opt/ros/noetic/lib/ros_{i:03d}.so", Stream.pattern(150_000, f"ros{i}".encode()))
+    ros = [File(f"opt/ros/noetic/lib/ros_{i:03d}.so", noise(150_000, f"ros{i}".encode()))
            for i in range(200)]
     app: list[Entry] = [Dir("opt/amazon")]
     for file in files:
@@ -133,7 +151,7 @@ def image(files: list[KeptFile], changed: set[str], version: int) -> ImageSpec:
     for top in EXCLUDED_TOP:  # colcon outputs, excluded by the manifest
         for index in range(250):
             app.append(File(f"opt/amazon/{top}/pkg_{index:03d}/artifact.o",
-                            Stream.pattern(60_000, f"{top}{index}".encode()), mtime=mtime))
+                            noise(60_000, f"{top}{index}".encode()), mtime=mtime))
     for index in range(300):
         app.append(File(f"opt/amazon/markov/__pycache__/module_{index:05d}.cpython-38.pyc",
                         b"\x55\x0d\x0d\x0a" + bytes(2000), mtime=mtime))
@@ -174,7 +192,7 @@ def git(path: Path, *args: str) -> None:
 
 
 def sync_pull(repo: Path, archive: Path, *extra: str) -> tuple[float, int]:
-    return run([sys.executable, "-m", "sync", "-C", str(repo), "-q", "--json", "pull", "--from",
+    return run([sys.executable, "-m", "sync", "-C", str(repo), "pull", "-q", "--json", "--from",
                 f"docker-archive:{archive}", *extra], cwd=ROOT)
 
 
@@ -208,7 +226,7 @@ def floor(archive: Path) -> None:
         for layer_path in manifest[0]["Layers"]:
             raw = outer.extractfile(layer_path)
             assert raw is not None
-            with igzip.IgzipFile(fileobj=raw) as stream, tarfile.open(fileobj=stream,
+            with igzip.IGzipFile(fileobj=raw) as stream, tarfile.open(fileobj=stream,
                                                                        mode="r|") as layer:
                 for member in layer:
                     name = member.name

@@ -1,8 +1,9 @@
 """Command line: parse, configure output once, dispatch, map errors to exit codes.
 
-Each module in ``COMMAND_MODULES`` exposes ``configure(subparsers, common)``: it adds its
-subparser (with ``common`` as a parent, which brings ``--json``) and sets ``handler`` to a
-function ``(args, ui) -> int``.
+Each module in ``COMMANDS`` exposes ``configure(subparsers, common)``: it adds its subparser
+(with ``common`` as a parent, which brings ``--json``) and sets ``handler`` to a function
+``(args, ui) -> int``. Only the module of the command being run is imported (start-up time: a
+no-op pull should not pay for the Docker SDK); help and usage errors import them all.
 """
 
 from __future__ import annotations
@@ -17,19 +18,19 @@ from sync import __version__
 from sync.errors import SyncError
 from sync.ui import UI
 
-COMMAND_MODULES = (
-    "sync.commands.pull",
-    "sync.commands.rebase",
-    "sync.commands.render",
-    "sync.commands.build",
-    "sync.commands.demo",
-)
+COMMANDS = {
+    "pull": "sync.commands.pull",
+    "rebase-patches": "sync.commands.rebase",
+    "render": "sync.commands.render",
+    "build": "sync.commands.build",
+    "demo": "sync.commands.demo",
+}
 
 EXIT_INTERRUPTED = 130
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The full parser, with every command registered."""
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The parser with every command registered, or just command ``only``."""
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--json", action="store_true",
                         help="print one JSON document on stdout and nothing else")
@@ -49,14 +50,27 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-C", dest="top_directory", metavar="DIR", default=None,
                         help="run as if started in DIR (like git -C; also accepted after COMMAND)")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for module_name in COMMAND_MODULES:
+    modules = [COMMANDS[only]] if only in COMMANDS else list(dict.fromkeys(COMMANDS.values()))
+    for module_name in modules:
         importlib.import_module(module_name).configure(subparsers, common)
     return parser
 
 
+def _command_name(argv: Sequence[str]) -> str | None:
+    """The first word that is not an option (nor -C's value): the command being run."""
+    words = iter(argv)
+    for word in words:
+        if word == "-C":
+            next(words, None)
+        elif not word.startswith("-"):
+            return word
+    return None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``python -m sync`` and ``simapp-sync``; returns the exit code."""
-    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(_command_name(argv))
     try:
         args = parser.parse_args(argv)
     except SystemExit as exit_:  # argparse exits 2 on usage errors, 0 on --help

@@ -288,7 +288,7 @@ def _member(entry: Entry) -> tuple[tarfile.TarInfo, BinaryIO | None]:
         info.mode = entry.mode
         if isinstance(entry.content, Stream):
             info.size = entry.content.size
-            content = _StreamReader(entry.content)  # type: ignore[assignment]
+            content = io.BufferedReader(_StreamReader(entry.content), _CHUNK)  # type: ignore[assignment]
         else:
             info.size = len(entry.content)
             content = io.BytesIO(entry.content)
