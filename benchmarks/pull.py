@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import os
 import random
 import shutil
 import subprocess
@@ -202,12 +201,14 @@ def todays_way(repo: Path, archive: Path, scratch: Path) -> tuple[float, int]:
 set -e
 rm -rf {scratch} && mkdir -p {scratch}/layers {scratch}/fs
 cd {scratch}/layers && tar -xf {archive}
-for layer in $(python3 -c 'import json;print(" ".join(json.load(open("manifest.json"))[0]["Layers"]))'); do
+layers=$(python3 -c 'import json; print(*json.load(open("manifest.json"))[0]["Layers"])')
+for layer in $layers; do
   tar -xzf "$layer" -C {scratch}/fs --wildcards 'opt/amazon/*' 2>/dev/null || true
 done
 cd {scratch}/fs/opt/amazon
 rm -rf build install log
-find . -name __pycache__ -prune -exec rm -rf {{}} + ; find . \\( -name '*.pyc' -o -name '*.psd' \\) -delete
+find . -name __pycache__ -prune -exec rm -rf {{}} +
+find . \\( -name '*.pyc' -o -name '*.psd' \\) -delete
 rm -rf {repo}/bundle && mv {scratch}/fs/opt/amazon {repo}/bundle
 cd {repo} && git add -A bundle && git -c user.name=b -c user.email=b@l commit -qm update
 """
