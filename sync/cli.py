@@ -24,6 +24,7 @@ COMMANDS = {
     "render": "sync.commands.render",
     "build": "sync.commands.build",
     "demo": "sync.commands.demo",
+    "check": "sync.commands.check",
 }
 
 EXIT_INTERRUPTED = 130

@@ -115,7 +115,7 @@ def demo(workspace: Path, ui: UI, *, keep: bool, project: Path = PROJECT_ROOT) -
 
     def pull_step(number: int) -> int:
         spec = f"docker-archive:{archives[number]}"
-        return pull(repo, manifest(), image_opener(spec, manifest(), steps.ui), steps.ui)
+        return pull(repo, manifest(), image_opener(spec, manifest()), steps.ui)
 
     code = (
         steps.run(f"python -m sync pull --from docker-archive:{_shown(archives[1], workspace)}",

@@ -21,25 +21,19 @@ from pathlib import Path
 
 import pygit2
 
-from sync.errors import CheckFailed, GitError, PatchError
+from sync.errors import CheckFailed, GitError
 from sync.git import repo as gitrepo
 from sync.git import worktree
-from sync.git.objects import ObjectWriter
-from sync.git.trees import DirectBlobWriter, TreeSource, update_tree
+from sync.git.trees import TreeSource
 from sync.manifest import Manifest
 from sync.render import Upstream
-from sync.series.engine import PatchReport, Rebase, SeriesPatch
+from sync.series.engine import PatchReport
+from sync.series.load import PATCHES, load_series
 from sync.series.outcome import Status
-from sync.series.overlay import Overlay
-from sync.series.parse import parse_patch
-from sync.series.seriesfile import Series, empty_series, parse_series
 from sync.series.state import StateStore
+from sync.series.verify import drift_lines, verify
 from sync.ui import short_oid
 from sync.upstream import UpstreamRecord
-
-PATCHES = "patches"
-SERIES = f"{PATCHES}/series"
-LISTED = 20  # drifting files named in the message; the rest are counted
 
 
 @dataclass(frozen=True)
@@ -72,31 +66,25 @@ def render_gate(repo: pygit2.Repository, manifest: Manifest) -> GateResult:
                                "(or --skip / --abort), then try again")
     upstream = _upstream(tip, manifest)
     snap = worktree.snapshot(repo, (*manifest.targets, PATCHES))
-    disk = TreeSource(repo, snap.tree)
-    series = _load_series(disk)
-    engine = Rebase(repo, _load_patches(series, disk, manifest.targets),
-                    Overlay(TreeSource(repo, str(tip.tree_id))), _old_chain(repo, series),
-                    DirectBlobWriter(repo), fuzz=0)
-    stop = engine.run()
+    loaded = load_series(TreeSource(repo, snap.tree), manifest.targets)
+    checked = verify(repo, loaded, str(tip.tree_id), snap.tree, manifest.targets)
+    applied = checked.applied
     where = f"upstream {short_oid(upstream.commit)}"
-    if stop is not None:
+    if applied.stop is not None:
         raise CheckFailed(
             f"the patch series does not apply cleanly to {where}:\n"
-            + _patch_lines([*engine.reports, stop.report])
+            + _patch_lines([*applied.reports, applied.stop.report])
             + "\n  (later patches were not tried)",
             hint="run `python -m sync rebase-patches`, resolve the conflicts, commit, then "
                  "try again")
-    with ObjectWriter(repo) as writer:
-        expected = update_tree(repo, str(tip.tree_id), engine.new.entries(writer))
-    drift = worktree.changes_between(repo, expected, snap.tree, manifest.targets)
-    if drift:
+    if checked.drift:
         raise CheckFailed(
             f"the work tree's targets differ from {where} + series:\n"
-            + _drift_lines(drift, TreeSource(repo, expected)),
+            + drift_lines(checked.drift),
             hint="capture intended edits with `python -m sync patches new NAME`, or run "
                  "`python -m sync rebase-patches` to rewrite the targets (`python -m sync "
                  "check` shows the drift)")
-    return GateResult(upstream, tuple(engine.reports))
+    return GateResult(upstream, applied.reports)
 
 
 def _upstream(tip: pygit2.Commit, manifest: Manifest) -> Upstream:
@@ -107,58 +95,10 @@ def _upstream(tip: pygit2.Commit, manifest: Manifest) -> Upstream:
                     image_id=record.image_id)
 
 
-# The two loaders below mirror what `rebase-patches` reads (the series and patches as they are
-# in the work tree); they belong in sync/series once that package exposes a loader.
-def _load_series(disk: TreeSource) -> Series:
-    entry = disk.entry(SERIES)
-    if entry is None:
-        return empty_series(SERIES)
-    return parse_series(disk.read(entry.oid), SERIES)
-
-
-def _load_patches(series: Series, disk: TreeSource,
-                  targets: Sequence[str]) -> list[SeriesPatch]:
-    patches = []
-    for entry in series.entries:
-        found = disk.entry(f"{PATCHES}/{entry.name}")
-        if found is None:
-            raise PatchError(f"{SERIES}:{entry.line}: {entry.name}: no such patch file in "
-                             f"{PATCHES}/", hint="restore the file or remove its line")
-        patch = parse_patch(disk.read(found.oid), f"{PATCHES}/{entry.name}",
-                            strip=entry.strip, targets=targets)
-        patches.append(SeriesPatch(entry, patch))
-    return patches
-
-
-def _old_chain(repo: pygit2.Repository, series: Series) -> Overlay | None:
-    """The recorded base, which lets a moved hunk land by a 3-way merge as rebase would."""
-    if series.base is None:
-        return None
-    found = repo.get(series.base)
-    if not isinstance(found, pygit2.Commit):
-        return None
-    return Overlay(TreeSource(repo, str(found.tree_id)))
-
-
 def _patch_lines(reports: Sequence[PatchReport]) -> str:
     lines = []
     for report in reports:
         if report.status in (Status.CONFLICT, Status.FUZZ):
             files = ", ".join(report.conflicts) or "the patch"
             lines.append(f"  {report.name}: {report.status.value} in {files}")
-    return "\n".join(lines)
-
-
-def _drift_lines(drift: Sequence[worktree.Change], expected: TreeSource) -> str:
-    lines = []
-    for change in drift[:LISTED]:
-        if change.entry is None:
-            what = "missing from the work tree"
-        elif expected.entry(change.path) is None:
-            what = "not explained by the series"
-        else:
-            what = "modified"
-        lines.append(f"  {change.path} ({what})")
-    if len(drift) > LISTED:
-        lines.append(f"  ... and {len(drift) - LISTED} more")
     return "\n".join(lines)

@@ -57,7 +57,7 @@ def run(args: argparse.Namespace, ui: UI) -> int:
     defaults = DEFAULT_LIMITS
     limits = Limits(max_file_size=args.max_file_size or defaults.max_file_size,
                     max_layer_size=args.max_layer_size or defaults.max_layer_size)
-    opener = image_opener(args.source, manifest, ui)
+    opener = image_opener(args.source, manifest, limits)
     return pull(repo, manifest, opener, ui, limits=limits, reread=args.reread)
 
 
@@ -205,12 +205,12 @@ def _report(outcome: PullOutcome, ui: UI) -> None:
     ui.print(table)
 
 
-def image_opener(spec: str, manifest: Manifest, ui: UI) -> ImageOpener:
+def image_opener(spec: str, manifest: Manifest, limits: Limits = DEFAULT_LIMITS) -> ImageOpener:
     """The image source named by a skopeo-style transport (``--from``)."""
     if spec.startswith(ARCHIVE_TRANSPORTS):
         from sync.image.archive import open_archive
 
-        return lambda _progress: open_archive(spec, manifest.platform)
+        return lambda _progress: open_archive(spec, manifest.platform, limits)
     if spec.startswith(DAEMON_TRANSPORT):
         reference = spec[len(DAEMON_TRANSPORT):]
         if reference:

@@ -24,8 +24,9 @@ from typing import Any
 
 import pygit2
 from rich.progress import Progress
+from rich.text import Text
 
-from sync.errors import ConflictError, GitError, PatchError
+from sync.errors import ConflictError, GitError
 from sync.git import index as gitindex
 from sync.git import repo as gitrepo
 from sync.git import worktree
@@ -41,16 +42,14 @@ from sync.git.trees import (
     write_blob,
 )
 from sync.manifest import MANIFEST_NAME, Manifest, load_manifest
-from sync.series.engine import PatchReport, Rebase, SeriesPatch, Stop
+from sync.series.engine import PatchReport, Rebase, Stop
+from sync.series.load import PATCHES, SERIES, LoadedSeries, SeriesPatch, load_series
 from sync.series.outcome import Status
 from sync.series.overlay import Content, File, Overlay
-from sync.series.parse import parse_patch
-from sync.series.seriesfile import Series, SeriesEntry, empty_series, parse_series
+from sync.series.seriesfile import Series, SeriesEntry
 from sync.series.state import ConflictRecord, RebaseState, ReportRecord, StateStore
 from sync.ui import UI, short_oid
 
-PATCHES = "patches"
-SERIES = f"{PATCHES}/series"
 ACTIONS = ("start", "continue", "skip", "abort")
 CONFLICT_HINT = ("resolve them (git status / git mergetool), then: "
                  "python -m sync rebase-patches --continue\n"
@@ -176,8 +175,8 @@ class _Session:
                            hint="commit or stash them first, or pass --force")
         onto_commit = self._onto(onto)
         disk = TreeSource(self.repo, snap.tree)
-        series = self._series(disk)
-        patches = self._patches(series, disk)
+        loaded = self._read_series(disk)
+        series, patches = loaded.series, list(loaded.patches)
         base_tree = self._base_tree(series.base)
         result = Result("start", onto=str(onto_commit.id), base=series.base)
         new = Overlay(TreeSource(self.repo, str(onto_commit.tree_id)))
@@ -203,24 +202,11 @@ class _Session:
         assert isinstance(found, pygit2.Commit)
         return found
 
-    def _series(self, disk: TreeSource) -> Series:
-        entry = disk.entry(SERIES)
-        if entry is None:
+    def _read_series(self, disk: TreeSource) -> LoadedSeries:
+        loaded = load_series(disk, self.targets)
+        if not loaded.found:
             self.ui.warn(f"{SERIES}: not found; treating the series as empty")
-            return empty_series(SERIES)
-        return parse_series(disk.read(entry.oid), SERIES)
-
-    def _patches(self, series: Series, disk: TreeSource) -> list[SeriesPatch]:
-        patches = []
-        for entry in series.entries:
-            found = disk.entry(f"{PATCHES}/{entry.name}")
-            if found is None:
-                raise PatchError(f"{SERIES}:{entry.line}: {entry.name}: no such patch file in "
-                                 f"{PATCHES}/", hint="restore the file or remove its line")
-            patch = parse_patch(disk.read(found.oid), f"{PATCHES}/{entry.name}",
-                                strip=entry.strip, targets=self.targets)
-            patches.append(SeriesPatch(entry, patch))
-        return patches
+        return loaded
 
     def _base_tree(self, base: str | None) -> str | None:
         if base is None:
@@ -381,8 +367,8 @@ class _Session:
                 result.stopped = PatchReport.from_json(state.stopped)
             return result
         backup = TreeSource(self.repo, state.backup_tree)
-        series = self._series(backup)
-        patches = self._patches(series, backup)
+        loaded = self._read_series(backup)
+        series, patches = loaded.series, list(loaded.patches)
         assert state.new_tree is not None
         engine = Rebase(self.repo, patches, Overlay(TreeSource(self.repo, state.new_tree)),
                         Overlay(TreeSource(self.repo, state.old_tree)) if state.old_tree
@@ -501,9 +487,28 @@ def _status_text(report: PatchReport) -> str:
         text = "CONFLICT"
     else:
         text = status.value
-    if report.dropped:
-        text += " (dropped)"
-    return f"[{_STYLE[status]}]{text}[/]"
+    return text + (" (dropped)" if report.dropped else "")
+
+
+def _table(rows: Sequence[PatchReport]) -> Text:
+    """One row per patch. Aligned here rather than with rich's Table, which lays out every
+    cell on its own and takes seconds for a series of a thousand patches."""
+    cells = [("#", "patch", "status", "files", "±lines")]
+    for report in rows:
+        absorbed = report.status in (Status.ALREADY_UPSTREAM, Status.EMPTY, Status.SKIPPED)
+        cells.append((str(report.index), report.name, _status_text(report),
+                      "—" if absorbed else str(report.files),
+                      "—" if absorbed else f"+{report.added} −{report.removed}"))
+    widths = [max(len(row[column]) for row in cells) for column in range(5)]
+    lines = []
+    for number, row in enumerate(cells):
+        line = Text(style="bold" if number == 0 else "")
+        line.append(row[0].rjust(widths[0]) + "  " + row[1].ljust(widths[1]) + "  ")
+        style = _STYLE[rows[number - 1].status] if number else ""
+        line.append(row[2].ljust(widths[2]), style=style)
+        line.append("  " + row[3].rjust(widths[3]) + "  " + row[4].rjust(widths[4]))
+        lines.append(line)
+    return Text("\n").join(lines)
 
 
 def _report(result: Result, ui: UI) -> None:
@@ -514,15 +519,7 @@ def _report(result: Result, ui: UI) -> None:
         return
     rows = result.reports + ([result.stopped] if result.stopped else [])
     if rows:
-        table = ui.table("#", "patch", "status", "files", "±lines")
-        for column in (0, 3, 4):
-            table.columns[column].justify = "right"
-        for report in rows:
-            absorbed = report.status in (Status.ALREADY_UPSTREAM, Status.EMPTY, Status.SKIPPED)
-            table.add_row(str(report.index), report.name, _status_text(report),
-                          "—" if absorbed else str(report.files),
-                          "—" if absorbed else f"+{report.added} −{report.removed}")
-        ui.print(table)
+        ui.print(_table(rows), soft_wrap=True)
     for report in rows:
         if report.status not in (Status.CLEAN, Status.OFFSET) or report.dropped:
             for line in report.evidence:

@@ -122,6 +122,8 @@ class _Blobs(Protocol):
 
     def read(self, name: str) -> bytes: ...
 
+    def size(self, name: str) -> int: ...
+
     def opener(self, name: str) -> Callable[[], AbstractContextManager[BinaryIO]]: ...
 
 
@@ -167,6 +169,9 @@ class _DirBlobs:
 
     def exists(self, name: str) -> bool:
         return self._path(name).is_file()
+
+    def size(self, name: str) -> int:
+        return self._path(name).stat().st_size
 
     def read(self, name: str) -> bytes:
         path = self._path(name)
@@ -219,6 +224,12 @@ class _TarBlobs:
                             raise ImageError(f"{path}: {name} is cut short (truncated archive)",
                                              hint=_HINT)
                         members[name] = info
+                    end = tar.offset
+                # tarfile takes a missing header for the end: only a zero block really is one
+                file.seek(end)
+                if file.read(tarfile.BLOCKSIZE) != bytes(tarfile.BLOCKSIZE):
+                    raise ImageError(f"{path}: the archive ends early or is corrupt after "
+                                     f"byte {end} (truncated?)", hint=_HINT)
         except FileNotFoundError:
             raise ImageError(f"{path}: no such file") from None
         except IsADirectoryError:
@@ -252,6 +263,9 @@ class _TarBlobs:
         except ImageError:
             return False
         return True
+
+    def size(self, name: str) -> int:
+        return self._member(name).size
 
     def read(self, name: str) -> bytes:
         info = self._member(name)
@@ -354,17 +368,8 @@ def _layers(config: Any, layer_blobs: list[tuple[str, str | None]], blobs: _Blob
         description = f"layer {index + 1}/{count} {identity[:19]}"
         opener = layer_opener(blobs.opener(name), description=f"{description} ({blobs.where})",
                               digest=digest, diff_id=diff_id, limits=limits)
-        size = _member_size(blobs, name)
-        layers.append(Layer(description=description, open=opener, size=size))
+        layers.append(Layer(description=description, open=opener, size=blobs.size(name)))
     return tuple(layers)
-
-
-def _member_size(blobs: _Blobs, name: str) -> int | None:
-    if isinstance(blobs, _TarBlobs):
-        return blobs._member(name).size
-    if isinstance(blobs, _DirBlobs):
-        return blobs._path(name).stat().st_size
-    return None
 
 
 def _check_platform(config: Any, platform: str, where: str) -> None:

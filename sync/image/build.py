@@ -18,6 +18,7 @@ bytes on demand, so a multi-gigabyte image never has to fit in memory::
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import json
@@ -68,11 +69,13 @@ class Stream:
 
     @classmethod
     def pattern(cls, size: int, seed: bytes = b"simapp") -> Stream:
-        """``size`` bytes of a deterministic, poorly compressible pattern derived from ``seed``."""
-        block = b"".join(hashlib.sha256(seed + i.to_bytes(4, "big")).digest()
-                         for i in range(_CHUNK // 32))
+        """``size`` bytes of deterministic, poorly compressible data; each seed gives other
+        bytes. Cheap enough to describe hundreds of thousands of files."""
+        offset = int.from_bytes(hashlib.sha256(seed).digest()[:4], "big") % _CHUNK
 
         def chunks() -> Iterator[bytes]:
+            noise = _noise()
+            block = noise[offset:] + noise[:offset]  # rotated: other seeds, other bytes
             left = size
             while left > 0:
                 yield block[: min(left, len(block))]
@@ -91,6 +94,12 @@ class Stream:
                 left -= _CHUNK
 
         return cls(size, chunks)
+
+
+@functools.lru_cache(maxsize=1)
+def _noise() -> bytes:
+    """1 MiB of hash output: incompressible, and the same on every run."""
+    return b"".join(hashlib.sha256(i.to_bytes(4, "big")).digest() for i in range(_CHUNK // 32))
 
 
 @dataclass(frozen=True)

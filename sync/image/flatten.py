@@ -15,12 +15,12 @@ from __future__ import annotations
 
 import io
 import tarfile
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from typing import Any, BinaryIO, cast
+from typing import Any
 
 from sync.errors import ImageError, UnsafeArchiveError
+from sync.image.layers import TarMembers, tar_errors
 from sync.image.model import (
     MODE_EXECUTABLE,
     MODE_FILE,
@@ -44,7 +44,6 @@ from sync.image.safety import (
 from sync.image.selection import EXCLUDED, Selection
 from sync.manifest import PathMapping
 
-CHUNK = 1 << 20
 _OPAQUE = ".wh..wh..opq"
 _MAX_PASSES = 8  # each symlinked source costs one more read of the layers
 _MAX_HOPS = 40  # symlinks followed while resolving one source, as the kernel's limit
@@ -55,7 +54,6 @@ _SKIPPED_KINDS = {
     tarfile.BLKTYPE: "blockdev",
     tarfile.FIFOTYPE: "fifo",
 }
-_TAR_HINT = "the archive or layer is truncated or corrupt; fetch or save the image again"
 
 
 @dataclass(frozen=True)
@@ -182,8 +180,9 @@ class _Pass:
             progress.start_layer(layer.description, layer.size)
         rename = layer.rename
         whiteouts = layer.whiteouts
-        with layer.open() as stream, _tar_errors(self.where):
-            members = _TarStream(stream, self.where)
+        with layer.open() as stream, tar_errors(self.where):
+            # the cap holds whatever opened the layer (an archive, the engine's stream)
+            members = TarMembers(stream, self.where, self.limits.max_layer_size)
             consumed = members.consumed
             reported = 0
             files = 0
@@ -212,7 +211,7 @@ class _Pass:
             progress.advance(consumed() - reported, files)
             progress.finish_layer()
 
-    def _entry(self, path: str, info: tarfile.TarInfo, members: _TarStream,
+    def _entry(self, path: str, info: tarfile.TarInfo, members: TarMembers,
                rename: Callable[[str], str | None] | None, position: int) -> int:
         """Apply one member; return 1 when it added a kept file or symlink."""
         kind = info.type
@@ -487,8 +486,8 @@ class _HardlinkResolver:
             parts = name.split("/")
             for count in range(len(parts) + 1):
                 watch.setdefault("/".join(parts[:count]), []).append(name)
-        with layer.open() as stream, _tar_errors(where):
-            members = _TarStream(stream, where)
+        with layer.open() as stream, tar_errors(where):
+            members = TarMembers(stream, where)
             for position, info in enumerate(members):
                 if stop is not None and position >= stop:
                     break
@@ -501,13 +500,13 @@ class _HardlinkResolver:
                         if marker is not None:
                             self._scan_whiteout(*marker, position, watch, found)
                     continue
-                if path not in found:  # an ancestor: only a non-directory removes what is below
-                    if info.type != tarfile.DIRTYPE:
-                        for name in watch[path]:
+                if path in found:
+                    found[path].occurrences.append(
+                        (position, self._occurrence(path, info, members, layer)))
+                if info.type != tarfile.DIRTYPE:  # a non-directory replaces what was below it
+                    for name in watch[path]:
+                        if name != path:
                             found[name].removed.append(position)
-                    continue
-                found[path].occurrences.append((position, self._occurrence(path, info, members,
-                                                                             layer)))
         return found
 
     def _scan_whiteout(self, kind: str, path: str, position: int,
@@ -521,7 +520,7 @@ class _HardlinkResolver:
         for name in names:
             found[name].removed.append(position)
 
-    def _occurrence(self, path: str, info: tarfile.TarInfo, members: _TarStream,
+    def _occurrence(self, path: str, info: tarfile.TarInfo, members: TarMembers,
                     layer: Layer) -> tuple[Any, ...]:
         state = self.state
         kind = info.type
@@ -626,172 +625,3 @@ def _convert(node: _Node, relative: str, root: str,
         if child is not None:
             children[name] = child
     return Tree(children) if children else None
-
-
-# -- tar plumbing ------------------------------------------------------------------------------
-
-
-class _ForwardReader:
-    """A read-only file over a stream that tarfile may ``seek`` forward in (skipping = reading).
-
-    tarfile's own stream mode ("r|") copies its whole buffer on every header read, which makes
-    a large buffer quadratic; this reader slices a 1 MiB buffer instead and lets tarfile run in
-    its ordinary mode over a stream that is still read once, front to back.
-    """
-
-    def __init__(self, raw: BinaryIO) -> None:
-        self.raw = raw
-        self.buffer = b""
-        self.offset = 0
-        self.pos = 0
-        self.last = b""  # the last block returned, to check the end-of-archive marker
-
-    def tell(self) -> int:
-        return self.pos
-
-    def readable(self) -> bool:
-        return True
-
-    def read(self, size: int = -1) -> bytes:
-        if size < 0:
-            raise ValueError("unbounded read of a layer stream")
-        available = len(self.buffer) - self.offset
-        if size <= available:
-            data = self.buffer[self.offset: self.offset + size]
-            self.offset += size
-        else:
-            parts = [self.buffer[self.offset:]] if available else []
-            need = size - available
-            self.buffer, self.offset = b"", 0
-            while need > 0:
-                chunk = self.raw.read(max(need, CHUNK))
-                if not chunk:
-                    break
-                if len(chunk) > need:
-                    parts.append(chunk[:need])
-                    self.buffer, self.offset = chunk, need
-                    need = 0
-                else:
-                    parts.append(chunk)
-                    need -= len(chunk)
-            data = b"".join(parts)
-        self.pos += len(data)
-        self.last = data
-        return data
-
-    def seek(self, position: int, whence: int = 0) -> int:
-        if whence != 0 or position < self.pos:
-            raise io.UnsupportedOperation("a layer stream only moves forward")
-        skip = position - self.pos
-        available = len(self.buffer) - self.offset
-        if skip <= available:
-            self.offset += skip
-            self.pos = position
-            return position
-        self.pos += available
-        skip -= available
-        self.buffer, self.offset = b"", 0
-        while skip > 0:
-            chunk = self.raw.read(min(skip, CHUNK))
-            if not chunk:
-                break
-            self.pos += len(chunk)
-            skip -= len(chunk)
-        return self.pos
-
-    def drain(self) -> None:
-        """Read to the end of the stream, so that closing it verifies the digests."""
-        self.buffer, self.offset = b"", 0
-        while True:
-            chunk = self.raw.read(CHUNK)
-            if not chunk:
-                return
-            self.pos += len(chunk)
-
-
-@contextmanager
-def _tar_errors(where: str) -> Iterator[None]:
-    """Report tarfile's errors as an ``ImageError`` naming the layer."""
-    try:
-        yield
-    except tarfile.TarError as error:
-        raise ImageError(f"{where}: truncated or corrupt tar stream ({error})",
-                         hint=_TAR_HINT) from None
-
-
-class _TarStream:
-    """The members of one layer's tar stream, one at a time, in constant memory."""
-
-    def __init__(self, stream: BinaryIO, where: str) -> None:
-        self.stream = stream
-        self.reader = _ForwardReader(stream)
-        self.where = where
-        # nothing to close: a TarFile leaves a file object it was given open
-        self.tar = tarfile.open(fileobj=cast(Any, self.reader), mode="r:",  # noqa: SIM115
-                                encoding="utf-8", errors="surrogateescape")
-
-    def __iter__(self) -> Iterator[tarfile.TarInfo]:
-        tar, reader = self.tar, self.reader
-        # tarfile appends every member to this list (CPython's TarFile.members): with hundreds
-        # of thousands of members that is most of our memory, and we need none of them
-        remembered: list[tarfile.TarInfo] = cast(Any, tar).members
-        while True:
-            info = tar.next()
-            if info is None:
-                break
-            remembered.clear()
-            yield info
-        # tarfile takes a missing or damaged header for the end; only zeros end an archive
-        if len(reader.last) != tarfile.BLOCKSIZE or reader.last.count(0) != tarfile.BLOCKSIZE:
-            raise ImageError(f"{self.where}: the tar stream ends without its end-of-archive "
-                             f"marker (truncated or corrupt near byte {reader.pos})",
-                             hint=_TAR_HINT)
-
-    def content(self, info: tarfile.TarInfo) -> BinaryIO:
-        """The content of regular file ``info``, the member just returned."""
-        if info.sparse is not None:  # GNU sparse file: tarfile fills in the holes
-            extracted = self.tar.extractfile(info)
-            assert extracted is not None
-            return cast(BinaryIO, extracted)
-        return _Slice(self.reader, info.offset_data, info.size, self.where,  # type: ignore
-                      info.name)
-
-    def consumed(self) -> int:
-        """Compressed bytes consumed when the stream knows them, else bytes read."""
-        count = getattr(self.stream, "consumed", None)
-        return count if isinstance(count, int) else self.reader.pos
-
-    def drain(self) -> None:
-        self.reader.drain()
-
-
-class _Slice:
-    """Exactly ``size`` bytes of a member's content, read straight from the tar stream."""
-
-    def __init__(self, reader: _ForwardReader, start: int, size: int, where: str,
-                 name: str) -> None:
-        reader.seek(start)
-        self.reader = reader
-        self.left = size
-        self.where = where
-        self.name = name
-
-    def readable(self) -> bool:
-        return True
-
-    def read(self, size: int = -1) -> bytes:
-        if size < 0 or size > self.left:
-            size = self.left
-        if size == 0:
-            return b""
-        data = self.reader.read(size)
-        if len(data) < size:
-            raise ImageError(f"{self.where}: the tar stream ends inside {display(self.name)}",
-                             hint=_TAR_HINT)
-        self.left -= size
-        return data
-
-    def readinto(self, buffer: Any) -> int:
-        data = self.read(len(buffer))
-        buffer[: len(data)] = data
-        return len(data)

@@ -20,20 +20,12 @@ from sync.git.diff import diff_text
 from sync.git.merge import Labels, MergeResult, merge_file
 from sync.git.trees import Entry, find_blob
 from sync.series.apply import ApplyOptions, apply_patch
+from sync.series.load import SeriesPatch
 from sync.series.model import FilePatch, Patch
 from sync.series.outcome import PatchOutcome, Status
 from sync.series.overlay import BlobWriter, File, Overlay, store_file
 from sync.series.parse import parse_patch
 from sync.series.refresh import refreshed, render_patch
-from sync.series.seriesfile import SeriesEntry
-
-
-@dataclass(frozen=True)
-class SeriesPatch:
-    """A patch of the series with its entry (name, -pN)."""
-
-    entry: SeriesEntry
-    patch: Patch
 
 
 @dataclass
@@ -211,3 +203,31 @@ class Rebase:
     def _entries(self, files: dict[str, File | None]) -> dict[str, Entry | None]:
         return {path: None if file is None else Entry(file.mode, store_file(self.store, file))
                 for path, file in files.items()}
+
+
+@dataclass(frozen=True)
+class SeriesResult:
+    """``apply_series``: the tree reached, each patch's report, and the conflict if any."""
+
+    tree: str  # the tree after the last patch that landed
+    reports: tuple[PatchReport, ...]
+    stop: Stop | None
+
+
+def apply_series(repo: pygit2.Repository, patches: Sequence[SeriesPatch], tree: str, *,
+                 base: str | None = None, fuzz: int = 0) -> SeriesResult:
+    """Apply ``patches`` onto ``tree`` in memory (3-way from ``base`` when given).
+
+    Nothing outside the object database is touched: this is what ``sync check`` compares the
+    targets with, and what ``patches list`` reports statuses from.
+    """
+    from sync.git.objects import ObjectWriter
+    from sync.git.trees import DirectBlobWriter, TreeSource, update_tree
+
+    engine = Rebase(repo, patches, Overlay(TreeSource(repo, tree)),
+                    Overlay(TreeSource(repo, base)) if base else None, DirectBlobWriter(repo),
+                    fuzz=fuzz)
+    stop = engine.run()
+    with ObjectWriter(repo) as writer:
+        entries = engine.new.entries(writer)
+    return SeriesResult(update_tree(repo, tree, entries), tuple(engine.reports), stop)

@@ -291,25 +291,33 @@ class _Parser:
         self.i += 1
         before: list[bytes] = []
         after: list[bytes] = []
-        kinds: list[int] = []
+        kinds = bytearray()  # b" ", b"-" or b"+" per body line
         old_left, new_left = old_count, new_count
-        while old_left or new_left or self._marker_next():
-            if self.i >= len(self.lines):
-                raise self.error(self.i - 1, f"malformed hunk at line {start + 1}: the patch "
+        lines, index, total = self.lines, self.i, len(self.lines)
+        markers = False
+        while old_left or new_left or (index < total and lines[index][:1] == b"\\"):
+            if index >= total:
+                self.i = index
+                raise self.error(index - 1, f"malformed hunk at line {start + 1}: the patch "
                                  f"ends {old_left} preimage / {new_left} postimage lines early")
-            line = self.lines[self.i]
+            line = lines[index]
             kind = line[0] if line else 0
-            if line in (b"\n", b"\r\n"):  # an empty context line whose space was stripped
+            if kind == 0x0A or line == b"\r\n":  # an empty context line whose space was lost
                 kind, line = 0x20, b" " + line
-            body = line[1:] if line.endswith(b"\n") else line[1:] + b"\n"
             if kind == 0x5C:  # "\ No newline at end of file"
                 if not kinds:
-                    raise self.error(self.i, "no-newline marker before any line")
+                    self.i = index
+                    raise self.error(index, "no-newline marker before any line")
                 _drop_newline(kinds[-1], before, after)
-            elif kind == 0x20 and old_left and new_left:
+                markers = True
+                index += 1
+                continue
+            body = line[1:] if line[-1:] == b"\n" else line[1:] + b"\n"
+            if kind == 0x20 and old_left and new_left:
                 before.append(body)
                 after.append(body)
-                old_left, new_left = old_left - 1, new_left - 1
+                old_left -= 1
+                new_left -= 1
             elif kind == 0x2D and old_left:
                 before.append(body)
                 old_left -= 1
@@ -317,25 +325,23 @@ class _Parser:
                 after.append(body)
                 new_left -= 1
             else:
-                raise self.error(self.i, f"malformed hunk at line {start + 1}: unexpected "
+                self.i = index
+                raise self.error(index, f"malformed hunk at line {start + 1}: unexpected "
                                  f"{line[:40].decode('utf-8', 'replace').rstrip()!r} "
                                  f"({old_left} preimage / {new_left} postimage lines left)")
-            if kind != 0x5C:
-                kinds.append(kind)
-            self.i += 1
-        for side in (before, after):
-            if any(not item.endswith(b"\n") for item in side[:-1]):
-                raise self.error(start, "no-newline marker in the middle of a hunk")
-        leading = next((n for n, kind in enumerate(kinds) if kind != 0x20), len(kinds))
-        trailing = 0 if leading == len(kinds) else next(
-            n for n, kind in enumerate(reversed(kinds)) if kind != 0x20)
+            kinds.append(kind)
+            index += 1
+        self.i = index
+        if markers:
+            for side in (before, after):
+                if any(not item.endswith(b"\n") for item in side[:-1]):
+                    raise self.error(start, "no-newline marker in the middle of a hunk")
+        leading = len(kinds) - len(kinds.lstrip(b" "))
+        trailing = 0 if leading == len(kinds) else len(kinds) - len(kinds.rstrip(b" "))
         return Hunk(old_start=old_start, old_count=old_count, new_start=new_start,
                     new_count=new_count, before=tuple(before), after=tuple(after),
                     leading=leading, trailing=trailing, line=start + 1,
                     added=kinds.count(0x2B), removed=kinds.count(0x2D))
-
-    def _marker_next(self) -> bool:
-        return self.i < len(self.lines) and self.lines[self.i].startswith(b"\\")
 
     # --- binary ------------------------------------------------------------------------------
     def _binary(self) -> BinaryPatch:

@@ -11,7 +11,7 @@ import contextlib
 import json
 import os
 import shutil
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -105,7 +105,7 @@ class StateStore:
         path = self.folder / STATE_FILE
         temporary = path.with_name(STATE_FILE + ".tmp")
         with open(temporary, "w", encoding="utf-8") as handle:
-            json.dump(asdict(state), handle, indent=1, sort_keys=True)
+            json.dump(_as_json(state), handle, separators=(",", ":"))
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(temporary, path)
@@ -120,6 +120,14 @@ class StateStore:
         """Forget the rebase: first the state document (the commit point), then the rest."""
         (self.folder / STATE_FILE).unlink(missing_ok=True)
         shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def _as_json(state: RebaseState) -> dict[str, Any]:
+    # not dataclasses.asdict: it deep-copies every report row, which is slow for long series
+    document = dict(vars(state))
+    document["conflicts"] = [vars(record) for record in state.conflicts]
+    document["reports"] = [vars(record) for record in state.reports]
+    return document
 
 
 def _tuples(item: dict[str, Any]) -> dict[str, Any]:

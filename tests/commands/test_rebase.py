@@ -518,3 +518,26 @@ def test_a_conflict_interrupted_while_being_written_is_completed_by_continue(
     assert b"<<<<<<< upstream" in checkout.read("bundle/app.py")
     assert checkout.read("bundle/new.py") == b"brand new\n"
     assert "UU bundle/app.py" in git(checkout.path, "status", "--porcelain")
+
+
+def test_onto_names_the_upstream_commit_explicitly(checkout: Checkout, tmp_path: Path):
+    from sync.errors import GitError
+    first, _ = prepare(checkout, tmp_path, ORIGINAL, [
+        ("Fix", {"bundle/app.py": edit(ORIGINAL["bundle/app.py"], {40: b"patched 40\n"})})])
+    checkout.upstream({**ORIGINAL, "bundle/app.py": b"moved\n" + ORIGINAL["bundle/app.py"]})
+    with pytest.raises(GitError, match="--onto nope: no such commit"):
+        run(checkout, onto="nope")
+    before = checkout.files()
+    assert run(checkout, onto=first) == 0  # the old upstream: nothing moves
+    assert checkout.files() == before
+
+
+def test_a_stopped_rebase_must_be_finished_before_another_starts(checkout: Checkout,
+                                                                tmp_path: Path):
+    from sync.errors import GitError
+    with pytest.raises(GitError, match="no rebase-patches in progress"):
+        run(checkout, action="continue")
+    conflicting(checkout, tmp_path)
+    assert run(checkout) == 1
+    with pytest.raises(GitError, match="already in progress"):
+        run(checkout, force=True)

@@ -13,7 +13,7 @@ import pytest
 from sync.image.build import Compression, Entry, layer_blob
 from sync.image.flatten import FlattenResult, flatten
 from sync.image.layers import layer_opener
-from sync.image.model import Layer, Limits, Tree
+from sync.image.model import Layer, Leaf, Limits, Tree
 from sync.manifest import PathMapping
 
 AMAZON = PathMapping("/opt/amazon", "bundle")
@@ -88,6 +88,16 @@ def layers(*entry_lists: Sequence[Entry], compression: Compression = "none") -> 
     """One in-memory layer per entry list, bottom first."""
     return [memory_layer(entries, compression, description=f"layer {i + 1}")
             for i, entries in enumerate(entry_lists)]
+
+
+def leaf_at(tree: Tree, path: str) -> Leaf:
+    """The file or symlink at ``path`` of a flattened tree."""
+    node: Tree | Leaf = tree
+    for name in path.split("/"):
+        assert isinstance(node, Tree), f"{name}: not below a directory"
+        node = node.children[name]
+    assert isinstance(node, Leaf), f"{path} is a directory"
+    return node
 
 
 def read_tree(result: FlattenResult | Tree, store: GitHashingStore) -> dict[str, tuple[int, bytes]]:

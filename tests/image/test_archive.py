@@ -252,6 +252,17 @@ def test_a_truncated_archive_is_an_error_naming_it(tmp_path: Path) -> None:
     assert str(cut) in open_error(f"docker-archive:{cut}", read_layers=True).message
 
 
+def test_an_archive_cut_between_members_is_an_error_not_a_missing_file(tmp_path: Path) -> None:
+    archive = tmp_path / "image.tar"
+    write_docker_archive(archive, IMAGE)
+    with tarfile.open(archive) as tar:
+        last = tar.getmembers()[-1]  # "repositories": cut just before its header
+    cut = tmp_path / "cut.tar"
+    cut.write_bytes(archive.read_bytes()[: last.offset])
+    error = open_error(f"docker-archive:{cut}")
+    assert f"{cut}: the archive ends early" in error.message
+
+
 def test_a_layer_blob_cut_short_in_a_layout_is_an_error(tmp_path: Path) -> None:
     built = write_oci_layout(tmp_path / "layout", IMAGE)
     blob = tmp_path / "layout" / "blobs" / "sha256" / built[0].layers[1].digest[7:]

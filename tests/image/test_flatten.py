@@ -49,12 +49,13 @@ from tests.image.conftest import (
     contents,
     git_blob_id,
     layers,
+    leaf_at,
     memory_layer,
     read_tree,
     run,
 )
 
-BASE = [Dir("opt"), Dir("opt/amazon")]
+BASE: list[Entry] = [Dir("opt"), Dir("opt/amazon")]
 
 
 # -- what is kept, and how ---------------------------------------------------------------------
@@ -79,7 +80,7 @@ def test_files_are_kept_below_the_target_with_git_modes(store: GitHashingStore) 
         "bundle/run.sh": (MODE_EXECUTABLE, b"#!/bin/sh\n"),
         "bundle/setuid": (MODE_EXECUTABLE, b"s"),
     }
-    assert result.tree.children["bundle"].children["run.sh"].oid == git_blob_id(b"#!/bin/sh\n")
+    assert leaf_at(result.tree, "bundle/run.sh").oid == git_blob_id(b"#!/bin/sh\n")
     assert (result.report.files, result.report.bytes) == (7, 4 + 10 + 1 + 1 + 1 + 1)
     assert result.report.warnings == []
 
@@ -94,7 +95,8 @@ def test_empty_directories_are_dropped(store: GitHashingStore) -> None:
     result = run(store, [*BASE, Dir("opt/amazon/empty"), Dir("opt/amazon/a/b/c"),
                          File("opt/amazon/a/keep", b"k")])
     assert contents(result, store) == {"bundle/a/keep": b"k"}
-    assert set(result.tree.children["bundle"].children) == {"a"}
+    bundle = result.tree.children["bundle"]
+    assert isinstance(bundle, Tree) and set(bundle.children) == {"a"}
 
 
 def test_devices_and_fifos_are_skipped_and_counted(store: GitHashingStore) -> None:
@@ -377,6 +379,18 @@ def test_a_hardlink_to_a_target_removed_by_a_lower_whiteout_is_an_error(
             [Hardlink("opt/amazon/tool", "usr/bin/tool")])
 
 
+@pytest.mark.parametrize("removal", [
+    [File("usr/bin", b"a file now")],  # a non-directory replaces the directory
+    [Dir("usr/bin"), Opaque("usr/bin")],
+    [Symlink("usr", "/srv/usr")],
+])
+def test_a_hardlink_to_a_target_whose_directory_went_away_is_an_error(
+        store: GitHashingStore, removal: list[Entry]) -> None:
+    with pytest.raises(UnsafeArchiveError, match="hardlink target does not exist"):
+        run(store, [File("usr/bin/tool", b"t")], removal,
+            [Hardlink("opt/amazon/tool", "usr/bin/tool")])
+
+
 def test_a_hardlink_target_removed_before_the_link_in_its_layer_is_gone(
         store: GitHashingStore) -> None:
     with pytest.raises(UnsafeArchiveError, match="hardlink target does not exist"):
@@ -552,9 +566,17 @@ def test_a_layer_over_the_size_limit_is_refused(store: GitHashingStore) -> None:
         flatten([layer], [AMAZON], store, limits)
 
 
+def test_the_layer_limit_holds_for_any_layer_source(store: GitHashingStore) -> None:
+    # a layer opened without limits of its own (the engine's stream, say) is still capped
+    blob = layer_tar([*BASE, File("opt/amazon/a", b"a"), File("usr/big", Stream.zeros(4 << 20))])
+    layer = memory_layer([], description="docker cp /opt/amazon", verify=False, blob=blob)
+    with pytest.raises(UnsafeArchiveError, match="docker cp /opt/amazon: more than 1048576"):
+        flatten([layer], [AMAZON], store, Limits(max_layer_size=1 << 20))
+
+
 @pytest.mark.parametrize("compression", ["none", "gzip", "gzip-multi", "zstd", "zstd-multi"])
 def test_every_compression_gives_the_same_tree(compression: Any) -> None:
-    entries = [*BASE, File("opt/amazon/a", b"a" * 5000), Symlink("opt/amazon/l", "a"),
+    entries: list[Entry] = [*BASE, File("opt/amazon/a", b"a" * 5000), Symlink("opt/amazon/l", "a"),
                File("opt/amazon/big", Stream.pattern(300_000))]
     expected = run(GitHashingStore(), entries).tree
     store = GitHashingStore()
@@ -563,7 +585,7 @@ def test_every_compression_gives_the_same_tree(compression: Any) -> None:
 
 
 def test_a_layer_that_does_not_match_its_digest_is_an_error(store: GitHashingStore) -> None:
-    entries = [*BASE, File("opt/amazon/a", b"a")]
+    entries: list[Entry] = [*BASE, File("opt/amazon/a", b"a")]
     _, built = layer_blob(entries, "gzip")
     tampered, _ = layer_blob([*BASE, File("opt/amazon/a", b"b")], "gzip")
     layer = memory_layer(entries, "gzip", description="layer 1/1", blob=tampered)
@@ -572,7 +594,7 @@ def test_a_layer_that_does_not_match_its_digest_is_an_error(store: GitHashingSto
 
 
 def test_a_layer_that_does_not_match_its_diff_id_is_an_error(store: GitHashingStore) -> None:
-    entries = [*BASE, File("opt/amazon/a", b"a")]
+    entries: list[Entry] = [*BASE, File("opt/amazon/a", b"a")]
     tampered = layer_tar([*BASE, File("opt/amazon/a", b"b")])
     layer = memory_layer(entries, "none", description="layer 1/1", blob=tampered)
     with pytest.raises(ImageError, match="layer 1/1: digest mismatch"):
@@ -585,7 +607,8 @@ def test_a_layer_that_does_not_match_its_diff_id_is_an_error(store: GitHashingSt
     512 * 4 + 10,  # inside a file's content
 ])
 def test_a_truncated_layer_without_digests_is_an_error(store: GitHashingStore, cut: int) -> None:
-    entries = [*BASE, File("opt/amazon/a", b"a" * 600), File("opt/amazon/b", b"b" * 600)]
+    entries: list[Entry] = [*BASE, File("opt/amazon/a", b"a" * 600),
+                            File("opt/amazon/b", b"b" * 600)]
     blob = layer_tar(entries)[:cut]
     layer = memory_layer(entries, description="layer 1/1", verify=False, blob=blob)
     with pytest.raises(ImageError, match="layer 1/1: .*(truncated|ends)"):
@@ -593,7 +616,7 @@ def test_a_truncated_layer_without_digests_is_an_error(store: GitHashingStore, c
 
 
 def test_a_truncated_gzip_layer_is_an_error(store: GitHashingStore) -> None:
-    entries = [*BASE, File("opt/amazon/a", Stream.pattern(200_000))]
+    entries: list[Entry] = [*BASE, File("opt/amazon/a", Stream.pattern(200_000))]
     blob, _ = layer_blob(entries, "gzip")
     layer = memory_layer(entries, "gzip", description="layer 1/1", verify=False,
                          blob=blob[:-100])
@@ -658,9 +681,9 @@ def test_progress_reports_compressed_bytes_and_kept_files(store: GitHashingStore
 
 
 def test_the_same_content_gives_the_same_tree_whatever_the_layering() -> None:
-    one = [File("opt/amazon/a", b"a", mtime=1), File("opt/amazon/d/b", b"b", uid=1000),
+    one: list[Entry] = [File("opt/amazon/a", b"a", mtime=1), File("opt/amazon/d/b", b"b", uid=1000),
            Symlink("opt/amazon/l", "a"), File("opt/amazon/x", b"x", mode=0o755)]
-    two = ([File("opt/amazon/d/b", b"b", mtime=99999, uid=0, gid=5),
+    two: tuple[list[Entry], ...] = ([File("opt/amazon/d/b", b"b", mtime=99999, uid=0, gid=5),
             File("opt/amazon/x", b"old"), File("opt/amazon/gone", b"g")],
            [Whiteout("opt/amazon/gone"), File("opt/amazon/x", b"x", mode=0o700),
             Dir("opt/amazon/empty"), Symlink("opt/amazon/l", "a", mtime=7)],
@@ -761,16 +784,15 @@ class OdbStore:
 
 def test_blobs_go_into_a_real_object_database_under_git_ids(tmp_path: Path) -> None:
     repo = pygit2.init_repository(str(tmp_path / "repo"), bare=True)
-    entries = [[*BASE, File("opt/amazon/a", b"alpha\n"), File("opt/amazon/big",
+    entries: list[list[Entry]] = [[*BASE, File("opt/amazon/a", b"alpha\n"), File("opt/amazon/big",
                                                              Stream.pattern(3 << 20)),
                 Symlink("opt/amazon/l", "a"), File("usr/b", b"b"),
                 Hardlink("opt/amazon/b", "usr/b")]]
     result = flatten(layers(*entries, compression="gzip"), [AMAZON], OdbStore(repo))
     expected = run(GitHashingStore(), *entries)
     assert result.tree == expected.tree
-    leaf = result.tree.children["bundle"].children["a"]
-    assert repo[leaf.oid].data == b"alpha\n"
-    assert len(repo[result.tree.children["bundle"].children["big"].oid].data) == 3 << 20
+    assert repo.odb.read(leaf_at(result.tree, "bundle/a").oid)[1] == b"alpha\n"
+    assert len(repo.odb.read(leaf_at(result.tree, "bundle/big").oid)[1]) == 3 << 20
 
 
 _MEMORY_PROBE = """

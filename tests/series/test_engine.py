@@ -12,7 +12,8 @@ from hypothesis import strategies as st
 from sync.git.diff import diff_text
 from sync.git.merge import Labels
 from sync.git.trees import DirectBlobWriter, TreeSource
-from sync.series.engine import Rebase, SeriesPatch
+from sync.series.engine import Rebase
+from sync.series.load import SeriesPatch
 from sync.series.outcome import Status
 from sync.series.overlay import Overlay
 from sync.series.parse import parse_patch

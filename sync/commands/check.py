@@ -1,0 +1,105 @@
+"""`sync check [--rev REV]`: are the targets exactly upstream + the series? CI runs this.
+
+The series is applied in memory (fuzz 0, 3-way from the recorded base) onto the upstream commit
+recorded in ``patches/series`` (``# upstream: <commit>``; without a record, the tip of the
+upstream branch), and the result is compared with the targets of the work tree, or of commit
+``--rev``. Exit 0 when they are equal; 1 naming each drifting file (modified, missing,
+unexplained), or the patch that does not apply; 2 on bad input (no such commit, malformed
+series). Nothing is written but unreferenced blobs in the object database.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+import pygit2
+from rich.text import Text
+
+from sync.commands.project import open_project, read_series, source_tree, upstream_of
+from sync.errors import CheckFailed
+from sync.manifest import Manifest
+from sync.series.state import StateStore
+from sync.series.verify import DriftKind, Verification, verify
+from sync.ui import UI, short_oid
+
+HINT = ("capture intended edits with `python -m sync patches new NAME`, or restore the files "
+        "with `python -m sync rebase-patches` (or git restore)")
+_STYLE = {DriftKind.MODIFIED: "yellow", DriftKind.MISSING: "red",
+          DriftKind.UNEXPLAINED: "magenta"}
+
+
+def configure(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    """Register `check`."""
+    parser = subparsers.add_parser(
+        "check", parents=[common], help="verify that the targets equal upstream + series",
+        description="Verify that the targets in the work tree (or in commit REV) equal the "
+                    "recorded upstream base with the patch series applied. Exit 1 naming "
+                    "each drifting file.")
+    parser.add_argument("--rev", metavar="REV", default=None,
+                        help="check the targets and patches/ of this commit instead of the "
+                             "work tree")
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace, ui: UI) -> int:
+    """CLI adapter."""
+    repo, manifest = open_project(args)
+    return check(repo, manifest, ui, rev=args.rev)
+
+
+def check(repo: pygit2.Repository, manifest: Manifest, ui: UI, *, rev: str | None = None) -> int:
+    """0 when the targets (of the work tree, or of ``rev``) equal upstream + series, else 1."""
+    if rev is None and StateStore(Path(repo.path)).exists():
+        raise CheckFailed("a rebase-patches is in progress: the series is not settled",
+                          hint="finish it with `python -m sync rebase-patches --continue` "
+                               "(or --skip / --abort), then check again")
+    tree = source_tree(repo, manifest, rev)
+    loaded = read_series(repo, manifest, tree)
+    upstream = upstream_of(repo, manifest, loaded)
+    result = verify(repo, loaded, upstream.tree, tree, manifest.targets)
+    where = rev if rev is not None else "the work tree"
+    ui.emit_json(_as_json(result, upstream.commit, upstream.recorded, rev,
+                          len(loaded.patches)))
+    _report(result, ui, where, upstream.commit, ", ".join(f"{t}/" for t in manifest.targets))
+    return 0 if result.clean else 1
+
+
+def _as_json(result: Verification, upstream: str, recorded: bool, rev: str | None,
+             patches: int) -> dict[str, Any]:
+    stop = result.applied.stop
+    return {"clean": result.clean, "rev": rev, "upstream": upstream,
+            "upstream_recorded": recorded, "patches": patches,
+            "drift": [item.as_json() for item in result.drift],
+            "conflict": None if stop is None else {
+                "patch": stop.report.name, "files": list(stop.report.conflicts),
+                "evidence": list(stop.report.evidence)}}
+
+
+def _report(result: Verification, ui: UI, where: str, upstream: str, targets: str) -> None:
+    where_up = f"upstream {short_oid(upstream)}"
+    base = f"{where_up} + series"
+    stop = result.applied.stop
+    if stop is not None:
+        files = ", ".join(stop.report.conflicts) or "the patch"
+        ui.print(f"{stop.report.name} does not apply to {where_up}: {files}", markup=False,
+                 soft_wrap=True)
+        for line in stop.report.evidence:
+            ui.print(f"  {line}", markup=False, soft_wrap=True)
+        ui.print("  refresh the series with `python -m sync rebase-patches`", markup=False)
+        return
+    if not result.drift:
+        ui.print(f"{targets} in {where} = {base} "
+                 f"({len(result.applied.reports)} patches): no drift", markup=False,
+                 soft_wrap=True)
+        return
+    ui.print(f"{len(result.drift)} file{'s' if len(result.drift) != 1 else ''} in {where} "
+             f"differ from {base}:", markup=False, soft_wrap=True)
+    width = max(len(kind.value) for kind in DriftKind)
+    for item in result.drift:
+        line = Text("  ")
+        line.append(item.kind.value.ljust(width), style=_STYLE[item.kind])
+        line.append(f"  {item.path}")
+        ui.print(line, soft_wrap=True)
+    ui.print(f"  {HINT}", markup=False, soft_wrap=True)

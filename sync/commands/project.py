@@ -1,0 +1,78 @@
+"""What `check` and `patches` share: the repository and manifest, and where the series is read.
+
+The series (and the targets) are read either from the work tree (uncommitted edits included,
+as ``git status`` sees them) or from a commit; the upstream tree the series applies to is the
+recorded base (``# upstream:`` in patches/series), or the tip of the upstream branch when no
+base is recorded.
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass
+from pathlib import Path
+
+import pygit2
+
+from sync.errors import GitError
+from sync.git import repo as gitrepo
+from sync.git import worktree
+from sync.git.trees import TreeSource
+from sync.manifest import MANIFEST_NAME, Manifest, load_manifest
+from sync.series.load import PATCHES, SERIES, LoadedSeries, load_series
+
+
+@dataclass(frozen=True)
+class Upstream:
+    """The upstream commit a series is measured against, and why that one."""
+
+    commit: str
+    tree: str
+    recorded: bool  # the series' own "# upstream:" record (else the branch tip)
+
+
+def open_project(args: argparse.Namespace) -> tuple[pygit2.Repository, Manifest]:
+    """The repository around ``-C DIR`` and its manifest (``--manifest`` or the default)."""
+    repo = gitrepo.open_repository(Path(args.directory))
+    root = gitrepo.work_tree(repo)
+    return repo, load_manifest(Path(args.manifest) if args.manifest else root / MANIFEST_NAME)
+
+
+def resolve_commit(repo: pygit2.Repository, rev: str, what: str = "--rev") -> pygit2.Commit:
+    """``rev`` as a commit; a GitError naming it otherwise."""
+    try:
+        found = repo.revparse_single(rev).peel(pygit2.Commit)
+    except (KeyError, ValueError, pygit2.GitError, pygit2.InvalidSpecError):
+        raise GitError(f"{what} {rev}: no such commit",
+                       hint="give a branch, tag or commit id (see `git log`)") from None
+    assert isinstance(found, pygit2.Commit)
+    return found
+
+
+def source_tree(repo: pygit2.Repository, manifest: Manifest, rev: str | None) -> str:
+    """The tree holding the targets and patches/: commit ``rev``'s, or the work tree's."""
+    if rev is not None:
+        return str(resolve_commit(repo, rev).tree_id)
+    return worktree.snapshot(repo, (*manifest.targets, PATCHES)).tree
+
+
+def read_series(repo: pygit2.Repository, manifest: Manifest, tree: str) -> LoadedSeries:
+    """The series and its patches as they are in ``tree``."""
+    return load_series(TreeSource(repo, tree), manifest.targets)
+
+
+def upstream_of(repo: pygit2.Repository, manifest: Manifest, loaded: LoadedSeries) -> Upstream:
+    """The recorded base of the series, else the tip of the upstream branch."""
+    base = loaded.series.base
+    if base is not None:
+        found = repo.get(base)
+        if not isinstance(found, pygit2.Commit):
+            raise GitError(f"{SERIES}: the recorded upstream {base[:12]} is not in this "
+                           "repository", hint="fetch the upstream branch (or run `python -m "
+                                              "sync pull`), then try again")
+        return Upstream(str(found.id), str(found.tree_id), recorded=True)
+    tip = gitrepo.branch_tip(repo, manifest.branch)
+    if tip is None:
+        raise GitError(f"branch {manifest.branch!r} does not exist and {SERIES} records no "
+                       "upstream base", hint="run `python -m sync pull` first")
+    return Upstream(str(tip.id), str(tip.tree_id), recorded=False)

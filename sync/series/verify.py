@@ -1,0 +1,109 @@
+"""Is a tree exactly "upstream + the series"? The one drift computation of simapp-sync.
+
+`sync check`, the render gate and `sync patches new` all ask the same question: apply the series
+(fuzz 0, 3-way from the recorded base) onto an upstream tree, in memory, and compare the result
+with the targets of another tree (the work tree's snapshot, or a commit's). Each differing path
+is one ``Drift``: modified, missing from the tree, or not explained by upstream + series.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import Enum
+
+import pygit2
+
+from sync.git import worktree
+from sync.git.trees import TreeSource
+from sync.series.engine import SeriesResult, apply_series
+from sync.series.load import LoadedSeries
+
+LISTED = 20  # drifting files named in a message; the rest are counted
+
+
+class DriftKind(str, Enum):
+    """How a path of the targets differs from upstream + series."""
+
+    MODIFIED = "modified"
+    MISSING = "missing"  # expected, absent from the tree checked
+    UNEXPLAINED = "unexplained"  # present, but neither upstream nor a patch has it
+
+    @property
+    def description(self) -> str:
+        return {DriftKind.MODIFIED: "modified",
+                DriftKind.MISSING: "missing from the work tree",
+                DriftKind.UNEXPLAINED: "not explained by the series"}[self]
+
+
+@dataclass(frozen=True)
+class Drift:
+    """One path under the targets that differs from what upstream + series gives."""
+
+    path: str
+    kind: DriftKind
+
+    def as_json(self) -> dict[str, str]:
+        return {"path": self.path, "kind": self.kind.value}
+
+
+@dataclass(frozen=True)
+class Verification:
+    """The series applied onto ``upstream``, and how ``actual`` differs from the result.
+
+    ``drift`` is empty when the series stopped at a conflict (nothing to compare with).
+    """
+
+    upstream: str  # the upstream tree the series was applied to
+    applied: SeriesResult
+    drift: tuple[Drift, ...]
+
+    @property
+    def clean(self) -> bool:
+        return self.applied.stop is None and not self.drift
+
+
+def base_tree(repo: pygit2.Repository, loaded: LoadedSeries) -> str | None:
+    """The tree of the series' recorded upstream commit, when this repository has it."""
+    if loaded.series.base is None:
+        return None
+    found = repo.get(loaded.series.base)
+    return str(found.tree_id) if isinstance(found, pygit2.Commit) else None
+
+
+def expected_tree(repo: pygit2.Repository, loaded: LoadedSeries, upstream: str) -> SeriesResult:
+    """The series applied onto tree ``upstream`` at fuzz 0 (3-way from the recorded base)."""
+    return apply_series(repo, list(loaded.patches), upstream, base=base_tree(repo, loaded))
+
+
+def drift_between(repo: pygit2.Repository, expected: str, actual: str,
+                  targets: Sequence[str]) -> tuple[Drift, ...]:
+    """Every path under ``targets`` where tree ``actual`` differs from tree ``expected``."""
+    wanted = TreeSource(repo, expected)
+    found = []
+    for change in worktree.changes_between(repo, expected, actual, targets):
+        if change.entry is None:
+            kind = DriftKind.MISSING
+        elif wanted.entry(change.path) is None:
+            kind = DriftKind.UNEXPLAINED
+        else:
+            kind = DriftKind.MODIFIED
+        found.append(Drift(change.path, kind))
+    return tuple(found)
+
+
+def verify(repo: pygit2.Repository, loaded: LoadedSeries, upstream: str, actual: str,
+           targets: Sequence[str]) -> Verification:
+    """Apply ``loaded`` onto tree ``upstream`` and compare the targets of tree ``actual``."""
+    applied = expected_tree(repo, loaded, upstream)
+    drift = () if applied.stop is not None else drift_between(repo, applied.tree, actual,
+                                                              targets)
+    return Verification(upstream, applied, drift)
+
+
+def drift_lines(drift: Sequence[Drift], limit: int = LISTED) -> str:
+    """Indented ``path (what)`` lines for a message, the first ``limit`` named."""
+    lines = [f"  {item.path} ({item.kind.description})" for item in drift[:limit]]
+    if len(drift) > limit:
+        lines.append(f"  ... and {len(drift) - limit} more")
+    return "\n".join(lines)
