@@ -25,6 +25,7 @@ COMMANDS = {
     "build": "sync.commands.build",
     "demo": "sync.commands.demo",
     "check": "sync.commands.check",
+    "patches": "sync.commands.patches",
 }
 
 EXIT_INTERRUPTED = 130

@@ -25,7 +25,7 @@ from sync.series.verify import DriftKind, Verification, verify
 from sync.ui import UI, short_oid
 
 HINT = ("capture intended edits with `python -m sync patches new NAME`, or restore the files "
-        "with `python -m sync rebase-patches` (or git restore)")
+        "with `git restore`")
 _STYLE = {DriftKind.MODIFIED: "yellow", DriftKind.MISSING: "red",
           DriftKind.UNEXPLAINED: "magenta"}
 
@@ -90,11 +90,11 @@ def _report(result: Verification, ui: UI, where: str, upstream: str, targets: st
         ui.print("  refresh the series with `python -m sync rebase-patches`", markup=False)
         return
     if not result.drift:
-        ui.print(f"{targets} in {where} = {base} "
-                 f"({len(result.applied.reports)} patches): no drift", markup=False,
+        patches = _count(len(result.applied.reports), "patch", "patches")
+        ui.print(f"{targets} in {where} = {base} ({patches}): no drift", markup=False,
                  soft_wrap=True)
         return
-    ui.print(f"{len(result.drift)} file{'s' if len(result.drift) != 1 else ''} in {where} "
+    ui.print(f"{_count(len(result.drift), 'file', 'files')} in {where} "
              f"differ from {base}:", markup=False, soft_wrap=True)
     width = max(len(kind.value) for kind in DriftKind)
     for item in result.drift:
@@ -103,3 +103,7 @@ def _report(result: Verification, ui: UI, where: str, upstream: str, targets: st
         line.append(f"  {item.path}")
         ui.print(line, soft_wrap=True)
     ui.print(f"  {HINT}", markup=False, soft_wrap=True)
+
+
+def _count(number: int, one: str, many: str) -> str:
+    return f"{number} {one if number == 1 else many}"

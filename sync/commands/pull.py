@@ -17,17 +17,18 @@ from typing import Any
 import pygit2
 from rich.progress import Progress, TaskID
 
-from sync.errors import ConfigError
+from sync.errors import ConfigError, ImageError
 from sync.git import objects
 from sync.git import repo as gitrepo
 from sync.image.flatten import flatten
-from sync.image.model import Limits, OpenedImage, ReadReport
+from sync.image.model import ImageInfo, Limits, OpenedImage, ReadReport
 from sync.manifest import MANIFEST_NAME, Manifest, load_manifest
 from sync.ui import UI, short_oid
 from sync.upstream import UpstreamRecord, already_recorded, commit_message
 
 ARCHIVE_TRANSPORTS = ("docker-archive:", "oci-archive:", "oci:")
 DAEMON_TRANSPORT = "docker-daemon:"
+REGISTRY_TRANSPORT = "docker://"
 DEFAULT_LIMITS = Limits()
 
 
@@ -39,7 +40,11 @@ def configure(subparsers: argparse._SubParsersAction, common: argparse.ArgumentP
                     "branch (work tree, index and HEAD are not touched).")
     parser.add_argument("--from", dest="source", default=DAEMON_TRANSPORT, metavar="TRANSPORT",
                         help="docker-daemon: (default, the engine at DOCKER_HOST), "
+                             "docker://[REF] (the registry itself, no engine), "
                              "docker-archive:PATH, oci-archive:PATH, oci:DIR")
+    parser.add_argument("--insecure-registry", action="append", default=[], metavar="HOST",
+                        help="allow plain HTTP to registry HOST[:PORT] for docker:// "
+                             "(loopback registries need not be named)")
     parser.add_argument("--max-file-size", type=parse_size, default=None, metavar="SIZE",
                         help="refuse files larger than SIZE (default 4G)")
     parser.add_argument("--max-layer-size", type=parse_size, default=None, metavar="SIZE",
@@ -57,7 +62,8 @@ def run(args: argparse.Namespace, ui: UI) -> int:
     defaults = DEFAULT_LIMITS
     limits = Limits(max_file_size=args.max_file_size or defaults.max_file_size,
                     max_layer_size=args.max_layer_size or defaults.max_layer_size)
-    opener = image_opener(args.source, manifest, limits)
+    opener = image_opener(args.source, manifest, limits,
+                          insecure_registries=tuple(args.insecure_registry))
     return pull(repo, manifest, opener, ui, limits=limits, reread=args.reread)
 
 
@@ -105,6 +111,7 @@ def pull(repo: pygit2.Repository, manifest: Manifest, open_image: ImageOpener, u
     record = UpstreamRecord.from_trailers(gitrepo.trailers(tip.message)) if tip else None
     with ui.progress() as progress, open_image(progress) as opened:
         info = opened.info
+        _check_pinned_digest(manifest, info, ui)
         outcome = PullOutcome(image=manifest.reference, digest=info.digest,
                               image_id=info.image_id, created=info.created,
                               branch=manifest.branch, previous=previous, commit=previous,
@@ -124,6 +131,18 @@ def pull(repo: pygit2.Repository, manifest: Manifest, open_image: ImageOpener, u
     outcome.seconds = time.monotonic() - started
     _report(outcome, ui)
     return 0
+
+
+def _check_pinned_digest(manifest: Manifest, info: ImageInfo, ui: UI) -> None:
+    if not manifest.digest:
+        return
+    if info.digest is None:
+        ui.warn(f"the image read carries no registry digest: cannot confirm the pinned "
+                f"{manifest.digest}")
+    elif info.digest != manifest.digest:
+        raise ImageError(f"digest mismatch: the manifest pins {manifest.digest} but the image "
+                         f"read is {info.digest}",
+                         hint="update `digest:` in the manifest only if this image is trusted")
 
 
 def _read_into_tree(repo: pygit2.Repository, manifest: Manifest, opened: OpenedImage,
@@ -205,8 +224,15 @@ def _report(outcome: PullOutcome, ui: UI) -> None:
     ui.print(table)
 
 
-def image_opener(spec: str, manifest: Manifest, limits: Limits = DEFAULT_LIMITS) -> ImageOpener:
+def image_opener(spec: str, manifest: Manifest, limits: Limits = DEFAULT_LIMITS, *,
+                 insecure_registries: tuple[str, ...] = ()) -> ImageOpener:
     """The image source named by a skopeo-style transport (``--from``)."""
+    if spec.startswith(REGISTRY_TRANSPORT):
+        from sync.image.registry import open_registry_image, source_reference
+
+        reference = source_reference(spec)
+        return lambda _progress: open_registry_image(
+            manifest, reference, insecure=insecure_registries, limits=limits)
     if spec.startswith(ARCHIVE_TRANSPORTS):
         from sync.image.archive import open_archive
 
@@ -218,7 +244,8 @@ def image_opener(spec: str, manifest: Manifest, limits: Limits = DEFAULT_LIMITS)
                               "use plain --from docker-daemon:")
         return lambda progress: _daemon_image(manifest, progress)
     raise ConfigError(f"--from {spec}: unknown transport",
-                      hint="use docker-daemon:, docker-archive:PATH, oci-archive:PATH or oci:DIR")
+                      hint="use docker-daemon:, docker://[REF], docker-archive:PATH, "
+                           "oci-archive:PATH or oci:DIR")
 
 
 @contextmanager

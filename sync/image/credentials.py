@@ -98,9 +98,9 @@ def _from_auth_entry(entry: dict[str, Any], registry: str) -> Credentials | None
                               ) from None
         if colon:
             return Credentials(username, password)
-    username, password = entry.get("username"), entry.get("password")
-    if isinstance(username, str) and isinstance(password, str) and username:
-        return Credentials(username, password)
+    user, secret = entry.get("username"), entry.get("password")
+    if isinstance(user, str) and isinstance(secret, str) and user:
+        return Credentials(user, secret)
     token = entry.get("identitytoken")
     if isinstance(token, str) and token:
         return Credentials("<token>", token, identity_token=True)

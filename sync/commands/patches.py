@@ -1,0 +1,334 @@
+"""`sync patches list|show|new|range-diff`: look at the series, grow it, review a rebase.
+
+- ``list``: one row per patch, with its status against the tip of the upstream branch as
+  ``apply_series`` reports it (fuzz 0; after a conflict the later patches are "not tried").
+- ``show NAME``: the header (mail and DEP-3 fields), then the diff, highlighted; paged on a tty.
+- ``new NAME [-m MESSAGE]``: the edits in the targets that upstream + series does not explain
+  become a new patch at the end of the series (written like a refreshed patch; the patch file
+  first, then ``patches/series``, each atomically).
+- ``range-diff [OLD_REV]``: each patch in OLD_REV against the work tree's version. OLD_REV
+  defaults to HEAD when ``patches/`` has uncommitted changes (a rebase not yet committed), else
+  to the parent of the last commit that changed ``patches/`` (the series before the last
+  rebase or edit).
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+import pygit2
+from rich.syntax import Syntax
+from rich.text import Text
+
+from sync.commands.project import (
+    open_project,
+    read_series,
+    resolve_commit,
+    upstream_of,
+)
+from sync.errors import GitError, PatchError
+from sync.git import repo as gitrepo
+from sync.git import worktree
+from sync.git.trees import Entry, TreeSource, write_blob
+from sync.manifest import Manifest
+from sync.series.capture import new_patch
+from sync.series.engine import PatchReport, apply_series
+from sync.series.load import PATCHES, SERIES, LoadedSeries, SeriesPatch
+from sync.series.outcome import Status
+from sync.series.parse import parse_patch
+from sync.series.paths import PathProblem, check_path
+from sync.series.rangediff import Kind, range_diff
+from sync.series.seriesfile import SeriesEntry
+from sync.series.state import StateStore
+from sync.series.verify import base_tree, expected_tree
+from sync.ui import UI, short_oid
+
+NOT_TRIED = "not tried"
+
+
+def configure(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    """Register `patches` and its subcommands (each takes the common options)."""
+    parser = subparsers.add_parser("patches", help="list, show, add and review the patch series",
+                                   description="Look at the patch series, capture edits into "
+                                               "a new patch, review what a rebase changed.")
+    commands = parser.add_subparsers(dest="patches_command", metavar="SUBCOMMAND", required=True)
+    listing = commands.add_parser("list", parents=[common], help="one row per patch, with its "
+                                  "status against the current upstream")
+    listing.set_defaults(handler=run_list)
+    show = commands.add_parser("show", parents=[common], help="a patch's header and diff")
+    show.add_argument("name", metavar="NAME", help="patch file name (or its number)")
+    show.set_defaults(handler=run_show)
+    new = commands.add_parser("new", parents=[common], help="capture uncaptured edits in the "
+                              "targets into a new patch at the end of the series")
+    new.add_argument("name", metavar="NAME", help="file name of the new patch in patches/")
+    new.add_argument("-m", "--message", default=None,
+                     help="subject (first line) and description (default: from NAME)")
+    new.set_defaults(handler=run_new)
+    review = commands.add_parser("range-diff", parents=[common], help="what each patch's "
+                                 "change became since OLD_REV (an interdiff per patch)")
+    review.add_argument("old", metavar="OLD_REV", nargs="?", default=None,
+                        help="the commit holding the series before (default: HEAD when "
+                             "patches/ has uncommitted changes, else the parent of the last "
+                             "commit that changed patches/)")
+    review.set_defaults(handler=run_range_diff)
+
+
+def run_list(args: argparse.Namespace, ui: UI) -> int:
+    repo, manifest = open_project(args)
+    return list_patches(repo, manifest, ui)
+
+
+def run_show(args: argparse.Namespace, ui: UI) -> int:
+    repo, manifest = open_project(args)
+    return show_patch(repo, manifest, ui, args.name)
+
+
+def run_new(args: argparse.Namespace, ui: UI) -> int:
+    repo, manifest = open_project(args)
+    return new_patch_command(repo, manifest, ui, args.name, message=args.message)
+
+
+def run_range_diff(args: argparse.Namespace, ui: UI) -> int:
+    repo, manifest = open_project(args)
+    return range_diff_command(repo, manifest, ui, old=args.old)
+
+
+def _work_series(repo: pygit2.Repository, manifest: Manifest) -> tuple[str, LoadedSeries]:
+    tree = worktree.snapshot(repo, (*manifest.targets, PATCHES)).tree
+    return tree, read_series(repo, manifest, tree)
+
+
+# --- list --------------------------------------------------------------------------------------
+def list_patches(repo: pygit2.Repository, manifest: Manifest, ui: UI) -> int:
+    """The series as a table (or --json), statuses against the upstream branch's tip."""
+    _tree, loaded = _work_series(repo, manifest)
+    tip = gitrepo.branch_tip(repo, manifest.branch)
+    statuses: list[str | None] = [None] * len(loaded.patches)
+    if tip is None:
+        ui.warn(f"branch {manifest.branch!r} does not exist: no statuses "
+                "(run `python -m sync pull` first)")
+    else:
+        applied = apply_series(repo, list(loaded.patches), str(tip.tree_id),
+                               base=base_tree(repo, loaded))
+        reports = [*applied.reports, *([applied.stop.report] if applied.stop else [])]
+        statuses = [status_text(report) for report in reports]
+        statuses += [NOT_TRIED] * (len(loaded.patches) - len(statuses))
+    rows = [_row(number, item, status)
+            for number, (item, status) in enumerate(zip(loaded.patches, statuses, strict=True),
+                                                   1)]
+    ui.emit_json({"upstream": str(tip.id) if tip else None, "base": loaded.series.base,
+                  "patches": rows})
+    table = ui.table("#", "patch", "subject", "files", "±lines", "status", "forwarded")
+    for row in rows:
+        table.add_row(str(row["index"]), row["name"], row["subject"] or "", str(row["files"]),
+                      f"+{row['added']} −{row['removed']}", row["status"] or "—",
+                      row["forwarded"] or "—")
+    if rows:
+        ui.print(table)
+    where = f"upstream {short_oid(tip.id)}" if tip else "no upstream"
+    ui.print(f"{len(rows)} patch{'es' if len(rows) != 1 else ''}; statuses against {where}",
+             markup=False)
+    return 0
+
+
+def _row(number: int, item: SeriesPatch, status: str | None) -> dict[str, Any]:
+    patch = item.patch
+    return {"index": number, "name": item.entry.name, "subject": patch.meta.subject,
+            "files": len(patch.files), "added": patch.added, "removed": patch.removed,
+            "status": status, "forwarded": patch.meta.field("Forwarded")}
+
+
+def status_text(report: PatchReport) -> str:
+    """A report's status in the words of the rebase table ("offset +7", "fuzz 1", ...)."""
+    if report.status is Status.OFFSET:
+        return f"offset {report.offset:+d}"
+    if report.status is Status.FUZZ:
+        return f"fuzz {report.fuzz}"
+    if report.status is Status.MERGED:
+        return "merged (3-way)"
+    return report.status.value
+
+
+# --- show --------------------------------------------------------------------------------------
+def show_patch(repo: pygit2.Repository, manifest: Manifest, ui: UI, name: str) -> int:
+    """Header and highlighted diff of patch ``name`` (its file name, or its number)."""
+    _tree, loaded = _work_series(repo, manifest)
+    item = _find(loaded, name)
+    patch = item.patch
+    meta = patch.meta
+    diff = patch.text[len(patch.preamble):]
+    ui.emit_json({"name": item.entry.name, "subject": meta.subject, "author": meta.author,
+                  "date": meta.date, "description": meta.description,
+                  "fields": [list(field) for field in meta.fields], "files": len(patch.files),
+                  "added": patch.added, "removed": patch.removed,
+                  "diff": diff.decode("utf-8", "replace")})
+    if ui.json_mode:
+        return 0
+    header = Text()
+    header.append(f"{item.entry.name}\n", style="bold")
+    for label, value in (("Subject", meta.subject), ("Author", meta.author),
+                         ("Date", meta.date)):
+        if value:
+            header.append(f"{label}: ", style="bold")
+            header.append(f"{value}\n")
+    for key, value in meta.fields:
+        if key.lower() not in ("subject", "from", "date"):
+            header.append(f"{key}: ", style="bold")
+            header.append(f"{value}\n")
+    if meta.description:
+        header.append(f"\n{meta.description}\n")
+    header.append(f"\n{_files(len(patch.files))}, +{patch.added} −{patch.removed}\n")
+    body = Syntax(diff.decode("utf-8", "replace"), "diff", theme="ansi_dark",
+                  background_color="default", word_wrap=False)
+    if ui.out.is_terminal:
+        with ui.out.pager(styles=True):
+            ui.print(header, body)
+    else:
+        ui.print(header, body)
+    return 0
+
+
+def _find(loaded: LoadedSeries, name: str) -> SeriesPatch:
+    for item in loaded.patches:
+        if item.entry.name == name:
+            return item
+    if name.isdigit() and 1 <= int(name) <= len(loaded.patches):
+        return loaded.patches[int(name) - 1]
+    known = ", ".join(item.entry.name for item in loaded.patches[:10]) or "none"
+    raise PatchError(f"{name}: no such patch in {SERIES}",
+                     hint=f"give a name (or number) from `python -m sync patches list`; "
+                          f"the series has: {known}")
+
+
+# --- new ---------------------------------------------------------------------------------------
+def new_patch_command(repo: pygit2.Repository, manifest: Manifest, ui: UI, name: str, *,
+                      message: str | None = None) -> int:
+    """Capture the uncaptured edits in the targets as patch ``name``, appended to the series."""
+    _check_name(name)
+    if StateStore(Path(repo.path)).exists():
+        raise GitError("a rebase-patches is in progress",
+                       hint="finish it with --continue or --skip (or --abort) first")
+    tree, loaded = _work_series(repo, manifest)
+    if any(item.entry.name == name for item in loaded.patches) or \
+            TreeSource(repo, tree).entry(f"{PATCHES}/{name}") is not None or \
+            (Path(gitrepo.work_tree(repo)) / PATCHES / name).exists():
+        raise PatchError(f"{PATCHES}/{name}: already exists",
+                         hint="choose another name (patches are never overwritten)")
+    upstream = upstream_of(repo, manifest, loaded)
+    applied = expected_tree(repo, loaded, upstream.tree)
+    if applied.stop is not None:
+        raise PatchError(f"{applied.stop.report.name} does not apply to upstream "
+                         f"{short_oid(upstream.commit)}: cannot tell which edits are new",
+                         hint="run `python -m sync rebase-patches` first")
+    subject, description = _message(name, message)
+    who = gitrepo.signature(repo)
+    text = new_patch(repo, applied.tree, tree, manifest.targets, subject=subject,
+                     author=f"{who.name} <{who.email}>", description=description)
+    if text is None:
+        raise PatchError(f"nothing to capture: {', '.join(manifest.targets)} equal upstream "
+                         f"{short_oid(upstream.commit)} + series",
+                         hint="edit files under the targets first, then run this again")
+    series = loaded.series.with_entry(SeriesEntry(name))
+    # the patch file first, the series last: a crash in between leaves an unlisted file only
+    worktree.write_changes(repo, [
+        worktree.Change(f"{PATCHES}/{name}", Entry(0o100644, write_blob(repo, text))),
+        worktree.Change(SERIES, Entry(0o100644, write_blob(repo, series.format())))],
+        (PATCHES,))
+    patch = parse_patch(text, f"{PATCHES}/{name}", targets=manifest.targets)
+    ui.emit_json({"name": name, "subject": subject, "files": [f.path for f in patch.files],
+                  "added": patch.added, "removed": patch.removed,
+                  "index": len(loaded.patches) + 1})
+    ui.print(f"{PATCHES}/{name}: {_files(len(patch.files))}, +{patch.added} −{patch.removed}, "
+             f"appended to {SERIES} as patch {len(loaded.patches) + 1}", markup=False,
+             soft_wrap=True)
+    for file in patch.files:
+        ui.print(f"  {file.path}", markup=False)
+    return 0
+
+
+def _check_name(name: str) -> None:
+    try:
+        check_path(name, None)
+    except PathProblem as problem:
+        raise PatchError(f"patch name {problem}") from None
+    if "/" in name or name == "series" or name.startswith((".", "-")) or \
+            any(char.isspace() or char == "#" for char in name):
+        raise PatchError(f"{name}: not a usable patch name",
+                         hint="use a plain file name such as 0006-fix-redis.patch")
+
+
+def _message(name: str, message: str | None) -> tuple[str, str]:
+    if message and message.strip():
+        subject, _, description = message.strip().partition("\n")
+        return subject.strip(), description.strip()
+    stem = name.removesuffix(".patch").removesuffix(".diff")
+    words = stem.split("-")
+    if words and words[0].isdigit():
+        words = words[1:]
+    subject = " ".join(word for word in words if word) or stem
+    return subject[:1].upper() + subject[1:], ""
+
+
+# --- range-diff --------------------------------------------------------------------------------
+def range_diff_command(repo: pygit2.Repository, manifest: Manifest, ui: UI, *,
+                       old: str | None = None) -> int:
+    """Each patch of OLD_REV's series against the work tree's: unchanged, moved or interdiff."""
+    tree, loaded = _work_series(repo, manifest)
+    old_commit = resolve_commit(repo, old, "OLD_REV") if old else _default_old(repo)
+    before = read_series(repo, manifest, str(old_commit.tree_id))
+    deltas = range_diff({item.entry.name: item.patch for item in before.patches},
+                        {item.entry.name: item.patch for item in loaded.patches})
+    ui.emit_json({"old": str(old_commit.id), "new": "work tree",
+                  "patches": [delta.as_json() for delta in deltas]})
+    ui.print(f"patches/ in {short_oid(old_commit.id)} → the work tree", markup=False)
+    width = max((len(delta.name) for delta in deltas), default=0)
+    for delta in deltas:
+        line = Text(f"  {delta.name.ljust(width)}  ")
+        line.append(delta.summary, style=_STYLE[delta.kind])
+        if delta.interdiff and delta.kind not in (Kind.NEW, Kind.DROPPED):
+            line.append("  [diff]", style="dim")
+        ui.print(line, soft_wrap=True)
+    for delta in deltas:
+        if delta.interdiff and delta.kind not in (Kind.NEW, Kind.DROPPED):
+            ui.print(Text(f"\n{delta.name}: {delta.summary}", style="bold"), soft_wrap=True)
+            ui.print(Syntax(delta.interdiff.decode("utf-8", "replace"), "diff",
+                            theme="ansi_dark", background_color="default"))
+    return 0
+
+
+_STYLE = {Kind.UNCHANGED: "green", Kind.MOVED: "green", Kind.DESCRIPTION: "cyan",
+          Kind.CONTEXT: "yellow", Kind.CHANGED: "yellow", Kind.REVIEW: "bold red",
+          Kind.NEW: "cyan", Kind.DROPPED: "magenta"}
+
+
+def _default_old(repo: pygit2.Repository) -> pygit2.Commit:
+    """HEAD when patches/ has uncommitted changes, else the parent of the last commit that
+    changed patches/ (first-parent history)."""
+    if repo.head_is_unborn:
+        raise GitError("no commits yet: nothing to compare the series with",
+                       hint="commit the series first, or name OLD_REV")
+    head = repo.head.peel(pygit2.Commit)
+    if worktree.status(repo, (PATCHES,)):
+        return head
+    commit = head
+    while commit.parents:
+        parent = commit.parents[0]
+        if _subtree(commit, PATCHES) != _subtree(parent, PATCHES):
+            return parent
+        commit = parent
+    raise GitError(f"no commit before HEAD changed {PATCHES}/: nothing to compare with",
+                   hint="name the commit to compare with: patches range-diff OLD_REV")
+
+
+def _subtree(commit: pygit2.Commit, path: str) -> str | None:
+    try:
+        return str(commit.tree[path].id)
+    except KeyError:
+        return None
+
+
+
+def _files(count: int) -> str:
+    return f"{count} file{'s' if count != 1 else ''}"

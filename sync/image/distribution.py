@@ -1,0 +1,412 @@
+"""A small client for the OCI distribution API (``/v2/``): manifests and blobs, nothing else.
+
+HTTPS always, plain HTTP only for a loopback registry or one the user named insecure. A 401
+answer's ``WWW-Authenticate`` challenge is followed: ``Bearer`` fetches a token from the realm
+(anonymously, or with the Docker config's credentials), ``Basic`` sends the credentials. Tokens
+and passwords live only in request headers: never in a URL, a log line or a message.
+
+Transient failures (connection errors, timeouts, 429 and 5xx answers, a body cut short) are
+retried with exponential backoff; a blob download that breaks off resumes with a ``Range``
+request from the byte it reached (or re-reads and skips, when the registry ignores ranges).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import ipaddress
+import logging
+import re
+import time
+from collections.abc import Callable, Collection, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, BinaryIO, cast
+
+import requests
+import urllib3.exceptions
+
+from sync.errors import ImageError
+from sync.image import credentials as docker_credentials
+from sync.image.credentials import Credentials
+
+log = logging.getLogger(__name__)
+
+CHUNK = 1 << 20
+MAX_DOCUMENT = 16 * 1024**2  # manifests and configs are kilobytes: refuse to buffer more
+_TRANSIENT_STATUS = frozenset({408, 429, 500, 502, 503, 504})
+_TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
+    requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError,
+    urllib3.exceptions.HTTPError, ConnectionError, TimeoutError,
+)
+_CHALLENGE_PARAM = re.compile(r'(\w+)=(?:"([^"]*)"|([^,\s]*))')
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How often and how patiently transient failures are retried."""
+
+    attempts: int = 5  # tries per request (and per resumed stretch of a blob)
+    backoff: float = 0.5  # seconds before the first retry, doubled each time
+    max_backoff: float = 8.0
+    timeout: float = 60.0  # seconds to connect, and between two reads
+
+    def delays(self) -> Iterator[float]:
+        """The pause before each retry."""
+        delay = self.backoff
+        for _ in range(self.attempts - 1):
+            yield delay
+            delay = min(delay * 2, self.max_backoff)
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` ("name[:port]", "[::1]:5000") is this machine."""
+    name = host.rsplit("]", 1)[0].lstrip("[") if host.startswith("[") else host.split(":")[0]
+    if name == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
+class RegistryClient:
+    """Talks to one repository of one registry. Use as a context manager (closes the session).
+
+    ``credentials`` overrides the Docker config lookup (tests, or None for anonymous); the
+    default looks the registry up in the Docker config the first time a challenge asks.
+    """
+
+    def __init__(self, registry: str, repository: str, *, insecure: Collection[str] = (),
+                 retry: RetryPolicy | None = None,
+                 credentials: Credentials | None | Callable[[str], Credentials | None] =
+                 docker_credentials.lookup) -> None:
+        self.registry = registry
+        self.repository = repository
+        self.retry = retry or RetryPolicy()
+        self.plain_http = is_loopback(registry) or registry in insecure
+        self.insecure = frozenset(insecure)
+        self.base = f"{'http' if self.plain_http else 'https'}://{registry}/v2/{repository}"
+        self.session = requests.Session()
+        self.session.headers["User-Agent"] = "simapp-sync"
+        self._credentials = credentials
+        self._authorization: str | None = None  # the header value, once a challenge was met
+
+    def __enter__(self) -> RegistryClient:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.session.close()
+
+    # -- documents -------------------------------------------------------------------------------
+
+    def manifest(self, reference: str, accept: Collection[str]) -> tuple[bytes, str, str]:
+        """(body, media type, digest) of the manifest ``reference`` (a tag or a digest).
+
+        The body is checked against the digest when ``reference`` is one, else against the
+        registry's ``Docker-Content-Digest`` header when it sends one.
+        """
+        where = f"{self.registry}/{self.repository}:{reference}".replace(":sha256:", "@sha256:")
+        response = self.request("GET", f"/manifests/{reference}", where=where,
+                                headers={"Accept": ", ".join(accept)})
+        with response:
+            body = _read_capped(response, where)
+        algorithm = reference.partition(":")[0] if reference.startswith("sha") else "sha256"
+        digest = _digest_of(body, algorithm, where)
+        expected = reference if ":" in reference else response.headers.get(
+            "Docker-Content-Digest")
+        if expected and expected != digest:
+            raise ImageError(f"{where}: digest mismatch: the registry sent a manifest with "
+                             f"digest {digest}, expected {expected}",
+                             hint="nothing was used; the registry or a proxy on the way serves "
+                                  "altered content")
+        media_type = response.headers.get("Content-Type", "").split(";")[0].strip()
+        return body, media_type, digest
+
+    def blob_bytes(self, digest: str, what: str) -> bytes:
+        """A small blob (an image config), read whole and checked against ``digest``."""
+        where = f"{self.registry}/{self.repository}: {what} {digest[:19]}"
+        response = self.request("GET", f"/blobs/{digest}", where=where)
+        with response:
+            body = _read_capped(response, where)
+        actual = _digest_of(body, digest.partition(":")[0], where)
+        if actual != digest:
+            raise ImageError(f"{where}: digest mismatch: the content has {actual}",
+                             hint="nothing was used; the blob in the registry is damaged or "
+                                  "was altered")
+        return body
+
+    @contextmanager
+    def open_blob(self, digest: str, size: int, where: str) -> Iterator[BinaryIO]:
+        """Stream the blob ``digest`` of ``size`` bytes, resuming after transient failures.
+
+        The stream is not verified here (the layer reader hashes it on the way); it refuses
+        to deliver more than ``size`` bytes or to end before them.
+        """
+        stream = _BlobStream(self, digest, size, where)
+        try:
+            yield cast(BinaryIO, stream)
+        finally:
+            stream.close()
+
+    # -- requests --------------------------------------------------------------------------------
+
+    def request(self, method: str, path: str, *, where: str,
+                headers: dict[str, str] | None = None) -> requests.Response:
+        """Send a request to the repository, authenticating and retrying as needed.
+
+        Returns a 2xx streaming response; anything else becomes an ``ImageError``.
+        """
+        url = self.base + path
+        challenged = False
+        delays = self.retry.delays()
+        while True:
+            wanted = dict(headers or {})
+            if self._authorization:
+                wanted["Authorization"] = self._authorization
+            try:
+                response = self.session.request(method, url, headers=wanted, stream=True,
+                                                timeout=self.retry.timeout)
+            except _TRANSIENT_ERRORS as error:
+                delay = next(delays, None)
+                if delay is None:
+                    raise self._unreachable(error) from None
+                log.debug("%s: %s; retrying in %.1fs", where, type(error).__name__, delay)
+                time.sleep(delay)
+                continue
+            if response.status_code < 300:
+                return response
+            if response.status_code == 401 and not challenged:
+                challenged = True
+                challenge = response.headers.get("WWW-Authenticate", "")
+                response.close()
+                self._authorization = self._answer(challenge, where)
+                continue
+            if response.status_code in _TRANSIENT_STATUS:
+                delay = next(delays, None)
+                if delay is not None:
+                    response.close()
+                    time.sleep(_retry_after(response, delay))
+                    continue
+            raise self._refused(response, where)
+
+    def _answer(self, challenge: str, where: str) -> str:
+        """The Authorization header that answers a 401 challenge."""
+        scheme, _, rest = challenge.strip().partition(" ")
+        params = {key.lower(): quoted or bare
+                  for key, quoted, bare in _CHALLENGE_PARAM.findall(rest)}
+        found = self._lookup_credentials()
+        if scheme.lower() == "basic":
+            if found is None or found.identity_token:
+                raise self._login_error(where, "it asks for a user name and password")
+            pair = f"{found.username}:{found.secret}".encode()
+            return "Basic " + base64.b64encode(pair).decode()
+        if scheme.lower() != "bearer" or "realm" not in params:
+            raise ImageError(f"{where}: the registry asks for an authentication this tool does "
+                             f"not speak ({scheme or 'no challenge'})",
+                             hint="use --from docker-daemon: and let the engine pull it")
+        return "Bearer " + self._token(params, found, where)
+
+    def _lookup_credentials(self) -> Credentials | None:
+        if callable(self._credentials):
+            self._credentials = self._credentials(self.registry)
+        return self._credentials
+
+    def _token(self, params: dict[str, str], found: Credentials | None, where: str) -> str:
+        """A bearer token from the challenge's realm (anonymous unless credentials exist)."""
+        realm = params["realm"]
+        host = realm.split("://", 1)[-1].split("/", 1)[0]
+        if not realm.startswith("https://") and not (
+                realm.startswith("http://") and (is_loopback(host) or host in self.insecure)):
+            raise ImageError(f"{where}: the registry sends its token requests to {realm}, "
+                             "which is not HTTPS",
+                             hint=f"if you trust it, pass --insecure-registry {host}")
+        scope = params.get("scope") or f"repository:{self.repository}:pull"
+        query = {"scope": scope, **({"service": params["service"]} if "service" in params
+                                    else {})}
+        try:
+            if found is not None and found.identity_token:
+                response = self.session.post(realm, data={
+                    **query, "grant_type": "refresh_token", "refresh_token": found.secret,
+                    "client_id": "simapp-sync"}, timeout=self.retry.timeout)
+            else:
+                auth = (found.username, found.secret) if found is not None else None
+                response = self.session.get(realm, params=query, auth=auth,
+                                            timeout=self.retry.timeout)
+        except _TRANSIENT_ERRORS as error:
+            raise ImageError(f"{where}: cannot reach the registry's token service at {realm}: "
+                             f"{type(error).__name__}",
+                             hint="check the network, then retry") from None
+        with response:
+            if response.status_code in (401, 403):
+                raise self._login_error(where, f"its token service refused a token "
+                                               f"(HTTP {response.status_code})",
+                                        anonymous=found is None)
+            try:
+                answer = response.json() if response.ok else {}
+            except ValueError:
+                answer = {}
+        token = answer.get("token") or answer.get("access_token") if isinstance(
+            answer, dict) else None
+        if not isinstance(token, str) or not token:
+            raise ImageError(f"{where}: the registry's token service at {realm} gave no token "
+                             f"(HTTP {response.status_code})", hint="retry later")
+        return token
+
+    # -- errors ----------------------------------------------------------------------------------
+
+    def _unreachable(self, error: BaseException) -> ImageError:
+        scheme = "http" if self.plain_http else "https"
+        return ImageError(
+            f"cannot reach the registry at {scheme}://{self.registry}: "
+            f"{_reason(error)} (tried {self.retry.attempts} times)",
+            hint="check the network and image: in the manifest; or pull through an engine "
+                 "(--from docker-daemon:) or from a saved image (--from docker-archive:PATH)")
+
+    def _login_error(self, where: str, why: str, *, anonymous: bool = True) -> ImageError:
+        who = "without credentials" if anonymous else "with the Docker config's credentials"
+        return ImageError(f"{where}: the registry refused access {who}: {why}",
+                          hint=f"log in with `docker login {self.registry}` (simapp-sync reads "
+                               "the Docker config's auths, credHelpers and credsStore), and "
+                               "check image: in the manifest")
+
+    def _refused(self, response: requests.Response, where: str) -> ImageError:
+        status = response.status_code
+        message = _registry_message(response)
+        response.close()
+        if status in (401, 403):
+            return self._login_error(where, f"HTTP {status}{message}",
+                                     anonymous=self._lookup_credentials() is None)
+        if status == 404:
+            return ImageError(f"{where}: not found in the registry (HTTP 404{message})",
+                              hint="check image:, tag: and digest: in upstream-manifest.yaml")
+        return ImageError(f"{where}: the registry answered HTTP {status}{message}",
+                          hint="retry later; if it persists, check the registry")
+
+
+class _BlobStream:
+    """A blob's bytes, read from a streaming response; reconnects with ``Range`` on failure."""
+
+    def __init__(self, client: RegistryClient, digest: str, size: int, where: str) -> None:
+        self.client = client
+        self.path = f"/blobs/{digest}"
+        self.size = size
+        self.where = where
+        self.offset = 0
+        self.response: requests.Response | None = None
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        if size is None or size < 0:
+            size = CHUNK
+        size = min(size, self.size - self.offset)
+        if size <= 0:
+            return b""
+        delays = self.client.retry.delays()
+        while True:
+            try:
+                data = self._read(size)
+                if not data:  # the body ended before the size the manifest gives
+                    raise urllib3.exceptions.ProtocolError("the body ended early")
+                self.offset += len(data)
+                return data
+            except _TRANSIENT_ERRORS as error:
+                self._drop()
+                delay = next(delays, None)
+                if delay is None:
+                    raise ImageError(
+                        f"{self.where}: the download broke off at byte {self.offset} of "
+                        f"{self.size} and could not be resumed: {_reason(error)}",
+                        hint="check the network and the registry, then retry") from None
+                log.debug("%s: %s at byte %d; resuming in %.1fs", self.where,
+                          type(error).__name__, self.offset, delay)
+                time.sleep(delay)
+
+    def _read(self, size: int) -> bytes:
+        if self.response is None:
+            self.response = self._open()
+        return bytes(self.response.raw.read(size, decode_content=False))
+
+    def _open(self) -> requests.Response:
+        headers = {"Range": f"bytes={self.offset}-"} if self.offset else {}
+        response = self.client.request("GET", self.path, where=self.where, headers=headers)
+        if self.offset and response.status_code != 206:
+            # no range support: read the start again and drop it
+            left = self.offset
+            while left:
+                skipped = response.raw.read(min(left, CHUNK), decode_content=False)
+                if not skipped:
+                    raise urllib3.exceptions.ProtocolError("the body ended early")
+                left -= len(skipped)
+        elif self.offset:
+            start = response.headers.get("Content-Range", "").removeprefix("bytes ")
+            if not start.startswith(f"{self.offset}-"):
+                response.close()
+                raise ImageError(f"{self.where}: the registry resumed at the wrong place "
+                                 f"({response.headers.get('Content-Range')!r})")
+        return response
+
+    def _drop(self) -> None:
+        if self.response is not None:
+            self.response.close()
+            self.response = None
+
+    def close(self) -> None:
+        self._drop()
+
+
+def _read_capped(response: requests.Response, where: str) -> bytes:
+    parts: list[bytes] = []
+    total = 0
+    try:
+        for chunk in response.iter_content(CHUNK):
+            total += len(chunk)
+            if total > MAX_DOCUMENT:
+                raise ImageError(f"{where}: more than {MAX_DOCUMENT} bytes, too large for a "
+                                 "manifest or config", hint="check the image reference")
+            parts.append(chunk)
+    except _TRANSIENT_ERRORS as error:
+        raise ImageError(f"{where}: the download broke off: {_reason(error)}",
+                         hint="retry") from None
+    return b"".join(parts)
+
+
+def _digest_of(body: bytes, algorithm: str, where: str) -> str:
+    if algorithm not in ("sha256", "sha384", "sha512"):
+        raise ImageError(f"{where}: unsupported digest algorithm {algorithm!r}")
+    return f"{algorithm}:{hashlib.new(algorithm, body).hexdigest()}"
+
+
+def _retry_after(response: requests.Response, default: float) -> float:
+    value = response.headers.get("Retry-After", "")
+    return min(float(value), 30.0) if value.isdigit() else default
+
+
+def _registry_message(response: requests.Response) -> str:
+    """The registry's own words ({"errors": [{"code", "message"}]}), if it sent some."""
+    try:
+        document: Any = response.json()
+    except ValueError:
+        return ""
+    errors = document.get("errors") if isinstance(document, dict) else None
+    if not isinstance(errors, list):
+        return ""
+    words = [f"{e.get('code', '')}: {e.get('message', '')}".strip(": ")
+             for e in errors if isinstance(e, dict)]
+    return f" ({'; '.join(words)})" if words else ""
+
+
+def _reason(error: BaseException) -> str:
+    text = str(error)
+    if "Connection refused" in text or isinstance(error, ConnectionRefusedError):
+        return "connection refused"
+    if "Name or service not known" in text or "NameResolutionError" in text:
+        return "unknown host"
+    if isinstance(error, (requests.Timeout, TimeoutError, urllib3.exceptions.TimeoutError)):
+        return "timed out"
+    return type(error).__name__
