@@ -182,11 +182,12 @@ class LayerProgress:
 
 def _count_changes(repo: pygit2.Repository, tip: pygit2.Commit | None, commit: str,
                    outcome: PullOutcome) -> None:
-    new_tree = repo.get(commit).tree  # type: ignore[union-attr]
     if tip is None:
         outcome.files_changed = outcome.report.files
         return
-    stats = repo.diff(tip.tree, new_tree).stats
+    new = repo.get(commit)
+    assert isinstance(new, pygit2.Commit)
+    stats = tip.tree.diff_to_tree(new.tree).stats
     outcome.files_changed, outcome.insertions, outcome.deletions = (
         stats.files_changed, stats.insertions, stats.deletions)
 

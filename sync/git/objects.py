@@ -15,7 +15,7 @@ import os
 import tempfile
 import threading
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import BinaryIO
@@ -66,7 +66,7 @@ class ObjectWriter:
             data = _read_exactly(stream, size)
             oid = blob_id(data)
             if self._is_new(oid):
-                self._submit(oid, size, lambda: self._write_loose(oid, [data]))
+                self._submit(oid, size, lambda: self._write_loose(oid, [data], size))
             return oid
         return self._write_spooled(stream, size)
 
@@ -74,7 +74,7 @@ class ObjectWriter:
         """Convenience for small in-memory content (symlink targets, generated files)."""
         oid = blob_id(data)
         if self._is_new(oid):
-            self._submit(oid, len(data), lambda: self._write_loose(oid, [data]))
+            self._submit(oid, len(data), lambda: self._write_loose(oid, [data], len(data)))
         return oid
 
     def flush(self) -> None:
@@ -146,22 +146,18 @@ class ObjectWriter:
         self._submit(oid, min(size, IN_FLIGHT_LIMIT), job)
         return oid
 
-    def _write_loose(self, oid: str, chunks: object, size: int | None = None) -> None:
+    def _write_loose(self, oid: str, chunks: Iterable[bytes], size: int) -> None:
         folder = self.objects_dir / oid[:2]
         final = folder / oid[2:]
         if final.exists():
             return
         folder.mkdir(exist_ok=True)
-        parts = list(chunks) if isinstance(chunks, list) else None
-        if size is None:
-            assert parts is not None
-            size = sum(len(part) for part in parts)
         compressor = zlib.compressobj(LOOSE_COMPRESSION)
         handle, temp_name = tempfile.mkstemp(dir=folder, prefix="tmp_obj_")
         try:
             with os.fdopen(handle, "wb") as out:
                 out.write(compressor.compress(b"blob %d\0" % size))
-                for part in parts if parts is not None else chunks:  # type: ignore[union-attr]
+                for part in chunks:
                     out.write(compressor.compress(part))
                 out.write(compressor.flush())
             os.chmod(temp_name, 0o444)
@@ -196,10 +192,11 @@ def read_tree(repo: pygit2.Repository, oid: str) -> Tree:
     git_tree = repo.get(oid)
     assert isinstance(git_tree, pygit2.Tree)
     for entry in git_tree:
+        name = str(entry.name)
         if entry.filemode == pygit2.GIT_FILEMODE_TREE:
-            result.children[entry.name] = read_tree(repo, str(entry.id))
+            result.children[name] = read_tree(repo, str(entry.id))
         elif entry.filemode != pygit2.GIT_FILEMODE_COMMIT:
-            result.children[entry.name] = Leaf(entry.filemode, str(entry.id))
+            result.children[name] = Leaf(entry.filemode, str(entry.id))
     return result
 
 
