@@ -35,7 +35,7 @@ def test_written_blobs_are_readable_by_git_and_pass_fsck(repo_dir: Path):
     assert writer.written == 2
 
 
-def test_large_files_are_spooled_and_leave_no_temporary_files(repo_dir: Path, monkeypatch):
+def test_large_files_are_streamed_and_leave_no_temporary_files(repo_dir: Path, monkeypatch):
     monkeypatch.setattr(objects, "IN_MEMORY_LIMIT", 1024)
     repo = pygit2.Repository(str(repo_dir))
     content = bytes(range(256)) * 40  # 10 KiB, above the patched limit
