@@ -229,14 +229,14 @@ def test_a_300_mb_file_is_streamed_with_peak_memory_well_under_its_size(project:
     size = 300 * 1024 * 1024
     archive = tmp_path / "big.tar"
     _big_image_archive(archive, size)
-    measure = ("import resource, sys\nfrom sync.cli import main\ncode = main(sys.argv[1:])\n"
-               "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)\n"
+    measure = ("import sys\nfrom sync.cli import main\nfrom tests.memory import peak_rss_bytes\n"
+               "code = main(sys.argv[1:])\nprint(peak_rss_bytes(), file=sys.stderr)\n"
                "sys.exit(code)")
     result = subprocess.run([sys.executable, "-c", measure, "pull", "-C", str(project), "-q",
                              "--from", f"docker-archive:{archive}"], cwd=ROOT,
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
-    peak_mb = int(result.stderr.strip().splitlines()[-1]) / 1024
+    peak_mb = int(result.stderr.strip().splitlines()[-1]) / 1024 / 1024
     assert peak_mb < 150, f"peak RSS {peak_mb:.0f} MB for a 300 MB file"
     repo = pygit2.Repository(str(project))
     blob = repo.revparse_single("upstream:bundle/model.bin")

@@ -796,13 +796,14 @@ def test_blobs_go_into_a_real_object_database_under_git_ids(tmp_path: Path) -> N
 
 
 _MEMORY_PROBE = """
-import json, resource, sys, tracemalloc
+import json, sys, tracemalloc
 from contextlib import contextmanager
 from sync.image.flatten import flatten
 from sync.image.layers import layer_opener
 from sync.image.model import Layer
 from sync.manifest import PathMapping
 from tests.image.conftest import GitHashingStore
+from tests.memory import peak_rss_bytes
 
 @contextmanager
 def open_raw():
@@ -816,7 +817,7 @@ layer = Layer("big layer", layer_opener(open_raw, description="big layer",
 result = flatten([layer], [PathMapping("/opt/amazon", "bundle")], store)
 print(json.dumps({"peak": tracemalloc.get_traced_memory()[1], "files": result.report.files,
                   "bytes": result.report.bytes,
-                  "maxrss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024}))
+                  "maxrss": peak_rss_bytes()}))
 """
 
 
