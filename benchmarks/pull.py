@@ -1,6 +1,6 @@
 """Benchmark `sync pull` against today's script and against the floor, on a simapp-scale image.
 
-    python benchmarks/pull.py [--files 5000] [--megabytes 800] [--workdir DIR] [--keep]
+    python benchmarks/pull.py [--files 5000] [--megabytes 800] [--daemon] [--workdir DIR] [--keep]
 
 Generates two versions of an image shaped like the DeepRacer simapp (a few 50-100 MB binaries,
 textures of a few MB, thousands of source files, colcon build outputs to exclude, several layers,
@@ -13,6 +13,10 @@ input in the same run:
    each kept file once (level 1, as git's loose objects, with ISA-L's deflate: the fastest
    zlib-format compressor at hand), and does nothing else.
 
+With ``--daemon`` it also starts a private Docker Engine and registry (as the tests do), pushes
+version 1 there, and times the engine path (`sync pull` through the engine) against today's
+script (`docker pull` + `docker create` + `docker cp` + delete excluded + `git add -A` + commit).
+
 It prints each time, peak memory of `sync pull`, and the ratios. Not a test: nothing asserts.
 
 With `--registry` it instead starts a private Docker Engine and registry (as the tests do), pushes
@@ -24,6 +28,7 @@ copy out), counting bytes downloaded (the registry's log) and bytes written to d
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import json
 import os
@@ -91,9 +96,10 @@ def corpus() -> bytes:
 def plan_files(count: int, megabytes: int) -> list[KeptFile]:
     """About ``megabytes`` MB in ``count`` files: big binaries, textures, source files."""
     rng = random.Random(11)
-    files = [KeptFile("bin/gzserver-plugins.so", 100 * MB, True, 0o755),
-             KeptFile("models/pretrained/model.pb", 75 * MB, True),
-             KeptFile("models/pretrained/weights.npy", 50 * MB, True)]
+    scale = min(1.0, megabytes / 800)  # smaller runs keep the proportions
+    files = [KeptFile("bin/gzserver-plugins.so", int(100 * MB * scale), True, 0o755),
+             KeptFile("models/pretrained/model.pb", int(75 * MB * scale), True),
+             KeptFile("models/pretrained/weights.npy", int(50 * MB * scale), True)]
     budget = megabytes * MB - sum(f.size for f in files)
     textures = max(1, count // 40)
     texture_bytes = int(budget * 0.55)
@@ -330,6 +336,8 @@ def main() -> None:
     parser.add_argument("--changed-percent", type=float, default=5.0)
     parser.add_argument("--workdir", type=Path, default=None)
     parser.add_argument("--keep", action="store_true")
+    parser.add_argument("--daemon", action="store_true",
+                        help="also time the Docker Engine path against today's docker cp script")
     parser.add_argument("--registry", action="store_true",
                         help="time docker:// against the engine path (starts dockerd and a "
                              "registry; needs root)")
@@ -387,6 +395,63 @@ def report(args: argparse.Namespace, workdir: Path) -> None:
     print(f"  re-pull of an unchanged image: {results['ours re-pull'][0]:.2f} s (target < 1 s)")
     print(f"  peak RSS of sync pull: {max(v[1] for k, v in results.items() if 'ours' in k)} MB "
           f"(target < 200 MB)")
+    if args.daemon:
+        engine_results(v1, workdir)
+
+
+def engine_results(archive: Path, workdir: Path) -> None:
+    """The engine path against today's docker cp script, same image, pulled from a registry."""
+    import docker
+
+    from tests.fixtures.docker_services import start_engine, start_registry
+
+    engine, registry = start_engine(), start_registry()
+    try:
+        client = engine.client(timeout=600)
+        with archive.open("rb") as data:
+            client.images.load(data)  # streamed, not read into memory
+        repository = f"{registry.address}/deepracer-sim-public"
+        client.api.tag("bench.local/deepracer-sim-public:v1", repository, "v1")
+        for event in client.api.push(repository, tag="v1", stream=True, decode=True):
+            if "error" in event:
+                raise SystemExit(f"push failed: {event}")
+        env = {**os.environ, "DOCKER_HOST": engine.host}
+
+        def forget_image() -> None:
+            for name in (f"{repository}:v1", "bench.local/deepracer-sim-public:v1"):
+                with contextlib.suppress(docker.errors.ImageNotFound):
+                    client.images.remove(name, force=True)
+
+        forget_image()
+        ours = new_repo(workdir / "engine-ours")
+        (ours / "upstream-manifest.yaml").write_text(
+            MANIFEST.replace("bench.local/deepracer-sim-public", repository))
+        results = {"ours engine": run([sys.executable, "-m", "sync", "-C", str(ours), "pull",
+                                       "-q", "--json"], cwd=ROOT, env=env)}
+        forget_image()
+        todays = new_repo(workdir / "engine-todays")
+        script = f"""
+set -e
+docker pull -q {repository}:v1 >/dev/null
+id=$(docker create {repository}:v1 true)
+rm -rf {workdir}/cp && mkdir -p {workdir}/cp
+docker cp "$id":/opt/amazon {workdir}/cp/amazon
+docker rm "$id" >/dev/null
+cd {workdir}/cp/amazon && rm -rf build install log
+find . -name __pycache__ -prune -exec rm -rf {{}} +
+find . \\( -name '*.pyc' -o -name '*.psd' \\) -delete
+rm -rf {todays}/bundle && mv {workdir}/cp/amazon {todays}/bundle
+cd {todays} && git add -A bundle && git -c user.name=b -c user.email=b@l commit -qm update
+"""
+        results["todays engine"] = run(["bash", "-c", script], env=env)
+        print(f"\n{'engine run':<26}{'seconds':>9}{'peak RSS':>10}")
+        for name, (seconds, peak) in results.items():
+            print(f"{name:<26}{seconds:>9.2f}{peak:>7} MB")
+        print(f"  engine: ours is {results['todays engine'][0] / results['ours engine'][0]:.2f}x "
+              "faster than today's docker cp script")
+    finally:
+        registry.stop()
+        engine.stop()
 
 
 if __name__ == "__main__":

@@ -98,10 +98,10 @@ def _report(result: Verification, ui: UI, where: str, upstream: str, targets: st
              f"differ from {base}:", markup=False, soft_wrap=True)
     width = max(len(kind.value) for kind in DriftKind)
     for item in result.drift:
-        line = Text("  ")
-        line.append(item.kind.value.ljust(width), style=_STYLE[item.kind])
-        line.append(f"  {item.path}")
-        ui.print(line, soft_wrap=True)
+        row = Text("  ")
+        row.append(item.kind.value.ljust(width), style=_STYLE[item.kind])
+        row.append(f"  {item.path}")
+        ui.print(row, soft_wrap=True)
     ui.print(f"  {HINT}", markup=False, soft_wrap=True)
 
 

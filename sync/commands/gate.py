@@ -6,8 +6,8 @@ anything is written or built:
 1. the series is applied, in memory, to the tip of the upstream branch (fuzz 0: fuzz can
    misapply silently, so a patch that needs it is not clean); a conflict refuses, naming the
    patch and its files;
-2. the work tree's targets must equal that result (what `sync check` verifies); any drifting
-   file refuses, named.
+2. the work tree's targets must equal that result (the comparison `sync check` makes against
+   the recorded base, shared in ``sync.series.verify``); any drifting file refuses, named.
 
 Both refusals are ``CheckFailed`` (exit 1). The gate reads the work tree and the object database
 only; the blobs it stores on the way are unreferenced and harmless.

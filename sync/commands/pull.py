@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pygit2
 from rich.progress import Progress, TaskID
@@ -20,6 +20,7 @@ from rich.progress import Progress, TaskID
 from sync.errors import ConfigError, ImageError
 from sync.git import objects
 from sync.git import repo as gitrepo
+from sync.git.checkpoints import GitCheckpoints, prune_checkpoints
 from sync.image.flatten import flatten
 from sync.image.model import ImageInfo, Limits, OpenedImage, ReadReport
 from sync.manifest import MANIFEST_NAME, Manifest, load_manifest
@@ -51,6 +52,12 @@ def configure(subparsers: argparse._SubParsersAction, common: argparse.ArgumentP
                         help="refuse layers that decompress to more than SIZE (default 64G)")
     parser.add_argument("--reread", action="store_true",
                         help="read every layer even when the branch already records this image")
+    parser.add_argument("--no-cache", action="store_true",
+                        help="read every layer, ignoring the per-layer cache (which is then "
+                             "rewritten for this image)")
+    parser.add_argument("--prune-cache", action="store_true",
+                        help="delete the per-layer cache (refs/simapp-sync/layers/*) and keep "
+                             "none for this pull")
     parser.set_defaults(handler=run)
 
 
@@ -64,7 +71,11 @@ def run(args: argparse.Namespace, ui: UI) -> int:
                     max_layer_size=args.max_layer_size or defaults.max_layer_size)
     opener = image_opener(args.source, manifest, limits,
                           insecure_registries=tuple(args.insecure_registry))
-    return pull(repo, manifest, opener, ui, limits=limits, reread=args.reread)
+    if args.prune_cache:
+        prune_checkpoints(repo)
+    cache: Literal["use", "cold", "off"] = (
+        "off" if args.prune_cache else "cold" if args.no_cache else "use")
+    return pull(repo, manifest, opener, ui, limits=limits, reread=args.reread, cache=cache)
 
 
 @dataclass
@@ -103,8 +114,14 @@ ImageOpener = Callable[[Progress], AbstractContextManager[OpenedImage]]
 
 
 def pull(repo: pygit2.Repository, manifest: Manifest, open_image: ImageOpener, ui: UI, *,
-         limits: Limits = DEFAULT_LIMITS, reread: bool = False) -> int:
-    """Import the image into ``manifest.branch``; 0 on success (changed or not)."""
+         limits: Limits = DEFAULT_LIMITS, reread: bool = False,
+         cache: Literal["use", "cold", "off"] = "use") -> int:
+    """Import the image into ``manifest.branch``; 0 on success (changed or not).
+
+    ``cache``: "use" restores the layers already read (per-layer checkpoints in the
+    repository) and keeps this image's; "cold" reads every layer but keeps this image's;
+    "off" neither reads nor writes the cache.
+    """
     started = time.monotonic()
     tip = gitrepo.branch_tip(repo, manifest.branch)
     previous = str(tip.id) if tip is not None else None
@@ -119,7 +136,8 @@ def pull(repo: pygit2.Repository, manifest: Manifest, open_image: ImageOpener, u
         if not reread and already_recorded(record, manifest, info):
             outcome.read_layers = False
         else:
-            tree_id, outcome.report = _read_into_tree(repo, manifest, opened, progress, limits)
+            tree_id, outcome.report = _read_into_tree(repo, manifest, opened, progress, limits,
+                                                      cache)
             if tip is None or str(tip.tree_id) != tree_id:
                 parents = [previous] if previous else []
                 commit = gitrepo.create_commit(repo, tree_id, parents,
@@ -146,10 +164,15 @@ def _check_pinned_digest(manifest: Manifest, info: ImageInfo, ui: UI) -> None:
 
 
 def _read_into_tree(repo: pygit2.Repository, manifest: Manifest, opened: OpenedImage,
-                    progress: Progress, limits: Limits) -> tuple[str, ReadReport]:
+                    progress: Progress, limits: Limits,
+                    cache: str = "use") -> tuple[str, ReadReport]:
+    checkpoints = GitCheckpoints(repo, read=cache == "use") if cache != "off" else None
     with objects.ObjectWriter(repo) as writer:
         result = flatten(opened.layers, manifest.paths, writer, limits,
-                         progress=LayerProgress(progress, len(opened.layers)))
+                         progress=LayerProgress(progress, len(opened.layers)),
+                         checkpoints=checkpoints)
+    if checkpoints is not None:
+        checkpoints.commit()  # the blobs its states name are on disk now
     return objects.write_tree(repo, result.tree), result.report
 
 
@@ -231,9 +254,10 @@ def image_opener(spec: str, manifest: Manifest, limits: Limits = DEFAULT_LIMITS,
     if spec.startswith(REGISTRY_TRANSPORT):
         from sync.image.registry import open_registry_image, source_reference
 
-        reference = source_reference(spec)
-        return lambda _progress: open_registry_image(
-            manifest, reference, insecure=insecure_registries, limits=limits)
+        named = source_reference(spec)
+        return lambda progress: open_registry_image(
+            manifest, named, insecure=insecure_registries, limits=limits,
+            progress=PullProgress(progress))
     if spec.startswith(ARCHIVE_TRANSPORTS):
         from sync.image.archive import open_archive
 

@@ -7,14 +7,15 @@ the size of the change and not on the size of the repository.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 
 import pygit2
-from pygit2.enums import DiffFind, DiffOption
+from pygit2.enums import DeltaStatus, DiffFind, DiffOption
 
 from sync.git.trees import Entry, update_tree
 
 CONTEXT_LINES = 3
+RENAME_THRESHOLD = 50  # percent similarity, git's default for -M
 
 
 def diff_text(repo: pygit2.Repository, before: Mapping[str, Entry | None],
@@ -33,3 +34,36 @@ def diff_text(repo: pygit2.Repository, before: Mapping[str, Entry | None],
     # a copy into an edit of the source; a copy is written as a new file instead
     diff.find_similar(flags=DiffFind.FIND_RENAMES)
     return b"".join(patch.data for patch in diff if patch is not None)
+
+
+def find_renames(repo: pygit2.Repository, old_tree: str | None, new_tree: str | None,
+                 paths: Collection[str], threshold: int = RENAME_THRESHOLD) -> dict[str, str]:
+    """Where ``new_tree`` moved each of ``paths``: old path -> new path.
+
+    Only paths that ``old_tree`` has and ``new_tree`` lacks are followed, to a file added in
+    ``new_tree`` at least ``threshold`` percent similar (git's rename detection). The trees are
+    compared once without similarity (unchanged folders are skipped by id); the costly pairing
+    then runs on small trees holding just those deleted paths and the added files.
+    """
+    if not old_tree or not new_tree or old_tree == new_tree or not paths:
+        return {}
+    old, new = repo.get(old_tree), repo.get(new_tree)
+    assert isinstance(old, pygit2.Tree) and isinstance(new, pygit2.Tree)
+    wanted = set(paths)
+    sources: dict[str, Entry | None] = {}
+    added: dict[str, Entry | None] = {}
+    for delta in old.diff_to_tree(new).deltas:
+        if delta.status == DeltaStatus.DELETED and delta.old_file.path in wanted:
+            sources[delta.old_file.path] = Entry(int(delta.old_file.mode), str(delta.old_file.id))
+        elif delta.status == DeltaStatus.ADDED:
+            added[delta.new_file.path] = Entry(int(delta.new_file.mode), str(delta.new_file.id))
+    if not sources or not added:
+        return {}
+    small_old = repo.get(update_tree(repo, None, sources))
+    small_new = repo.get(update_tree(repo, None, added))
+    assert isinstance(small_old, pygit2.Tree) and isinstance(small_new, pygit2.Tree)
+    diff = small_old.diff_to_tree(small_new)
+    diff.find_similar(flags=DiffFind.FIND_RENAMES, rename_threshold=threshold,
+                      rename_limit=max(1000, len(sources), len(added)))
+    return {delta.old_file.path: delta.new_file.path for delta in diff.deltas
+            if delta.status == DeltaStatus.RENAMED}

@@ -109,15 +109,15 @@ class RegistryClient:
         The body is checked against the digest when ``reference`` is one, else against the
         registry's ``Docker-Content-Digest`` header when it sends one.
         """
-        where = f"{self.registry}/{self.repository}:{reference}".replace(":sha256:", "@sha256:")
+        pinned = ":" in reference  # tags cannot hold a colon; digests always do
+        where = f"{self.registry}/{self.repository}{'@' if pinned else ':'}{reference}"
         response = self.request("GET", f"/manifests/{reference}", where=where,
                                 headers={"Accept": ", ".join(accept)})
         with response:
             body = _read_capped(response, where)
-        algorithm = reference.partition(":")[0] if reference.startswith("sha") else "sha256"
+        algorithm = reference.partition(":")[0] if pinned else "sha256"
         digest = _digest_of(body, algorithm, where)
-        expected = reference if ":" in reference else response.headers.get(
-            "Docker-Content-Digest")
+        expected = reference if pinned else response.headers.get("Docker-Content-Digest")
         if expected and expected != digest:
             raise ImageError(f"{where}: digest mismatch: the registry sent a manifest with "
                              f"digest {digest}, expected {expected}",
@@ -224,9 +224,14 @@ class RegistryClient:
             raise ImageError(f"{where}: the registry sends its token requests to {realm}, "
                              "which is not HTTPS",
                              hint=f"if you trust it, pass --insecure-registry {host}")
-        scope = params.get("scope") or f"repository:{self.repository}:pull"
-        query = {"scope": scope, **({"service": params["service"]} if "service" in params
-                                    else {})}
+        # our own scope always (some registries challenge with a generic one, e.g. "aws"),
+        # and the challenge's too when it asks for something else
+        scopes = [f"repository:{self.repository}:pull"]
+        if params.get("scope") and params["scope"] not in scopes:
+            scopes.append(params["scope"])
+        query: dict[str, Any] = {"scope": scopes}
+        if "service" in params:
+            query["service"] = params["service"]
         try:
             if found is not None and found.identity_token:
                 response = self.session.post(realm, data={

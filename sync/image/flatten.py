@@ -13,7 +13,9 @@ resolved inside the image and the layers are read again from the resolved path.
 
 from __future__ import annotations
 
+import hashlib
 import io
+import json
 import tarfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
@@ -26,6 +28,7 @@ from sync.image.model import (
     MODE_FILE,
     MODE_SYMLINK,
     BlobStore,
+    Checkpoints,
     Layer,
     Leaf,
     Limits,
@@ -48,6 +51,7 @@ _OPAQUE = ".wh..wh..opq"
 _MAX_PASSES = 8  # each symlinked source costs one more read of the layers
 _MAX_HOPS = 40  # symlinks followed while resolving one source, as the kernel's limit
 _PROGRESS_STEP = 1 << 20
+_CHECKPOINT_VERSION = 1  # bump when the state or the flattening rules change
 _REGULAR = frozenset((tarfile.REGTYPE, tarfile.AREGTYPE, tarfile.CONTTYPE, tarfile.GNUTYPE_SPARSE))
 _SKIPPED_KINDS = {
     tarfile.CHRTYPE: "chardev",
@@ -70,8 +74,13 @@ def flatten(
     store: BlobStore,
     limits: Limits | None = None,
     progress: ReadProgress | None = None,
+    checkpoints: Checkpoints | None = None,
 ) -> FlattenResult:
     """Read ``layers`` bottom first and return the kept files as a tree rooted at the repository.
+
+    With ``checkpoints``, the state after each prefix of layers with digests is saved, and the
+    longest prefix already saved (for the same selection and limits) is restored instead of
+    read: only the layers above it are opened. The result is the same as a cold read.
 
     Raises ``ImageError`` for a corrupt or truncated layer, a digest mismatch or a source that
     does not exist, and ``UnsafeArchiveError`` for names or links that try to escape.
@@ -83,7 +92,12 @@ def flatten(
         selection = Selection(
             [replace(m, source="/" + s) for m, s in zip(mappings, sources, strict=True)])
         state = _Pass(layers, selection, store, limits, progress)
-        state.run()
+        if checkpoints is None:
+            state.run()
+        else:
+            selected = [(s, m.target, list(m.exclude)) for m, s in zip(mappings, sources,
+                                                                    strict=True)]
+            state.run(checkpoints, _chain_keys(layers, selected, limits))
         moved = False
         for index, mapping in enumerate(mappings):
             resolved, via = _resolve_source(state.root, sources[index])
@@ -163,14 +177,66 @@ class _Pass:
         self.where = ""
         self.pending: list[_Pending] = []
 
-    def run(self) -> None:
-        for index, layer in enumerate(self.layers):
+    def run(self, checkpoints: Checkpoints | None = None, keys: Sequence[str] = ()) -> None:
+        """Read every layer; with ``checkpoints``, start after the longest saved prefix.
+
+        ``keys[i]`` names the state after layers 0..i (only layers with a digest have one).
+        """
+        start = 0
+        if checkpoints is not None:
+            for count in range(len(keys), 0, -1):
+                saved = checkpoints.load(keys[count - 1])
+                if saved is not None:
+                    self._restore(saved)
+                    start = count
+                    break
+        for index in range(start, len(self.layers)):
+            layer = self.layers[index]
             self.layer = index
             self.where = layer.description
             self.pending = []
             self._read_layer(layer)
             if self.pending:
                 _HardlinkResolver(self, index).resolve(self.pending)
+            if checkpoints is not None and index < len(keys):
+                state, oids = self._snapshot()
+                checkpoints.save(keys[index], state, oids)
+
+    # -- checkpoints ---------------------------------------------------------------------------
+
+    def _snapshot(self) -> tuple[bytes, list[str]]:
+        """The state tree and the report so far, as JSON, and the blob ids it refers to."""
+        oids: list[str] = []
+
+        def encode(node: _Node) -> Any:
+            if type(node) is _Dir:
+                return [node.layer, {name: encode(child) for name, child in
+                                     node.children.items()}]
+            assert isinstance(node, _Leaf) and node.pending is None
+            if node.oid is not None:
+                oids.append(node.oid)
+            return [node.layer, node.mode, node.oid, node.size, node.link]
+
+        report = self.report
+        document = {"root": encode(self.root), "excluded": report.excluded,
+                    "skipped": report.skipped, "warnings": report.warnings}
+        return json.dumps(document, separators=(",", ":")).encode(), oids
+
+    def _restore(self, saved: bytes) -> None:
+        def decode(item: list[Any]) -> _Node:
+            if len(item) == 2:
+                directory = _Dir(item[0])
+                directory.children = {name: decode(child) for name, child in item[1].items()}
+                return directory
+            return _Leaf(item[0], item[1], item[2], item[3], item[4])
+
+        document = json.loads(saved)
+        root = decode(document["root"])
+        assert type(root) is _Dir
+        self.root = root
+        self.report.excluded = document["excluded"]
+        self.report.skipped = dict(document["skipped"])
+        self.report.warnings = list(document["warnings"])
 
     # -- reading -------------------------------------------------------------------------------
 
@@ -365,6 +431,19 @@ class _Pass:
         parent = self._lookup(parent_path)
         if type(parent) is _Dir:
             parent.children.pop(name, None)
+
+
+def _chain_keys(layers: Sequence[Layer], selected: list[Any], limits: Limits) -> list[str]:
+    """One key per prefix of layers that all have digests: what the state after it depends on."""
+    chain = hashlib.sha256(json.dumps(
+        [_CHECKPOINT_VERSION, selected, limits.max_file_size, limits.max_layer_size]).encode())
+    keys = []
+    for layer in layers:
+        if layer.digest is None or layer.rename is not None or not layer.whiteouts:
+            break
+        chain.update(layer.digest.encode() + b"\n")
+        keys.append(chain.copy().hexdigest())
+    return keys
 
 
 def _whiteout(path: str, where: str) -> tuple[str, str] | None:

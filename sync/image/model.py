@@ -25,6 +25,22 @@ class BlobStore(Protocol):
         ...
 
 
+class Checkpoints(Protocol):
+    """Where the flattener keeps its state after a prefix of layers, keyed by their digests.
+
+    ``save`` gets the blob ids the state refers to, so that the store can keep them alive.
+    A state is only saved once its layer was read to the end and verified.
+    """
+
+    def load(self, key: str) -> bytes | None:
+        """The state saved under ``key``, or None."""
+        ...
+
+    def save(self, key: str, state: bytes, oids: list[str]) -> None:
+        """Remember ``state`` under ``key``."""
+        ...
+
+
 @dataclass(frozen=True)
 class Leaf:
     """A file or symlink in the flattened tree: a git mode and a blob id."""
@@ -78,6 +94,8 @@ class Layer:
     size: int | None = None  # compressed size in bytes, for progress; None when unknown
     rename: Callable[[str], str | None] | None = None
     whiteouts: bool = True  # False for engine archives, where ".wh." names are plain files
+    digest: str | None = None  # the blob digest, when the layer is a content-addressed blob:
+    # what the per-layer checkpoints are keyed by (None: never cached)
 
 
 @dataclass

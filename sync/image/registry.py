@@ -17,7 +17,7 @@ import re
 from collections.abc import Callable, Collection, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, Protocol
 
 from sync.errors import ConfigError, ImageError
 from sync.image import credentials as docker_credentials
@@ -25,6 +25,7 @@ from sync.image.credentials import Credentials
 from sync.image.distribution import RegistryClient, RetryPolicy
 from sync.image.layers import layer_opener
 from sync.image.model import ImageInfo, Layer, Limits, OpenedImage
+from sync.image.prefetch import OnProgress, Prefetcher
 from sync.manifest import Manifest
 
 TRANSPORT = "docker://"
@@ -51,6 +52,17 @@ _REPOSITORY = re.compile(rf"^{_COMPONENT}(?:/{_COMPONENT})*$")
 _TAG = re.compile(r"^\w[\w.-]{0,127}$")
 _MAX_DEPTH = 4
 _HINT = "check image:, tag:, digest: and platform: in upstream-manifest.yaml"
+
+
+class DownloadProgress(Protocol):
+    """Receives per-layer download progress (the engine path's ``PullProgress`` shape).
+
+    ``layer`` is a short blob id, ``status`` "Downloading" or "Download complete"; called
+    from download threads.
+    """
+
+    def update(self, layer: str, status: str, current: int | None, total: int | None) -> None:
+        ...
 
 
 @dataclass(frozen=True)
@@ -115,22 +127,29 @@ def open_registry_image(
     retry: RetryPolicy | None = None,
     credentials: Credentials | None | Callable[[str], Credentials | None] =
     docker_credentials.lookup,
+    workers: int = 4,
+    progress: DownloadProgress | None = None,
 ) -> Iterator[OpenedImage]:
     """Resolve the image in its registry and yield its layers, streamed from the registry.
 
-    ``reference`` defaults to the manifest's image. Layers may be opened (again) while the
-    context is active. ``ImageError`` for an unreachable registry, refused access, an unknown
-    image or tag, a missing platform or a digest mismatch.
+    ``reference`` defaults to the manifest's image. Up to ``workers`` layers download at once
+    (each into a small bounded buffer) while the caller reads them in order; ``workers=1``
+    streams each layer only when it is opened. Layers may be opened again while the context
+    is active. ``ImageError`` for an unreachable registry, refused access, an unknown image or
+    tag, a missing platform or a digest mismatch.
     """
     label = str(reference) if reference is not None else manifest.reference
     reference = reference or parse_reference(manifest.reference)
     with RegistryClient(reference.registry, reference.repository, insecure=insecure,
-                        retry=retry, credentials=credentials) as client:
-        yield _open(client, reference, label, manifest, limits or Limits())
+                        retry=retry, credentials=credentials) as client, \
+            Prefetcher(workers) as prefetcher:
+        yield _open(client, reference, label, manifest, limits or Limits(),
+                    prefetcher if workers > 1 else None, progress)
 
 
 def _open(client: RegistryClient, reference: ImageReference, label: str, manifest: Manifest,
-          limits: Limits) -> OpenedImage:
+          limits: Limits, prefetcher: Prefetcher | None,
+          progress: DownloadProgress | None) -> OpenedImage:
     body, media_type, top_digest = client.manifest(reference.version, ACCEPT)
     where = str(reference)
     document, media_type = _parse(body, media_type, where)
@@ -161,15 +180,16 @@ def _open(client: RegistryClient, reference: ImageReference, label: str, manifes
     _check_size(config_descriptor, config_bytes, where)
     config = _load(config_bytes, f"{where}: config")
     _check_platform(config, manifest.platform, where)
-    layers = _layers(client, document, config, where, limits)
+    layers = _layers(client, document, config, where, limits, prefetcher, progress)
     created = config.get("created")
     info = ImageInfo(reference=label, digest=top_digest, image_id=config_digest,
                      created=created if isinstance(created, str) else None)
     return OpenedImage(info=info, layers=layers)
 
 
-def _layers(client: RegistryClient, document: Any, config: Any, where: str,
-            limits: Limits) -> tuple[Layer, ...]:
+def _layers(client: RegistryClient, document: Any, config: Any, where: str, limits: Limits,
+            prefetcher: Prefetcher | None,
+            progress: DownloadProgress | None) -> tuple[Layer, ...]:
     descriptors = _field(document, "layers", list, where)
     diff_ids = _field(_field(config, "rootfs", dict, f"{where}: config"), "diff_ids", list,
                       f"{where}: config")
@@ -190,16 +210,32 @@ def _layers(client: RegistryClient, document: Any, config: Any, where: str,
         if not isinstance(diff_id, str) or not _DIGEST.match(diff_id):
             raise ImageError(f"{where}: config: invalid diff_id {diff_id!r}")
         description = f"layer {index + 1}/{count} {digest[:19]}"
-        opener = layer_opener(_blob_opener(client, digest, size, f"{description} ({where})"),
-                              description=f"{description} ({where})", digest=digest,
+        raw = _blob_opener(client, digest, size, f"{description} ({where})")
+        if prefetcher is not None:
+            raw = prefetcher.add(raw, _reporter(progress, digest, size))
+        opener = layer_opener(raw, description=f"{description} ({where})", digest=digest,
                               diff_id=diff_id, limits=limits)
-        layers.append(Layer(description=description, open=opener, size=size))
+        layers.append(Layer(description=description, open=opener, size=size, digest=digest))
     return tuple(layers)
 
 
 def _blob_opener(client: RegistryClient, digest: str, size: int,
                  where: str) -> Callable[[], AbstractContextManager[BinaryIO]]:
     return lambda: client.open_blob(digest, size, where)
+
+
+def _reporter(progress: DownloadProgress | None, digest: str, size: int) -> OnProgress | None:
+    if progress is None:
+        return None
+    short = digest.partition(":")[2][:12]
+
+    def report(count: int | None) -> None:
+        if count is None:
+            progress.update(short, "Download complete", size, size)
+        else:
+            progress.update(short, "Downloading", count, size)
+
+    return report
 
 
 # -- documents -------------------------------------------------------------------------------------

@@ -7,8 +7,8 @@ the three sides of each conflicted file, and the overlay stays as it was before 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 
 from sync.errors import PatchError
 from sync.git.merge import MergeResult
@@ -36,6 +36,9 @@ class ApplyOptions:
     merge: Merger | None = None
     recorded: Recorded | None = None
     find_blob: BlobLookup | None = None
+    # upstream's renames since the recorded base (old path -> new path): a patch changing a
+    # file upstream moved is applied to it where it now is, as ``git am -3`` does
+    renames: Mapping[str, str] = field(default_factory=dict)
 
 
 def apply_patch(patch: Patch, tree: Overlay, options: ApplyOptions = ApplyOptions()
@@ -52,6 +55,7 @@ class _PatchApplier:
         self.pending: dict[str, File | None] = {}
         self.conflicts: list[Conflict] = []
         self.evidence: list[str] = []
+        self.followed: dict[str, str] = {}  # renames followed: patch's path -> upstream's
 
     def view(self, path: str) -> File | None:
         return self.pending[path] if path in self.pending else self.tree.get(path)
@@ -61,9 +65,12 @@ class _PatchApplier:
                           hint="fix the patch (or remove it from patches/series) and rerun")
 
     def run(self) -> PatchOutcome:
-        before = {path: self.tree.get(path) for path in self.patch.paths}
         files = [self._file(file) for file in self.patch.files]
-        after = {path: self.view(path) for path in self.patch.paths}
+        # the overlay is untouched until the end, so ``before`` can be read now, when the
+        # paths that renames led to are known
+        paths = dict.fromkeys((*self.patch.paths, *self.followed.values()))
+        before = {path: self.tree.get(path) for path in paths}
+        after = {path: self.view(path) for path in paths}
         outcome = PatchOutcome(status=Status.CLEAN, files=tuple(files), before=before,
                                after=after, conflicts=tuple(self.conflicts),
                                evidence=tuple(self.evidence))
@@ -71,7 +78,8 @@ class _PatchApplier:
         if status is not Status.CONFLICT:
             self.tree.update(self.pending)
         return PatchOutcome(status=status, files=outcome.files, before=before, after=after,
-                            conflicts=outcome.conflicts, evidence=outcome.evidence)
+                            conflicts=outcome.conflicts, evidence=outcome.evidence,
+                            renames=tuple(self.followed.items()))
 
     # --- one file section --------------------------------------------------------------------
     def _file(self, file: FilePatch) -> FileOutcome:
@@ -105,8 +113,11 @@ class _PatchApplier:
         path = file.path
         existing = self.view(path)
         if existing is None:
-            return self._note(FileOutcome(path, Status.ALREADY_UPSTREAM,
-                                          note="already deleted upstream"))
+            followed = self._follow(path)
+            if followed is None:
+                return self._note(FileOutcome(path, Status.ALREADY_UPSTREAM,
+                                              note="already deleted upstream"))
+            path, existing = followed
         if self._deletes_exactly(file, existing):
             self.pending[path] = None
             return FileOutcome(path, Status.CLEAN)
@@ -140,10 +151,17 @@ class _PatchApplier:
         notes = []
         if existing is None:
             moved = self.view(target) if file.change is Change.RENAME else None
-            if moved is None:
-                return self._vanished(file, target)
-            existing, source = moved, target
-            notes.append("already renamed upstream")
+            if moved is not None:
+                existing, source = moved, target
+                notes.append("already renamed upstream")
+            else:
+                followed = self._follow(source)
+                if followed is None:
+                    return self._vanished(file, target)
+                # a plain edit goes where upstream moved the file; a patch's own rename
+                # still decides where the file ends up
+                target = followed[0] if target == source else target
+                source, existing = followed
         mode = self._mode(file, existing, notes)
         results: tuple[HunkResult, ...] = ()
         if file.binary is not None:
@@ -170,6 +188,16 @@ class _PatchApplier:
         elif notes and status in (Status.CLEAN, Status.OFFSET, Status.FUZZ):
             status = Status.PARTLY_UPSTREAM
         return self._note(FileOutcome(target, status, results, "; ".join(notes)), file.hunks)
+
+    def _follow(self, path: str) -> tuple[str, File] | None:
+        """Where upstream renamed ``path`` to, and the file there, when it did."""
+        moved = self.options.renames.get(path)
+        found = self.view(moved) if moved is not None else None
+        if moved is None or found is None:
+            return None
+        self.followed[path] = moved
+        self.evidence.append(f"followed rename {path} -> {moved}")
+        return moved, found
 
     def _vanished(self, file: FilePatch, target: str) -> FileOutcome:
         """The patch changes a file that upstream deleted: a modify/delete conflict."""
@@ -299,7 +327,8 @@ class _PatchApplier:
                 self.pending[conflict.path] = conflict.merged
         outcome = FileOutcome(conflict.path, Status.CONFLICT, hunks, conflict.reason)
         self.evidence.append(f"{conflict.path}: {conflict.reason}")
-        file = next((f for f in self.patch.files if f.path == conflict.path), None)
+        file = next((f for f in self.patch.files if conflict.path in (
+            f.path, self.followed.get(f.old_path or ""))), None)
         for result in hunks:
             if file is not None and result.landing is Landing.FAILED:
                 described = result.describe(file.hunks[result.index])

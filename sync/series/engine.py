@@ -9,20 +9,20 @@ everything needed to write it out and resume later.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 import pygit2
 
 from sync.errors import PatchError
-from sync.git.diff import diff_text
+from sync.git.diff import diff_text, find_renames
 from sync.git.merge import Labels, MergeResult, merge_file
 from sync.git.trees import Entry, find_blob
 from sync.series.apply import ApplyOptions, apply_patch
 from sync.series.load import SeriesPatch
 from sync.series.model import FilePatch, Patch
-from sync.series.outcome import PatchOutcome, Status
+from sync.series.outcome import PatchOutcome, Status, status_text
 from sync.series.overlay import BlobWriter, File, Overlay, store_file
 from sync.series.parse import parse_patch
 from sync.series.refresh import refreshed, render_patch
@@ -45,13 +45,21 @@ class PatchReport:
     offset: int = 0  # the largest offset of a hunk (by size)
     fuzz: int = 0  # the largest fuzz a hunk needed
     rewritten: bool = False
+    renamed: tuple[tuple[str, str], ...] = ()  # upstream renames followed: (old, new path)
+
+    @property
+    def status_text(self) -> str:
+        """The status in the report's words ("offset +7", "merged (3-way)", ...)."""
+        return status_text(self.status, offset=self.offset, fuzz=self.fuzz,
+                           dropped=self.dropped, renamed=bool(self.renamed))
 
     def as_json(self) -> dict[str, Any]:
         return {"index": self.index, "name": self.name, "status": self.status.value,
                 "files": self.files, "added": self.added, "removed": self.removed,
                 "offset": self.offset, "fuzz": self.fuzz, "evidence": list(self.evidence),
                 "rewritten": self.rewritten,
-                "dropped": self.dropped, "conflicts": list(self.conflicts)}
+                "dropped": self.dropped, "conflicts": list(self.conflicts),
+                "renamed": [{"from": old, "to": new} for old, new in self.renamed]}
 
     @classmethod
     def from_json(cls, row: dict[str, Any], new_text: bytes | None = None) -> PatchReport:
@@ -59,7 +67,8 @@ class PatchReport:
                    files=row["files"], added=row["added"], removed=row["removed"],
                    evidence=tuple(row["evidence"]), new_text=new_text,
                    dropped=row["dropped"], conflicts=tuple(row["conflicts"]),
-                   offset=row["offset"], fuzz=row["fuzz"], rewritten=row["rewritten"])
+                   offset=row["offset"], fuzz=row["fuzz"], rewritten=row["rewritten"],
+                   renamed=tuple((item["from"], item["to"]) for item in row.get("renamed", ())))
 
 
 @dataclass(frozen=True)
@@ -84,6 +93,7 @@ class Rebase:
     drop_merged: bool = False
     labels: Labels = Labels()
     broken: set[str] = field(default_factory=set)  # paths the old chain lost track of
+    renames: Mapping[str, str] = field(default_factory=dict)  # see ``upstream_renames``
     reports: list[PatchReport] = field(default_factory=list)
 
     def run(self, start: int = 0,
@@ -103,7 +113,7 @@ class Rebase:
         options = ApplyOptions(
             fuzz=self.fuzz, merge=self._merger(item.entry.name),
             recorded=lambda file: self._recorded(old_outcome, file),
-            find_blob=lambda oid: find_blob(self.repo, oid))
+            find_blob=lambda oid: find_blob(self.repo, oid), renames=self.renames)
         outcome = apply_patch(item.patch, self.new, options)
         report = self._report(index, item, outcome)
         if outcome.status is Status.CONFLICT:
@@ -180,12 +190,14 @@ class Rebase:
                              patch.added, patch.removed, evidence=outcome.evidence,
                              conflicts=tuple(conflict.path for conflict in outcome.conflicts),
                              offset=max((hunk.offset for hunk in hunks), key=abs, default=0),
-                             fuzz=max((hunk.fuzz for hunk in hunks), default=0))
+                             fuzz=max((hunk.fuzz for hunk in hunks), default=0),
+                             renamed=outcome.renames)
         status = outcome.status
         if status.absorbed:
             report.added = report.removed = 0
             report.dropped = self.drop_merged
-        elif status.needs_refresh:
+        elif status.needs_refresh or (outcome.renames and status is not Status.CONFLICT):
+            # a followed rename changes the file names, and so the patch id: always rewritten
             diff = self.diff(outcome.before, outcome.after)
             report.new_text = refreshed(patch, diff)
             report.rewritten = report.new_text is not None
@@ -214,6 +226,17 @@ class SeriesResult:
     stop: Stop | None
 
 
+def upstream_renames(repo: pygit2.Repository, base: str | None, tree: str,
+                     patches: Sequence[SeriesPatch]) -> dict[str, str]:
+    """Files the series touches that upstream renamed between tree ``base`` and ``tree``.
+
+    Computed once per rebase (git's rename detection, 50% similarity), for the engine to
+    apply each such patch where the file now is.
+    """
+    paths = {path for item in patches for path in item.patch.paths}
+    return find_renames(repo, base, tree, paths)
+
+
 def apply_series(repo: pygit2.Repository, patches: Sequence[SeriesPatch], tree: str, *,
                  base: str | None = None, fuzz: int = 0) -> SeriesResult:
     """Apply ``patches`` onto ``tree`` in memory (3-way from ``base`` when given).
@@ -226,7 +249,7 @@ def apply_series(repo: pygit2.Repository, patches: Sequence[SeriesPatch], tree: 
 
     engine = Rebase(repo, patches, Overlay(TreeSource(repo, tree)),
                     Overlay(TreeSource(repo, base)) if base else None, DirectBlobWriter(repo),
-                    fuzz=fuzz)
+                    fuzz=fuzz, renames=upstream_renames(repo, base, tree, patches))
     stop = engine.run()
     with ObjectWriter(repo) as writer:
         entries = engine.new.entries(writer)

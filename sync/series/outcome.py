@@ -67,7 +67,28 @@ class PatchOutcome:
     after: Mapping[str, File | None]
     conflicts: tuple[Conflict, ...] = ()
     evidence: tuple[str, ...] = field(default=())
+    renames: tuple[tuple[str, str], ...] = ()  # upstream renames followed: (old, new path)
 
     @property
     def changed(self) -> bool:
         return any(self.before.get(path) != file for path, file in self.after.items())
+
+
+def status_text(status: Status, *, offset: int = 0, fuzz: int = 0, dropped: bool = False,
+                renamed: bool = False) -> str:
+    """A status in the words every report uses: "offset +7", "fuzz 1", "merged (3-way)"...
+
+    ``renamed``: the patch followed an upstream rename; ``dropped``: ``--drop-merged`` or
+    ``--skip`` removed it from the series.
+    """
+    if status is Status.OFFSET:
+        text = f"offset {offset:+d}"
+    elif status is Status.FUZZ:
+        text = f"fuzz {fuzz}"
+    elif status is Status.MERGED:
+        text = "merged (3-way)"
+    else:
+        text = status.value
+    if renamed:
+        text += " (followed rename)"
+    return text + (" (dropped)" if dropped else "")
