@@ -34,9 +34,8 @@ from sync.git import worktree
 from sync.git.trees import Entry, TreeSource, write_blob
 from sync.manifest import Manifest
 from sync.series.capture import new_patch
-from sync.series.engine import PatchReport, apply_series
+from sync.series.engine import apply_series
 from sync.series.load import PATCHES, SERIES, LoadedSeries, SeriesPatch
-from sync.series.outcome import Status
 from sync.series.parse import parse_patch
 from sync.series.paths import PathProblem, check_path
 from sync.series.rangediff import Kind, range_diff
@@ -113,7 +112,7 @@ def list_patches(repo: pygit2.Repository, manifest: Manifest, ui: UI) -> int:
         applied = apply_series(repo, list(loaded.patches), str(tip.tree_id),
                                base=base_tree(repo, loaded))
         reports = [*applied.reports, *([applied.stop.report] if applied.stop else [])]
-        statuses = [status_text(report) for report in reports]
+        statuses = [report.status_text for report in reports]
         statuses += [NOT_TRIED] * (len(loaded.patches) - len(statuses))
     rows = [_row(number, item, status)
             for number, (item, status) in enumerate(zip(loaded.patches, statuses, strict=True),
@@ -164,17 +163,6 @@ _STATUS_STYLE = {"clean": "green", "offset": "green", "fuzz": "yellow", "merged"
 
 def _cut(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[:limit - 1] + "…"
-
-
-def status_text(report: PatchReport) -> str:
-    """A report's status in the words of the rebase table ("offset +7", "fuzz 1", ...)."""
-    if report.status is Status.OFFSET:
-        return f"offset {report.offset:+d}"
-    if report.status is Status.FUZZ:
-        return f"fuzz {report.fuzz}"
-    if report.status is Status.MERGED:
-        return "merged (3-way)"
-    return report.status.value
 
 
 # --- show --------------------------------------------------------------------------------------

@@ -198,7 +198,8 @@ class LayerProgress:
 
     def finish_layer(self) -> None:
         if self.task is not None:
-            task = self.progress.tasks[-1]
+            # by id: download bars (docker://) are added while a layer is read
+            task = next(task for task in self.progress.tasks if task.id == self.task)
             self.progress.update(self.task, total=task.completed, detail=f"{self.files:,} files")
         self.task = None
 

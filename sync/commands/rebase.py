@@ -42,7 +42,7 @@ from sync.git.trees import (
     write_blob,
 )
 from sync.manifest import MANIFEST_NAME, Manifest, load_manifest
-from sync.series.engine import PatchReport, Rebase, Stop
+from sync.series.engine import PatchReport, Rebase, Stop, upstream_renames
 from sync.series.load import PATCHES, SERIES, LoadedSeries, SeriesPatch, load_series
 from sync.series.outcome import Status
 from sync.series.overlay import Content, File, Overlay
@@ -181,8 +181,10 @@ class _Session:
         result = Result("start", onto=str(onto_commit.id), base=series.base)
         new = Overlay(TreeSource(self.repo, str(onto_commit.tree_id)))
         old = Overlay(TreeSource(self.repo, base_tree)) if base_tree else None
+        renames = upstream_renames(self.repo, base_tree, str(onto_commit.tree_id), patches)
         engine = Rebase(self.repo, patches, new, old, DirectBlobWriter(self.repo), fuzz=fuzz,
-                        drop_merged=drop_merged, labels=_labels(str(onto_commit.id), series.base))
+                        drop_merged=drop_merged, labels=_labels(str(onto_commit.id), series.base),
+                        renames=renames)
         state = RebaseState(phase="stopping", onto=str(onto_commit.id), base=series.base,
                             backup_tree=snap.tree, had_index=False, fuzz=fuzz,
                             drop_merged=drop_merged)
@@ -374,7 +376,7 @@ class _Session:
                         Overlay(TreeSource(self.repo, state.old_tree)) if state.old_tree
                         else None, DirectBlobWriter(self.repo), fuzz=state.fuzz,
                         drop_merged=state.drop_merged, labels=_labels(state.onto, state.base),
-                        broken=set(state.broken))
+                        broken=set(state.broken), renames=self._renames(state, patches))
         engine.reports = [_report_from(self.repo, record) for record in state.reports]
         if skip:
             engine.skip(state.stopped_at)
@@ -382,6 +384,15 @@ class _Session:
             self._check_resolved(state, engine.patches[state.stopped_at].entry.name)
             engine.resolve(state.stopped_at, self._resolution(state, snap.tree))
         return self._drive(engine, state.stopped_at + 1, state, series, result, snap.tree)
+
+    def _renames(self, state: RebaseState, patches: Sequence[SeriesPatch]) -> dict[str, str]:
+        """The upstream renames the run that stopped followed (the same trees give the same)."""
+        if state.old_tree is None or state.base is None:
+            return {}  # no recorded base in the repository: there was nothing to compare
+        base, onto = self.repo.get(state.base), self.repo.get(state.onto)
+        if not isinstance(base, pygit2.Commit) or not isinstance(onto, pygit2.Commit):
+            return {}
+        return upstream_renames(self.repo, str(base.tree_id), str(onto.tree_id), patches)
 
     def _check_resolved(self, state: RebaseState, name: str) -> None:
         top = Path(worktree.workdir(self.repo))
@@ -475,28 +486,17 @@ _STYLE = {Status.CLEAN: "green", Status.OFFSET: "green", Status.FUZZ: "yellow",
           Status.SKIPPED: "magenta", Status.CONFLICT: "bold red"}
 
 
-def _status_text(report: PatchReport) -> str:
-    status = report.status
-    if status is Status.OFFSET:
-        text = f"offset {report.offset:+d}"
-    elif status is Status.FUZZ:
-        text = f"fuzz {report.fuzz}"
-    elif status is Status.MERGED:
-        text = "merged (3-way)"
-    elif status is Status.CONFLICT:
-        text = "CONFLICT"
-    else:
-        text = status.value
-    return text + (" (dropped)" if report.dropped else "")
-
-
 def _table(rows: Sequence[PatchReport]) -> Text:
     """One row per patch. Aligned here rather than with rich's Table, which lays out every
     cell on its own and takes seconds for a series of a thousand patches."""
     cells = [("#", "patch", "status", "files", "±lines")]
     for report in rows:
         absorbed = report.status in (Status.ALREADY_UPSTREAM, Status.EMPTY, Status.SKIPPED)
-        cells.append((str(report.index), report.name, _status_text(report),
+        # the row the rebase stopped at shouts, as git's CONFLICT lines do
+        status = report.status_text
+        if report.status is Status.CONFLICT:
+            status = "CONFLICT" + status.removeprefix(Status.CONFLICT.value)
+        cells.append((str(report.index), report.name, status,
                       "—" if absorbed else str(report.files),
                       "—" if absorbed else f"+{report.added} −{report.removed}"))
     widths = [max(len(row[column]) for row in cells) for column in range(5)]
@@ -521,7 +521,8 @@ def _report(result: Result, ui: UI) -> None:
     if rows:
         ui.print(_table(rows), soft_wrap=True)
     for report in rows:
-        if report.status not in (Status.CLEAN, Status.OFFSET) or report.dropped:
+        if report.status not in (Status.CLEAN, Status.OFFSET) or report.dropped \
+                or report.renamed:
             for line in report.evidence:
                 ui.print(f"  {report.name}: {line}", markup=False, soft_wrap=True)
     if result.stopped is not None:

@@ -184,12 +184,15 @@ class _Pass:
         """
         start = 0
         if checkpoints is not None:
-            for count in range(len(keys), 0, -1):
-                saved = checkpoints.load(keys[count - 1])
-                if saved is not None:
-                    self._restore(saved)
-                    start = count
+            # shortest first, so that the store sees the whole chain in use (and keeps it)
+            found = None
+            for count, key in enumerate(keys, start=1):
+                saved = checkpoints.load(key)
+                if saved is None:
                     break
+                start, found = count, saved
+            if found is not None:
+                self._restore(found)
         for index in range(start, len(self.layers)):
             layer = self.layers[index]
             self.layer = index

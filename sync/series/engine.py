@@ -5,6 +5,10 @@ it applied before, so it is exact) and yields, for every file, the file before a
 patch there; the *new* chain applies the same patch to the new upstream and, when a hunk does
 not land, merges the old chain's change into it (3-way). The first conflict stops the run with
 everything needed to write it out and resume later.
+
+A file the series changes that upstream renamed since the recorded base is followed to its new
+path (``upstream_renames``, found once per rebase); the 3-way ancestor is still the old chain's
+file under its old path, and the refreshed patch names the new path.
 """
 
 from __future__ import annotations

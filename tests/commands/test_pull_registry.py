@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
@@ -102,7 +104,9 @@ def test_a_corrupted_layer_is_exit_2_and_the_branch_is_untouched(
     progress = capsys.readouterr().err
     assert f"pulling {v1_layer[7:19]}" in progress and "Download complete" in progress
     before = tip(repo_dir)
-    v2 = images.push(v1.repository.split("/", 1)[1], [BASE, UPPER], tag="v2", unique=False)
+    # blobs are shared by every repository of the registry: damage only one no other test has
+    damaged = {**UPPER, "opt/amazon/unique.txt": uuid.uuid4().hex.encode()}
+    v2 = images.push(v1.repository.split("/", 1)[1], [BASE, damaged], tag="v2", unique=False)
     layers = json.loads(registry.blob_path(v2.digest).read_bytes())["layers"]
     blob = registry.blob_path(layers[1]["digest"])
     data = bytearray(blob.read_bytes())
@@ -185,7 +189,8 @@ def cache_refs(repo_dir: Path) -> list[str]:
 
 
 def test_a_tag_sharing_layers_downloads_only_its_new_layers(
-        images: ImageFactory, registry: Registry, repo_dir: Path, tmp_path: Path) -> None:
+        images: ImageFactory, registry: Registry, repo_dir: Path, tmp_path: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
     v1 = images.push("cached", [BASE, UPPER], tag="v1")
     v2 = images.push(v1.repository.split("/", 1)[1], [BASE, UPPER, TOP], tag="v2", unique=False)
     v1_layers, v2_layers = layer_digests(registry, v1), layer_digests(registry, v2)
@@ -193,6 +198,8 @@ def test_a_tag_sharing_layers_downloads_only_its_new_layers(
     write_manifest(repo_dir, v1)
     assert main(["pull", "-C", str(repo_dir), "--from", "docker://"]) == 0
     assert len(cache_refs(repo_dir)) == 2  # the state after each of v1's layers
+    bars = re.findall(r"reading \d/2 .*? ([\d,]+)/([\d,]+) bytes", capsys.readouterr().err)
+    assert len(bars) == 2 and all(done == total for done, total in bars)  # among download bars
     # gc must not take the blobs that only the cached states name
     subprocess.run(["git", "-C", str(repo_dir), "gc", "-q", "--prune=now"], check=True)
 

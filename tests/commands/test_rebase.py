@@ -541,3 +541,83 @@ def test_a_stopped_rebase_must_be_finished_before_another_starts(checkout: Check
     assert run(checkout) == 1
     with pytest.raises(GitError, match="already in progress"):
         run(checkout, force=True)
+
+
+# --- upstream renames: followed as git am -3 follows them ---------------------------------------
+def renamed_upstream(checkout: Checkout, tmp_path: Path, app: bytes, other: bytes) -> str:
+    """Two patches; upstream then moves both files (``app`` and ``other`` are their new texts)."""
+    prepare(checkout, tmp_path, ORIGINAL, [
+        ("Fix app", {"bundle/app.py": edit(ORIGINAL["bundle/app.py"], {40: b"patched 40\n"})}),
+        ("Fix other", {"bundle/other.py": edit(ORIGINAL["bundle/other.py"], {5: b"ours\n"})})])
+    return checkout.upstream({"bundle/src/app.py": app, "bundle/lib/other.py": other})
+
+
+def test_patches_follow_files_upstream_renamed_and_are_refreshed_to_the_new_path(
+        checkout: Checkout, tmp_path: Path, capsys):
+    moved_app = b"upstream header\n" + edit(ORIGINAL["bundle/app.py"], {42: b"upstream 42\n"})
+    onto = renamed_upstream(checkout, tmp_path, moved_app, ORIGINAL["bundle/other.py"])
+    assert run(checkout, json_mode=True) == 0
+    document = json.loads(capsys.readouterr().out)
+    assert [(row["status"], row["renamed"]) for row in document["patches"]] == [
+        ("merged", [{"from": "bundle/app.py", "to": "bundle/src/app.py"}]),
+        ("clean", [{"from": "bundle/other.py", "to": "bundle/lib/other.py"}])]
+    assert document["rewritten"] == ["0001-fix-app.patch", "0002-fix-other.patch"]
+    files = checkout.files()
+    assert "bundle/app.py" not in files and "bundle/other.py" not in files
+    assert files["bundle/src/app.py"] == edit(moved_app, {41: b"patched 40\n"})
+    assert files["bundle/lib/other.py"] == edit(ORIGINAL["bundle/other.py"], {5: b"ours\n"})
+    for name, path in (("0001-fix-app.patch", "bundle/src/app.py"),
+                       ("0002-fix-other.patch", "bundle/lib/other.py")):
+        patch = checkout.read(f"patches/{name}")
+        assert f"diff --git a/{path} b/{path}\n".encode() in patch
+        assert b"a/bundle/app.py" not in patch and b"a/bundle/other.py" not in patch
+    clone = tmp_path / "clone"  # the refreshed series applies as it is, with plain git am
+    git(tmp_path, "clone", "-q", str(checkout.path), str(clone))
+    git(clone, "checkout", "-q", "-b", "try", onto)
+    git(clone, "am", "-q", *[str(checkout.path / "patches" / name)
+                             for name in series_names(checkout)])
+    assert bundle_of(clone) == bundle_of(checkout.path)
+
+
+def test_a_followed_rename_is_shown_in_the_report(checkout: Checkout, tmp_path: Path, capsys):
+    renamed_upstream(checkout, tmp_path, ORIGINAL["bundle/app.py"], ORIGINAL["bundle/other.py"])
+    assert run(checkout) == 0
+    out = capsys.readouterr().out
+    assert "clean (followed rename)" in out
+    assert "0001-fix-app.patch: followed rename bundle/app.py -> bundle/src/app.py" in out
+
+
+def test_a_rename_plus_a_conflicting_edit_conflicts_on_the_new_path(checkout: Checkout,
+                                                                   tmp_path: Path, capsys):
+    upstream_app = edit(ORIGINAL["bundle/app.py"], {40: b"upstream 40\n"})
+    renamed_upstream(checkout, tmp_path, upstream_app, ORIGINAL["bundle/other.py"])
+    assert run(checkout) == 1
+    out = capsys.readouterr().out
+    assert "CONFLICT (followed rename)" in out
+    assert "stopped at 0001-fix-app.patch: bundle/src/app.py has conflicts" in out
+    merged = checkout.read("bundle/src/app.py")
+    assert b"upstream 40\n" in merged and b"patched 40\n" in merged and b"||||||| base" in merged
+    assert not (checkout.path / "bundle/app.py").exists()
+    stages = sorted(line.split()[2] for line in
+                    git(checkout.path, "ls-files", "-u", "bundle/src/app.py").splitlines())
+    assert stages == ["1", "2", "3"]
+    resolved = edit(ORIGINAL["bundle/app.py"], {40: b"upstream 40 patched\n"})
+    (checkout.path / "bundle/src/app.py").write_bytes(resolved)
+    assert run(checkout, action="continue") == 0
+    assert checkout.read("bundle/src/app.py") == resolved
+    assert checkout.read("bundle/lib/other.py") == edit(ORIGINAL["bundle/other.py"],
+                                                        {5: b"ours\n"})
+    assert b"-upstream 40\n+upstream 40 patched\n" in checkout.read("patches/0001-fix-app.patch")
+    assert b"diff --git a/bundle/lib/other.py" in checkout.read("patches/0002-fix-other.patch")
+    assert git(checkout.path, "ls-files", "-u") == ""
+
+
+def test_abort_after_a_conflict_on_a_renamed_file_restores_the_exact_bytes(
+        checkout: Checkout, tmp_path: Path):
+    renamed_upstream(checkout, tmp_path, edit(ORIGINAL["bundle/app.py"], {40: b"up 40\n"}),
+                     ORIGINAL["bundle/other.py"])
+    before = checkout.files()
+    assert run(checkout) == 1
+    assert run(checkout, action="abort") == 0
+    assert checkout.files() == before
+    assert git(checkout.path, "status", "--porcelain") == ""

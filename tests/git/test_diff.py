@@ -41,3 +41,24 @@ def test_renames_binaries_and_modes_in_a_form_git_apply_accepts(repo, tmp_path: 
 def test_identical_sides_give_no_text(repo):
     same = {"b/x": entry_of(repo, b"x\n")}
     assert diff_text(repo, same, same) == b""
+
+
+def test_find_renames_agrees_with_git_for_the_paths_asked(repo):
+    from sync.git.diff import find_renames
+    from tests.series.builders import make_tree
+
+    body = b"".join(b"line %d\n" % n for n in range(40))
+    half = body[: len(body) * 6 // 10] + b"".join(b"new %d\n" % n for n in range(16))
+    old = make_tree(repo, {"b/a.py": body, "b/half.py": half.replace(b"new", b"old"),
+                           "b/c.py": b"x\n" * 40, "b/gone.py": b"unlike anything\n"})
+    new = make_tree(repo, {"b/moved/a.py": body.replace(b"line 7\n", b"seven\n"),
+                           "b/half2.py": half, "b/c2.py": b"x\n" * 40, "b/new.py": b"y\n"})
+    asked = ["b/a.py", "b/half.py", "b/gone.py", "b/missing.py"]
+    found = find_renames(repo, old, new, asked)
+    by_git = subprocess.run(["git", "-C", repo.path, "diff-tree", "-r", "-M50%", "--name-status",
+                             old, new], capture_output=True, text=True, check=True).stdout
+    expected = {parts[1]: parts[2] for parts in (line.split("\t") for line in
+                                                 by_git.splitlines()) if parts[0][0] == "R"}
+    assert found == {path: to for path, to in expected.items() if path in asked}
+    assert found["b/a.py"] == "b/moved/a.py" and "b/c.py" not in found
+    assert find_renames(repo, old, old, asked) == {} and find_renames(repo, None, new, asked) == {}

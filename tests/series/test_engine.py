@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from sync.git.diff import diff_text
 from sync.git.merge import Labels
 from sync.git.trees import DirectBlobWriter, TreeSource
-from sync.series.engine import Rebase
+from sync.series.engine import Rebase, upstream_renames
 from sync.series.load import SeriesPatch
 from sync.series.outcome import Status
 from sync.series.overlay import Overlay
@@ -147,3 +147,113 @@ def test_a_patch_the_old_chain_cannot_apply_loses_its_recorded_base(repo):
     assert engine.run() is None
     assert engine.reports[0].status is Status.ALREADY_UPSTREAM
     assert engine.broken == {"bundle/a.py"}
+
+
+# --- upstream renamed a file the series changes ----------------------------------------------
+BODY = b"".join(b"line %d\n" % n for n in range(40))
+
+
+def renamed_case(repo, upstream_body: bytes, patched_line: bytes = b"ours 10\n"):
+    """One patch editing bundle/a.py; upstream moved it to bundle/moved/a.py."""
+    base = {"bundle/a.py": BODY, "bundle/b.py": b"unrelated\n"}
+    patched = {**base, "bundle/a.py": BODY.replace(b"line 10\n", patched_line)}
+    patches = series_from_states(repo, [base, patched])
+    upstream = {"bundle/moved/a.py": upstream_body, "bundle/b.py": b"unrelated\n"}
+    engine = rebase(repo, patches, upstream, base)
+    engine.renames = upstream_renames(repo, make_tree(repo, base), make_tree(repo, upstream),
+                                      patches)
+    return engine
+
+
+def test_upstream_renames_are_found_for_the_paths_the_series_touches(repo):
+    base = {"bundle/a.py": BODY, "bundle/b.py": BODY.replace(b"line", b"other"),
+            "bundle/gone.py": b"deleted\n"}
+    upstream = {"bundle/moved/a.py": BODY.replace(b"line 3\n", b"changed 3\n"),
+                "bundle/moved/b.py": base["bundle/b.py"], "bundle/unlike.py": b"new\n" * 40}
+    patches = series_from_states(repo, [base, {**base, "bundle/a.py": BODY + b"end\n",
+                                               "bundle/gone.py": b"deleted twice\n"}])
+    found = upstream_renames(repo, make_tree(repo, base), make_tree(repo, upstream), patches)
+    assert found == {"bundle/a.py": "bundle/moved/a.py"}  # b.py moved too, but no patch has it
+
+
+def test_a_rename_below_half_similar_is_not_followed(repo):
+    base = {"bundle/a.py": BODY}
+    upstream = {"bundle/moved/a.py": BODY[: len(BODY) // 3] + b"rewritten\n" * 30}
+    patches = series_from_states(repo, [base, {"bundle/a.py": BODY + b"end\n"}])
+    assert upstream_renames(repo, make_tree(repo, base), make_tree(repo, upstream),
+                            patches) == {}
+
+
+def test_a_patch_on_a_file_upstream_renamed_lands_on_the_new_path(repo):
+    engine = renamed_case(repo, BODY)
+    assert engine.run() is None
+    report = engine.reports[0]
+    assert report.status is Status.CLEAN and report.status_text == "clean (followed rename)"
+    assert report.renamed == (("bundle/a.py", "bundle/moved/a.py"),)
+    assert "followed rename bundle/a.py -> bundle/moved/a.py" in report.evidence
+    assert engine.new.get("bundle/a.py") is None
+    assert engine.new.get("bundle/moved/a.py").content.data == BODY.replace(b"line 10\n",
+                                                                            b"ours 10\n")
+    assert report.rewritten and report.new_text is not None
+    assert b"diff --git a/bundle/moved/a.py b/bundle/moved/a.py\n" in report.new_text
+    assert b"bundle/a.py" not in report.new_text.split(b"\n---\n", 1)[1]
+    assert report.as_json()["renamed"] == [{"from": "bundle/a.py", "to": "bundle/moved/a.py"}]
+
+
+def test_a_renamed_and_edited_file_takes_the_patch_with_an_offset(repo):
+    moved = b"new header\n" + BODY.replace(b"line 30\n", b"upstream 30\n")
+    engine = renamed_case(repo, moved)
+    assert engine.run() is None
+    report = engine.reports[0]
+    assert report.status is Status.OFFSET and report.status_text == "offset +1 (followed rename)"
+    assert engine.new.get("bundle/moved/a.py").content.data == moved.replace(b"line 10\n",
+                                                                             b"ours 10\n")
+    assert b"+++ b/bundle/moved/a.py\n" in report.new_text
+
+
+def test_a_renamed_file_edited_next_to_the_patch_is_merged_from_the_old_path(repo):
+    """The 3-way ancestor is the recorded base's file under its old name."""
+    moved = BODY.replace(b"line 12\n", b"upstream 12\n")
+    engine = renamed_case(repo, moved)
+    assert engine.run() is None
+    report = engine.reports[0]
+    assert report.status is Status.MERGED and report.renamed
+    assert engine.new.get("bundle/moved/a.py").content.data == moved.replace(b"line 10\n",
+                                                                             b"ours 10\n")
+    assert b"-line 10\n+ours 10\n line 11\n upstream 12\n" in report.new_text
+
+
+def test_a_rename_plus_a_conflicting_edit_conflicts_on_the_new_path(repo):
+    engine = renamed_case(repo, BODY.replace(b"line 10\n", b"upstream 10\n"))
+    stop = engine.run()
+    assert stop is not None and stop.report.status is Status.CONFLICT
+    assert stop.report.conflicts == ("bundle/moved/a.py",)
+    assert stop.report.status_text == "conflict (followed rename)"
+    conflict = stop.outcome.conflicts[0]
+    assert conflict.base.content.data == BODY
+    assert conflict.theirs.content.data == BODY.replace(b"line 10\n", b"ours 10\n")
+    assert b"<<<<<<< upstream" in conflict.merged.content.data
+    assert stop.outcome.after["bundle/moved/a.py"] == conflict.merged
+    assert engine.new.get("bundle/moved/a.py").content.data == BODY.replace(b"line 10\n",
+                                                                            b"upstream 10\n")
+
+
+def test_without_renames_the_same_patch_is_a_modify_delete_conflict(repo):
+    engine = renamed_case(repo, BODY)
+    engine.renames = {}
+    stop = engine.run()
+    assert stop is not None and stop.report.conflicts == ("bundle/a.py",)
+    assert "deleted upstream, changed by the patch" in " ".join(stop.report.evidence)
+
+
+def test_a_patch_deleting_a_file_upstream_renamed_deletes_it_where_it_is(repo):
+    base = {"bundle/a.py": BODY, "bundle/b.py": b"unrelated\n"}
+    patches = series_from_states(repo, [base, {"bundle/b.py": b"unrelated\n"}])
+    upstream = {"bundle/moved/a.py": BODY, "bundle/b.py": b"unrelated\n"}
+    engine = rebase(repo, patches, upstream, base)
+    engine.renames = upstream_renames(repo, make_tree(repo, base), make_tree(repo, upstream),
+                                      patches)
+    assert engine.run() is None
+    assert engine.new.get("bundle/moved/a.py") is None
+    assert engine.reports[0].renamed == (("bundle/a.py", "bundle/moved/a.py"),)
+    assert b"deleted file mode 100644\n" in engine.reports[0].new_text
