@@ -368,7 +368,10 @@ def _layers(config: Any, layer_blobs: list[tuple[str, str | None]], blobs: _Blob
         description = f"layer {index + 1}/{count} {identity[:19]}"
         opener = layer_opener(blobs.opener(name), description=f"{description} ({blobs.where})",
                               digest=digest, diff_id=diff_id, limits=limits)
-        layers.append(Layer(description=description, open=opener, size=blobs.size(name)))
+        # the diff_id (checked against the stream) keys the per-layer cache when the archive
+        # does not name the blob by its digest, as legacy `docker save` layouts do not
+        layers.append(Layer(description=description, open=opener, size=blobs.size(name),
+                            digest=digest or diff_id))
     return tuple(layers)
 
 

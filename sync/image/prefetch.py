@@ -112,6 +112,7 @@ class Prefetcher:
         self.stop = threading.Event()
         self.pipes: list[_Pipe] = []
         self.pool: ThreadPoolExecutor | None = None
+        self.on_start: Callable[[int], None] | None = None  # told the first blob downloaded
 
     def add(self, open_raw: RawOpener, on_progress: OnProgress | None = None) -> RawOpener:
         """Register a blob; return its opener (prefetched the first time, direct after)."""
@@ -138,6 +139,8 @@ class Prefetcher:
 
     def start(self, first: int = 0) -> None:
         """Submit the blobs from ``first`` on, in order: at most ``workers`` download at once."""
+        if self.on_start is not None:
+            self.on_start(first)
         self.pool = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="prefetch")
         for pipe in self.pipes[first:]:
             pipe.submitted = True

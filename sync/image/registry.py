@@ -8,12 +8,18 @@ and yields one ``Layer`` per layer blob. Each layer streams from the registry th
 and the config's diff_id while the flattener reads it: a mismatch stops the pull before the
 layer's end is accepted, and nothing is committed. Manifests and the config are small: they are
 read whole, capped, and checked against their digests before they are parsed.
+
+Layers download a few at a time ahead of the reader (``prefetch``), each with its own progress
+bar plus one for all of them; every ``Layer`` carries its blob digest, which the flattener's
+per-layer checkpoints are keyed by, so layers already read for an earlier image are neither
+downloaded nor read again.
 """
 
 from __future__ import annotations
 
 import json
 import re
+import threading
 from collections.abc import Callable, Collection, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
@@ -52,6 +58,7 @@ _REPOSITORY = re.compile(rf"^{_COMPONENT}(?:/{_COMPONENT})*$")
 _TAG = re.compile(r"^\w[\w.-]{0,127}$")
 _MAX_DEPTH = 4
 _HINT = "check image:, tag:, digest: and platform: in upstream-manifest.yaml"
+TOTAL_LABEL = "all layers"  # the download bar that sums the others
 
 
 class DownloadProgress(Protocol):
@@ -198,6 +205,9 @@ def _layers(client: RegistryClient, document: Any, config: Any, where: str, limi
                          f"{len(descriptors)}", hint="the image in the registry is damaged")
     layers = []
     count = len(descriptors)
+    total = _Total(progress) if prefetcher is not None and progress is not None else None
+    if prefetcher is not None and total is not None:
+        prefetcher.on_start = total.started
     for index, (descriptor, diff_id) in enumerate(zip(descriptors, diff_ids, strict=True)):
         kind = descriptor.get("mediaType") if isinstance(descriptor, dict) else None
         if not isinstance(kind, str) or not _LAYER_TYPE.match(kind):
@@ -212,7 +222,7 @@ def _layers(client: RegistryClient, document: Any, config: Any, where: str, limi
         description = f"layer {index + 1}/{count} {digest[:19]}"
         raw = _blob_opener(client, digest, size, f"{description} ({where})")
         if prefetcher is not None:
-            raw = prefetcher.add(raw, _reporter(progress, digest, size))
+            raw = prefetcher.add(raw, _reporter(progress, digest, size, total, index))
         opener = layer_opener(raw, description=f"{description} ({where})", digest=digest,
                               diff_id=diff_id, limits=limits)
         layers.append(Layer(description=description, open=opener, size=size, digest=digest))
@@ -224,16 +234,43 @@ def _blob_opener(client: RegistryClient, digest: str, size: int,
     return lambda: client.open_blob(digest, size, where)
 
 
-def _reporter(progress: DownloadProgress | None, digest: str, size: int) -> OnProgress | None:
+class _Total:
+    """One more bar: the bytes of every layer being downloaded (those not restored from the
+    per-layer cache), updated from the download threads."""
+
+    def __init__(self, progress: DownloadProgress) -> None:
+        self.progress = progress
+        self.sizes: list[int] = []
+        self.counts: dict[int, int] = {}
+        self.expected = 0
+        self.lock = threading.Lock()
+
+    def started(self, first: int) -> None:
+        self.expected = sum(self.sizes[first:])
+
+    def update(self, index: int, count: int) -> None:
+        with self.lock:
+            self.counts[index] = count
+            done = sum(self.counts.values())
+            status = "Downloading" if done < self.expected else "Download complete"
+            self.progress.update(TOTAL_LABEL, status, done, self.expected or None)
+
+
+def _reporter(progress: DownloadProgress | None, digest: str, size: int, total: _Total | None,
+              index: int) -> OnProgress | None:
     if progress is None:
         return None
     short = digest.partition(":")[2][:12]
+    if total is not None:
+        total.sizes.append(size)
 
     def report(count: int | None) -> None:
         if count is None:
             progress.update(short, "Download complete", size, size)
         else:
             progress.update(short, "Downloading", count, size)
+        if total is not None:
+            total.update(index, size if count is None else count)
 
     return report
 

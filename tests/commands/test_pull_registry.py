@@ -198,8 +198,12 @@ def test_a_tag_sharing_layers_downloads_only_its_new_layers(
     write_manifest(repo_dir, v1)
     assert main(["pull", "-C", str(repo_dir), "--from", "docker://"]) == 0
     assert len(cache_refs(repo_dir)) == 2  # the state after each of v1's layers
-    bars = re.findall(r"reading \d/2 .*? ([\d,]+)/([\d,]+) bytes", capsys.readouterr().err)
+    shown = capsys.readouterr().err
+    bars = re.findall(r"reading \d/2 .*? ([\d,]+)/([\d,]+) bytes", shown)
     assert len(bars) == 2 and all(done == total for done, total in bars)  # among download bars
+    sizes = [layer["size"] for layer in
+             json.loads(registry.blob_path(v1.digest).read_bytes())["layers"]]
+    assert "pulling all layers" in shown and f"{sum(sizes)}/{sum(sizes)} bytes" in shown
     # gc must not take the blobs that only the cached states name
     subprocess.run(["git", "-C", str(repo_dir), "gc", "-q", "--prune=now"], check=True)
 
@@ -208,6 +212,9 @@ def test_a_tag_sharing_layers_downloads_only_its_new_layers(
     assert main(["pull", "-C", str(repo_dir), "--from", "docker://"]) == 0
 
     assert registry.blob_gets(since=mark) == [v2.image_id, v2_layers[2]]  # config + new layer
+    new_size = json.loads(registry.blob_path(v2.digest).read_bytes())["layers"][2]["size"]
+    total_bar = re.search(r"pulling all layers .*", capsys.readouterr().err)
+    assert total_bar is not None and f"{new_size}/{new_size} bytes" in total_bar.group()
     warm = tip(repo_dir)
     assert warm is not None
     cold_dir = tmp_path / "cold"

@@ -583,6 +583,24 @@ def test_credentials_from_the_docker_config(token_registry: tuple[TokenServer, I
     assert "s3cret-pass" not in caplog.text and "wrong" not in str(error.value)
 
 
+def test_an_identity_token_from_the_docker_config(
+        token_registry: tuple[TokenServer, ImageFactory], caplog: pytest.LogCaptureFixture
+) -> None:
+    server, factory = token_registry
+    pushed = factory.push("oauth", [BASE, UPPER])
+    server.locked = True
+    server.refresh_tokens["refresh-me-7f3a"] = "maintainer"
+    registry_host = pushed.repository.split("/")[0]
+    caplog.set_level(logging.DEBUG)
+
+    write_docker_config({"auths": {registry_host: {"identitytoken": "refresh-me-7f3a"}}})
+    tree, _ = pull_tree(pushed.manifest(SIMAPP))
+
+    assert tree == EXPECTED
+    assert server.requests[-1].user == "maintainer"  # through the OAuth2 refresh-token form
+    assert "refresh-me-7f3a" not in caplog.text
+
+
 def install_helper(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str,
                    answers: dict[str, tuple[str, str]]) -> Path:
     """A docker-credential-NAME on PATH answering ``answers`` (server -> (user, secret))."""
