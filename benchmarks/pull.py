@@ -55,17 +55,10 @@ from sync.image.build import (  # noqa: E402
     Whiteout,
     write_docker_archive,
 )
+from sync.sample import SAMPLE_IMAGE, SAMPLE_MANIFEST  # noqa: E402
 
-MANIFEST = """\
-image: bench.local/deepracer-sim-public
-tag: v1
-platform: linux/amd64
-branch: upstream
-paths:
-  - source: /opt/amazon
-    target: bundle
-    exclude: [/build/, /install/, /log/, "*.psd", "__pycache__/", "*.pyc"]
-"""
+# the sample's manifest: the real simapp mapping and excludes, under a benchmark image name
+MANIFEST = SAMPLE_MANIFEST.replace(SAMPLE_IMAGE, "bench.local/deepracer-sim-public")
 EXCLUDED_TOP = ("build", "install", "log")
 MB = 1_000_000
 
