@@ -181,3 +181,18 @@ def make_project(parent: Path, upstream: Mapping[str, bytes],
         project.write("Dockerfile.j2", template)
     project.commit_all("simapp: upstream + series")
     return project
+
+
+# a small simapp-like upstream and a two-patch series, shared by the check and patches tests
+AGENT = b"".join(b"line %d\n" % n for n in range(1, 41))
+UPSTREAM_FILES = {
+    "src/markov/agent.py": AGENT,
+    "configs/environment.yml": b"tensorflow==2.12\nredis==4.5\n",
+    "README.md": b"upstream readme\n",
+}
+SERIES = [
+    PatchSpec("0001-agent-logging.patch", "Log every tenth step",
+              {"bundle/src/markov/agent.py": AGENT.replace(b"line 20\n", b"line 20 logged\n")}),
+    PatchSpec("0002-environment-pins.patch", "Pin TensorFlow 2.13",
+              {"bundle/configs/environment.yml": b"tensorflow==2.13\nredis==4.5\n"}),
+]

@@ -5,20 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tests.commands.projects import PatchSpec, Project, make_project
-
-AGENT = b"".join(b"line %d\n" % n for n in range(1, 41))
-UPSTREAM_FILES = {
-    "src/markov/agent.py": AGENT,
-    "configs/environment.yml": b"tensorflow==2.12\nredis==4.5\n",
-    "README.md": b"upstream readme\n",
-}
-SERIES = [
-    PatchSpec("0001-agent-logging.patch", "Log every tenth step",
-              {"bundle/src/markov/agent.py": AGENT.replace(b"line 20\n", b"line 20 logged\n")}),
-    PatchSpec("0002-environment-pins.patch", "Pin TensorFlow 2.13",
-              {"bundle/configs/environment.yml": b"tensorflow==2.13\nredis==4.5\n"}),
-]
+from tests.commands.projects import SERIES, UPSTREAM_FILES, Project, make_project
 
 
 def project(tmp_path: Path) -> Project:

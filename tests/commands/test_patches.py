@@ -13,21 +13,16 @@ from rich.console import Console
 from sync.commands.patches import show_patch
 from sync.manifest import load_manifest
 from sync.ui import UI
-from tests.commands.projects import PatchSpec, Project, make_project
+from tests.commands.projects import (
+    AGENT,
+    SERIES,
+    UPSTREAM_FILES,
+    PatchSpec,
+    Project,
+    make_project,
+)
 from tests.series.builders import git
 
-AGENT = b"".join(b"line %d\n" % n for n in range(1, 41))
-UPSTREAM_FILES = {
-    "src/markov/agent.py": AGENT,
-    "configs/environment.yml": b"tensorflow==2.12\nredis==4.5\n",
-    "README.md": b"upstream readme\n",
-}
-SERIES = [
-    PatchSpec("0001-agent-logging.patch", "Log every tenth step",
-              {"bundle/src/markov/agent.py": AGENT.replace(b"line 20\n", b"line 20 logged\n")}),
-    PatchSpec("0002-environment-pins.patch", "Pin TensorFlow 2.13",
-              {"bundle/configs/environment.yml": b"tensorflow==2.13\nredis==4.5\n"}),
-]
 FORWARDED = b"Forwarded: https://github.com/aws-deepracer-community/deepracer-simapp/pull/7\n"
 
 
