@@ -21,11 +21,13 @@ from sync.errors import ConfigError, ImageError
 from sync.git import objects
 from sync.git import repo as gitrepo
 from sync.git.checkpoints import GitCheckpoints, prune_checkpoints
+from sync.image.current import current_image
 from sync.image.flatten import flatten
 from sync.image.model import ImageInfo, Limits, OpenedImage, ReadReport
 from sync.manifest import MANIFEST_NAME, Manifest, load_manifest
 from sync.ui import UI, short_oid
 from sync.upstream import UpstreamRecord, already_recorded, commit_message
+from sync.watch import UpstreamWatch, watch_upstream
 
 ARCHIVE_TRANSPORTS = ("docker-archive:", "oci-archive:", "oci:")
 DAEMON_TRANSPORT = "docker-daemon:"
@@ -58,14 +60,21 @@ def configure(subparsers: argparse._SubParsersAction, common: argparse.ArgumentP
     parser.add_argument("--prune-cache", action="store_true",
                         help="delete the per-layer cache (refs/simapp-sync/layers/*) and keep "
                              "none for this pull")
+    parser.add_argument("--check", action="store_true",
+                        help="only ask whether the image moved since the last pull (no layer "
+                             "is downloaded): exit 0 up to date, 1 when there is a new one")
     parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace, ui: UI) -> int:
-    """CLI adapter: build the collaborators, then call ``pull``."""
+    """CLI adapter: build the collaborators, then call ``pull`` (or ``check``)."""
     repo = gitrepo.open_repository(Path(args.directory))
     root = gitrepo.work_tree(repo)
     manifest = load_manifest(Path(args.manifest) if args.manifest else root / MANIFEST_NAME)
+    if args.check:
+        current = current_image(args.source, manifest,
+                                insecure_registries=tuple(args.insecure_registry))
+        return check(watch_upstream(repo, manifest, current), ui)
     defaults = DEFAULT_LIMITS
     limits = Limits(max_file_size=args.max_file_size or defaults.max_file_size,
                     max_layer_size=args.max_layer_size or defaults.max_layer_size)
@@ -149,6 +158,27 @@ def pull(repo: pygit2.Repository, manifest: Manifest, open_image: ImageOpener, u
     outcome.seconds = time.monotonic() - started
     _report(outcome, ui)
     return 0
+
+
+def check(watch: UpstreamWatch, ui: UI) -> int:
+    """Report whether the upstream image moved: 0 up to date, 1 when a pull would bring news."""
+    ui.emit_json(watch.as_json())
+    what = f"tag {watch.tag}" if watch.tag else "pinned digest"
+    created = f" (created {watch.current.created})" if watch.current.created else ""
+    if watch.recorded is None:
+        ui.print(f"{watch.image}: nothing pulled yet (no {watch.branch!r} branch with upstream "
+                 f"trailers); now {watch.new or 'unknown'}{created}\n"
+                 "  run `python -m sync pull`", soft_wrap=True, markup=False)
+        return 1
+    if not watch.outdated:
+        ui.print(f"{watch.image}: up to date ({what} still {watch.new}, pulled into "
+                 f"{watch.branch} {short_oid(watch.commit)})", soft_wrap=True, markup=False)
+        return 0
+    how = "" if watch.compared_by else " (nothing in common to compare: assumed new)"
+    ui.print(f"upstream {what} moved: {watch.old or 'unknown'} → {watch.new or 'unknown'}"
+             f"{created}{how}\n  run `python -m sync pull`, then `python -m sync "
+             "rebase-patches`", soft_wrap=True, markup=False)
+    return 1
 
 
 def _check_pinned_digest(manifest: Manifest, info: ImageInfo, ui: UI) -> None:

@@ -428,3 +428,28 @@ def _explanation(error: docker.errors.APIError) -> str:
 
 def _manifest_name(manifest: Manifest) -> str:
     return str(manifest.path) if manifest.path else "upstream-manifest.yaml"
+
+
+def registry_digest(manifest: Manifest, client: docker.DockerClient | None = None) -> str:
+    """The digest the registry serves for the manifest's reference, asked through the engine.
+
+    The engine's distribution endpoint (``docker buildx imagetools inspect`` asks the same):
+    only the manifest is fetched, no layer, and nothing is stored in the engine.
+    """
+    own_client = client is None
+    engine = connect() if client is None else client
+    try:
+        with _engine_errors():
+            try:
+                data = engine.api.inspect_distribution(manifest.reference)
+            except docker.errors.APIError as error:
+                raise _pull_error(manifest, _explanation(error)) from None
+    finally:
+        if own_client:
+            engine.close()
+    descriptor = data.get("Descriptor") if isinstance(data, dict) else None
+    digest = descriptor.get("digest") if isinstance(descriptor, dict) else None
+    if not isinstance(digest, str):
+        raise ImageError(f"{manifest.reference}: the engine's answer names no digest",
+                         hint="retry; or ask the registry directly: --from docker://")
+    return digest
