@@ -13,12 +13,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import pygit2
 from rich.progress import Progress, TaskID
 
 from sync import build as engine
 from sync.commands.render import render_in_memory
 from sync.errors import CheckFailed
+from sync.git import Repository
 from sync.git import repo as gitrepo
 from sync.manifest import MANIFEST_NAME, Manifest, load_manifest
 from sync.render import DEFAULT_PREFIX, dockerfile_path, image_tag, stale_files
@@ -64,7 +64,7 @@ class Built:
                 "seconds": round(self.seconds, 3)}
 
 
-def build(repo: pygit2.Repository, root: Path, manifest: Manifest, ui: UI, *,
+def build(repo: Repository, root: Path, manifest: Manifest, ui: UI, *,
           names: list[str] | None = None, push: bool = False,
           prefix: str = DEFAULT_PREFIX) -> int:
     """Gate, check the rendered files, then build (and push) each selected variant."""
@@ -139,12 +139,10 @@ class PushBar:
                              detail=f"{current / 1e6:,.1f} MB")
 
 
-def _revision(repo: pygit2.Repository) -> str:
+def _revision(repo: Repository) -> str:
     """The commit being built, for the org.opencontainers.image.revision label."""
-    try:
-        return str(repo.head.target)
-    except pygit2.GitError:  # an unborn branch: nothing committed yet
-        return ""
+    head = gitrepo.head_commit(repo)
+    return str(head.id) if head is not None else ""  # unborn: nothing committed yet
 
 
 def _shorten(text: str, width: int = 60) -> str:

@@ -11,14 +11,14 @@ series). Nothing is written but unreferenced blobs in the object database.
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 from typing import Any
 
-import pygit2
 from rich.text import Text
 
 from sync.commands.project import open_project, read_series, source_tree, upstream_of
 from sync.errors import CheckFailed
+from sync.git import Repository
+from sync.git.repo import git_dir
 from sync.manifest import Manifest
 from sync.series.state import StateStore
 from sync.series.verify import DriftKind, Verification, verify
@@ -49,9 +49,9 @@ def run(args: argparse.Namespace, ui: UI) -> int:
     return check(repo, manifest, ui, rev=args.rev)
 
 
-def check(repo: pygit2.Repository, manifest: Manifest, ui: UI, *, rev: str | None = None) -> int:
+def check(repo: Repository, manifest: Manifest, ui: UI, *, rev: str | None = None) -> int:
     """0 when the targets (of the work tree, or of ``rev``) equal upstream + series, else 1."""
-    if rev is None and StateStore(Path(repo.path)).exists():
+    if rev is None and StateStore(git_dir(repo)).exists():
         raise CheckFailed("a rebase-patches is in progress: the series is not settled",
                           hint="finish it with `python -m sync rebase-patches --continue` "
                                "(or --skip / --abort), then check again")

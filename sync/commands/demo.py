@@ -19,7 +19,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import pygit2
 import yaml
 from rich.console import Console
 
@@ -27,9 +26,9 @@ from sync.commands.pull import image_opener, pull
 from sync.commands.rebase import rebase_patches
 from sync.commands.render import render
 from sync.errors import ConfigError, SyncError
+from sync.git import Repository, worktree
 from sync.git import index as gitindex
 from sync.git import repo as gitrepo
-from sync.git import worktree
 from sync.git.diff import diff_text
 from sync.git.trees import Entry, TreeSource, write_blob
 from sync.manifest import MANIFEST_NAME, Manifest, load_manifest
@@ -103,7 +102,7 @@ def demo(workspace: Path, ui: UI, *, keep: bool, project: Path = PROJECT_ROOT) -
     images = workspace / "images"
     archives = {version_: write_sample(images, version_) for version_ in (1, 2)}
     root = workspace / "simapp"
-    repo = pygit2.init_repository(str(root), initial_head=BRANCH)
+    repo = gitrepo.init_repository(root, initial_head=BRANCH)
     manifest_path = root / MANIFEST_NAME
     manifest_path.write_text(SAMPLE_MANIFEST + variants, encoding="utf-8")
     shutil.copyfile(template, root / TEMPLATE_NAME)
@@ -179,12 +178,12 @@ class _Steps:
         self.done.append({"command": command, "exit_code": code})
         return code
 
-    def commit(self, repo: pygit2.Repository, message: str) -> int:
+    def commit(self, repo: Repository, message: str) -> int:
         self.heading(f"git commit -qam {message!r}")
         _commit_all(repo, message)
         return 0
 
-    def bump_tag(self, repo: pygit2.Repository, manifest_path: Path) -> int:
+    def bump_tag(self, repo: Repository, manifest_path: Path) -> int:
         """Upstream released version 2: point the manifest's tag at it."""
         self.heading(f"sed -i 's/^tag: v1$/tag: v2/' {MANIFEST_NAME}")
         text = manifest_path.read_text(encoding="utf-8")
@@ -192,7 +191,7 @@ class _Steps:
         _commit_all(repo, "Follow upstream v2")
         return 0
 
-    def write_series(self, repo: pygit2.Repository, root: Path) -> int:
+    def write_series(self, repo: Repository, root: Path) -> int:
         """The community's patches, made against upstream v1 as `sync patches new` would."""
         self.heading("# the community's series, written against upstream v1")
         tip = gitrepo.branch_tip(repo, "upstream")
@@ -227,7 +226,7 @@ def _preamble(patch: DemoPatch) -> bytes:
     ).encode()
 
 
-def _commit_all(repo: pygit2.Repository, message: str) -> None:
+def _commit_all(repo: Repository, message: str) -> None:
     """Commit the whole work tree on main (the demo's stand-in for `git commit -a`)."""
     root = gitrepo.work_tree(repo)
     roots = sorted(entry.name for entry in root.iterdir() if entry.name != ".git")
@@ -238,7 +237,7 @@ def _commit_all(repo: pygit2.Repository, message: str) -> None:
     gitrepo.move_branch(repo, BRANCH, commit, parents[0] if parents else None,
                         reflog_message=f"commit: {message}")
     files = [path for path, _ in TreeSource(repo, snap.tree).files()]
-    tracked = {entry.path for entry in repo.index}
+    tracked = gitindex.tracked_paths(repo)
     gitindex.stage(repo, files, sorted(tracked - set(files)))
 
 

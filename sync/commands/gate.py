@@ -17,13 +17,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
-
-import pygit2
 
 from sync.errors import CheckFailed, GitError
+from sync.git import Commit, Repository, worktree
 from sync.git import repo as gitrepo
-from sync.git import worktree
 from sync.git.trees import TreeSource
 from sync.manifest import Manifest
 from sync.render import Upstream
@@ -54,13 +51,13 @@ class GateResult:
                 f"{f' ({detail})' if detail else ''}; the work tree matches")
 
 
-def render_gate(repo: pygit2.Repository, manifest: Manifest) -> GateResult:
+def render_gate(repo: Repository, manifest: Manifest) -> GateResult:
     """Pass (returning the upstream identity) or raise ``CheckFailed`` naming what is wrong."""
     tip = gitrepo.branch_tip(repo, manifest.branch)
     if tip is None:
         raise GitError(f"branch {manifest.branch!r} does not exist: nothing to render from",
                        hint="run `python -m sync pull` first")
-    if StateStore(Path(repo.path)).exists():
+    if StateStore(gitrepo.git_dir(repo)).exists():
         raise CheckFailed("a rebase-patches is in progress: the series is not settled",
                           hint="finish it with `python -m sync rebase-patches --continue` "
                                "(or --skip / --abort), then try again")
@@ -87,7 +84,7 @@ def render_gate(repo: pygit2.Repository, manifest: Manifest) -> GateResult:
     return GateResult(upstream, applied.reports)
 
 
-def _upstream(tip: pygit2.Commit, manifest: Manifest) -> Upstream:
+def _upstream(tip: Commit, manifest: Manifest) -> Upstream:
     record = UpstreamRecord.from_trailers(gitrepo.trailers(tip.message))
     if record is None:  # a branch made by hand: label with what the manifest asks for
         return Upstream(commit=str(tip.id), image=manifest.reference, digest=manifest.digest)

@@ -18,7 +18,6 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-import pygit2
 from rich.syntax import Syntax
 from rich.text import Text
 
@@ -29,8 +28,8 @@ from sync.commands.project import (
     upstream_of,
 )
 from sync.errors import GitError, PatchError
+from sync.git import Commit, Repository, worktree
 from sync.git import repo as gitrepo
-from sync.git import worktree
 from sync.git.trees import Entry, TreeSource, write_blob
 from sync.manifest import Manifest
 from sync.series.capture import new_patch
@@ -94,13 +93,13 @@ def run_range_diff(args: argparse.Namespace, ui: UI) -> int:
     return range_diff_command(repo, manifest, ui, old=args.old)
 
 
-def _work_series(repo: pygit2.Repository, manifest: Manifest) -> tuple[str, LoadedSeries]:
+def _work_series(repo: Repository, manifest: Manifest) -> tuple[str, LoadedSeries]:
     tree = worktree.snapshot(repo, (*manifest.targets, PATCHES)).tree
     return tree, read_series(repo, manifest, tree)
 
 
 # --- list --------------------------------------------------------------------------------------
-def list_patches(repo: pygit2.Repository, manifest: Manifest, ui: UI) -> int:
+def list_patches(repo: Repository, manifest: Manifest, ui: UI) -> int:
     """The series as a table (or --json), statuses against the upstream branch's tip."""
     _tree, loaded = _work_series(repo, manifest)
     tip = gitrepo.branch_tip(repo, manifest.branch)
@@ -166,7 +165,7 @@ def _cut(text: str, limit: int) -> str:
 
 
 # --- show --------------------------------------------------------------------------------------
-def show_patch(repo: pygit2.Repository, manifest: Manifest, ui: UI, name: str) -> int:
+def show_patch(repo: Repository, manifest: Manifest, ui: UI, name: str) -> int:
     """Header and highlighted diff of patch ``name`` (its file name, or its number)."""
     _tree, loaded = _work_series(repo, manifest)
     item = _find(loaded, name)
@@ -227,11 +226,11 @@ def _find(loaded: LoadedSeries, name: str) -> SeriesPatch:
 
 
 # --- new ---------------------------------------------------------------------------------------
-def new_patch_command(repo: pygit2.Repository, manifest: Manifest, ui: UI, name: str, *,
+def new_patch_command(repo: Repository, manifest: Manifest, ui: UI, name: str, *,
                       message: str | None = None) -> int:
     """Capture the uncaptured edits in the targets as patch ``name``, appended to the series."""
     _check_name(name)
-    if StateStore(Path(repo.path)).exists():
+    if StateStore(gitrepo.git_dir(repo)).exists():
         raise GitError("a rebase-patches is in progress",
                        hint="finish it with --continue or --skip (or --abort) first")
     tree, loaded = _work_series(repo, manifest)
@@ -296,7 +295,7 @@ def _message(name: str, message: str | None) -> tuple[str, str]:
 
 
 # --- range-diff --------------------------------------------------------------------------------
-def range_diff_command(repo: pygit2.Repository, manifest: Manifest, ui: UI, *,
+def range_diff_command(repo: Repository, manifest: Manifest, ui: UI, *,
                        old: str | None = None) -> int:
     """Each patch of OLD_REV's series against the work tree's: unchanged, moved or interdiff."""
     tree, loaded = _work_series(repo, manifest)
@@ -326,30 +325,26 @@ _STYLE = {Kind.UNCHANGED: "green", Kind.MOVED: "green", Kind.DESCRIPTION: "cyan"
           Kind.NEW: "cyan", Kind.DROPPED: "magenta"}
 
 
-def _default_old(repo: pygit2.Repository) -> pygit2.Commit:
+def _default_old(repo: Repository) -> Commit:
     """HEAD when patches/ has uncommitted changes, else the parent of the last commit that
     changed patches/ (first-parent history)."""
-    if repo.head_is_unborn:
+    head = gitrepo.head_commit(repo)
+    if head is None:
         raise GitError("no commits yet: nothing to compare the series with",
                        hint="commit the series first, or name OLD_REV")
-    head = repo.head.peel(pygit2.Commit)
     if worktree.status(repo, (PATCHES,)):
         return head
     commit = head
-    while commit.parents:
-        parent = commit.parents[0]
-        if _subtree(commit, PATCHES) != _subtree(parent, PATCHES):
+    while (parent := gitrepo.first_parent(commit)) is not None:
+        if _subtree(repo, commit, PATCHES) != _subtree(repo, parent, PATCHES):
             return parent
         commit = parent
     raise GitError(f"no commit before HEAD changed {PATCHES}/: nothing to compare with",
                    hint="name the commit to compare with: patches range-diff OLD_REV")
 
 
-def _subtree(commit: pygit2.Commit, path: str) -> str | None:
-    try:
-        return str(commit.tree[path].id)
-    except KeyError:
-        return None
+def _subtree(repo: Repository, commit: Commit, path: str) -> str | None:
+    return TreeSource(repo, str(commit.tree_id)).subtree(path)
 
 
 

@@ -12,11 +12,9 @@ import argparse
 from dataclasses import dataclass
 from pathlib import Path
 
-import pygit2
-
 from sync.errors import GitError
+from sync.git import Commit, Repository, worktree
 from sync.git import repo as gitrepo
-from sync.git import worktree
 from sync.git.trees import TreeSource
 from sync.manifest import MANIFEST_NAME, Manifest, load_manifest
 from sync.series.load import PATCHES, SERIES, LoadedSeries, load_series
@@ -31,42 +29,40 @@ class Upstream:
     recorded: bool  # the series' own "# upstream:" record (else the branch tip)
 
 
-def open_project(args: argparse.Namespace) -> tuple[pygit2.Repository, Manifest]:
+def open_project(args: argparse.Namespace) -> tuple[Repository, Manifest]:
     """The repository around ``-C DIR`` and its manifest (``--manifest`` or the default)."""
     repo = gitrepo.open_repository(Path(args.directory))
     root = gitrepo.work_tree(repo)
     return repo, load_manifest(Path(args.manifest) if args.manifest else root / MANIFEST_NAME)
 
 
-def resolve_commit(repo: pygit2.Repository, rev: str, what: str = "--rev") -> pygit2.Commit:
+def resolve_commit(repo: Repository, rev: str, what: str = "--rev") -> Commit:
     """``rev`` as a commit; a GitError naming it otherwise."""
-    try:
-        found = repo.revparse_single(rev).peel(pygit2.Commit)
-    except (KeyError, ValueError, pygit2.GitError, pygit2.InvalidSpecError):
+    found = gitrepo.find_commit(repo, rev)
+    if found is None:
         raise GitError(f"{what} {rev}: no such commit",
-                       hint="give a branch, tag or commit id (see `git log`)") from None
-    assert isinstance(found, pygit2.Commit)
+                       hint="give a branch, tag or commit id (see `git log`)")
     return found
 
 
-def source_tree(repo: pygit2.Repository, manifest: Manifest, rev: str | None) -> str:
+def source_tree(repo: Repository, manifest: Manifest, rev: str | None) -> str:
     """The tree holding the targets and patches/: commit ``rev``'s, or the work tree's."""
     if rev is not None:
         return str(resolve_commit(repo, rev).tree_id)
     return worktree.snapshot(repo, (*manifest.targets, PATCHES)).tree
 
 
-def read_series(repo: pygit2.Repository, manifest: Manifest, tree: str) -> LoadedSeries:
+def read_series(repo: Repository, manifest: Manifest, tree: str) -> LoadedSeries:
     """The series and its patches as they are in ``tree``."""
     return load_series(TreeSource(repo, tree), manifest.targets)
 
 
-def upstream_of(repo: pygit2.Repository, manifest: Manifest, loaded: LoadedSeries) -> Upstream:
+def upstream_of(repo: Repository, manifest: Manifest, loaded: LoadedSeries) -> Upstream:
     """The recorded base of the series, else the tip of the upstream branch."""
     base = loaded.series.base
     if base is not None:
-        found = repo.get(base)
-        if not isinstance(found, pygit2.Commit):
+        found = gitrepo.commit_by_id(repo, base)
+        if found is None:
             raise GitError(f"{SERIES}: the recorded upstream {base[:12]} is not in this "
                            "repository", hint="fetch the upstream branch (or run `python -m "
                                               "sync pull`), then try again")

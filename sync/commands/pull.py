@@ -14,11 +14,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-import pygit2
 from rich.progress import Progress, TaskID
 
 from sync.errors import ConfigError, ImageError
-from sync.git import objects
+from sync.git import Commit, Repository, objects
 from sync.git import repo as gitrepo
 from sync.git.checkpoints import GitCheckpoints, prune_checkpoints
 from sync.image.current import current_image
@@ -122,7 +121,7 @@ class PullOutcome:
 ImageOpener = Callable[[Progress], AbstractContextManager[OpenedImage]]
 
 
-def pull(repo: pygit2.Repository, manifest: Manifest, open_image: ImageOpener, ui: UI, *,
+def pull(repo: Repository, manifest: Manifest, open_image: ImageOpener, ui: UI, *,
          limits: Limits = DEFAULT_LIMITS, reread: bool = False,
          cache: Literal["use", "cold", "off"] = "use") -> int:
     """Import the image into ``manifest.branch``; 0 on success (changed or not).
@@ -193,7 +192,7 @@ def _check_pinned_digest(manifest: Manifest, info: ImageInfo, ui: UI) -> None:
                          hint="update `digest:` in the manifest only if this image is trusted")
 
 
-def _read_into_tree(repo: pygit2.Repository, manifest: Manifest, opened: OpenedImage,
+def _read_into_tree(repo: Repository, manifest: Manifest, opened: OpenedImage,
                     progress: Progress, limits: Limits,
                     cache: str = "use") -> tuple[str, ReadReport]:
     checkpoints = GitCheckpoints(repo, read=cache == "use") if cache != "off" else None
@@ -234,14 +233,14 @@ class LayerProgress:
         self.task = None
 
 
-def _count_changes(repo: pygit2.Repository, tip: pygit2.Commit | None, commit: str,
+def _count_changes(repo: Repository, tip: Commit | None, commit: str,
                    outcome: PullOutcome) -> None:
     if tip is None:
         outcome.files_changed = outcome.report.files
         return
-    new = repo.get(commit)
-    assert isinstance(new, pygit2.Commit)
-    stats = tip.tree.diff_to_tree(new.tree).stats
+    new = gitrepo.commit_by_id(repo, commit)
+    assert new is not None
+    stats = gitrepo.diff_stats(repo, str(tip.tree_id), str(new.tree_id))
     outcome.files_changed, outcome.insertions, outcome.deletions = (
         stats.files_changed, stats.insertions, stats.deletions)
 

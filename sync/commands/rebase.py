@@ -22,14 +22,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import pygit2
 from rich.progress import Progress
 from rich.text import Text
 
 from sync.errors import ConflictError, GitError
+from sync.git import Commit, Repository, worktree
 from sync.git import index as gitindex
 from sync.git import repo as gitrepo
-from sync.git import worktree
 from sync.git.merge import Labels
 from sync.git.objects import ObjectWriter
 from sync.git.trees import (
@@ -129,7 +128,7 @@ class Result:
         }
 
 
-def rebase_patches(repo: pygit2.Repository, manifest: Manifest, ui: UI, *,
+def rebase_patches(repo: Repository, manifest: Manifest, ui: UI, *,
                    onto: str | None = None, fuzz: int = 0, drop_merged: bool = False,
                    force: bool = False, action: str = "start") -> int:
     """Rebase ``patches/series`` onto ``onto`` (default: the upstream branch); 0 done, 1 conflict.
@@ -154,13 +153,13 @@ def rebase_patches(repo: pygit2.Repository, manifest: Manifest, ui: UI, *,
 class _Session:
     """One invocation: the repository, its targets, and the state store."""
 
-    def __init__(self, repo: pygit2.Repository, manifest: Manifest, ui: UI) -> None:
+    def __init__(self, repo: Repository, manifest: Manifest, ui: UI) -> None:
         self.repo = repo
         self.ui = ui
         self.targets = manifest.targets
         self.roots = (*manifest.targets, PATCHES)
         self.branch = manifest.branch
-        self.store = StateStore(Path(repo.path))
+        self.store = StateStore(gitrepo.git_dir(repo))
         self.fresh = True  # no state yet: the index is still the maintainer's own
 
     # --- start -------------------------------------------------------------------------------
@@ -190,18 +189,16 @@ class _Session:
                             drop_merged=drop_merged)
         return self._drive(engine, 0, state, series, result, snap.tree)
 
-    def _onto(self, onto: str | None) -> pygit2.Commit:
+    def _onto(self, onto: str | None) -> Commit:
         if onto is None:
             tip = gitrepo.branch_tip(self.repo, self.branch)
             if tip is None:
                 raise GitError(f"branch {self.branch!r} does not exist",
                                hint="run `python -m sync pull` first, or pass --onto REV")
             return tip
-        try:
-            found = self.repo.revparse_single(onto).peel(pygit2.Commit)
-        except (KeyError, ValueError, pygit2.GitError, pygit2.InvalidSpecError):
-            raise GitError(f"--onto {onto}: no such commit") from None
-        assert isinstance(found, pygit2.Commit)
+        found = gitrepo.find_commit(self.repo, onto)
+        if found is None:
+            raise GitError(f"--onto {onto}: no such commit")
         return found
 
     def _read_series(self, disk: TreeSource) -> LoadedSeries:
@@ -213,8 +210,8 @@ class _Session:
     def _base_tree(self, base: str | None) -> str | None:
         if base is None:
             return None
-        found = self.repo.get(base)
-        if not isinstance(found, pygit2.Commit):
+        found = gitrepo.commit_by_id(self.repo, base)
+        if found is None:
             self.ui.warn(f"{SERIES}: the recorded upstream {base[:12]} is not in this "
                          "repository; 3-way merges fall back to the patches' index lines")
             return None
@@ -389,8 +386,9 @@ class _Session:
         """The upstream renames the run that stopped followed (the same trees give the same)."""
         if state.old_tree is None or state.base is None:
             return {}  # no recorded base in the repository: there was nothing to compare
-        base, onto = self.repo.get(state.base), self.repo.get(state.onto)
-        if not isinstance(base, pygit2.Commit) or not isinstance(onto, pygit2.Commit):
+        base = gitrepo.commit_by_id(self.repo, state.base)
+        onto = gitrepo.commit_by_id(self.repo, state.onto)
+        if base is None or onto is None:
             return {}
         return upstream_renames(self.repo, str(base.tree_id), str(onto.tree_id), patches)
 
@@ -440,14 +438,14 @@ def _labels(onto: str, base: str | None) -> Labels:
                   ours=f"upstream {short_oid(onto)}", theirs="patch")
 
 
-def _write_overlay(repo: pygit2.Repository, overlay: Overlay) -> str:
+def _write_overlay(repo: Repository, overlay: Overlay) -> str:
     """Store the overlay's changes (blobs in parallel) and write its tree."""
     with ObjectWriter(repo) as writer:
         entries = overlay.entries(writer)
     return update_tree(repo, overlay.source.oid, entries)
 
 
-def _graft(repo: pygit2.Repository, base: str, source: str, targets: Sequence[str]) -> str:
+def _graft(repo: Repository, base: str, source: str, targets: Sequence[str]) -> str:
     """``base`` with each target folder replaced by the one in ``source``."""
     found = TreeSource(repo, source)
     changes: dict[str, Entry | None] = {}
@@ -463,12 +461,12 @@ def _side(writer: DirectBlobWriter, file: File | None) -> tuple[int, str] | None
     return (file.mode, file.oid or writer.write_bytes(file.content.data))
 
 
-def _record(repo: pygit2.Repository, report: PatchReport) -> ReportRecord:
+def _record(repo: Repository, report: PatchReport) -> ReportRecord:
     text = write_blob(repo, report.new_text) if report.new_text is not None else None
     return ReportRecord(row=report.as_json(), new_text=text)
 
 
-def _report_from(repo: pygit2.Repository, record: ReportRecord) -> PatchReport:
+def _report_from(repo: Repository, record: ReportRecord) -> PatchReport:
     text = read_blob(repo, record.new_text) if record.new_text else None
     return PatchReport.from_json(record.row, text)
 

@@ -11,11 +11,11 @@ import argparse
 from dataclasses import dataclass
 from pathlib import Path
 
-import pygit2
 from rich.text import Text
 
 from sync.commands.gate import GateResult, render_gate
 from sync.errors import CheckFailed
+from sync.git import Repository
 from sync.git import repo as gitrepo
 from sync.manifest import MANIFEST_NAME, Manifest, load_manifest
 from sync.render import (
@@ -67,7 +67,7 @@ class Rendering:
     gate: GateResult
 
 
-def render_in_memory(repo: pygit2.Repository, root: Path, manifest: Manifest,
+def render_in_memory(repo: Repository, root: Path, manifest: Manifest,
                      names: list[str] | None) -> Rendering:
     """Validate the inputs, pass the gate, and render (writing nothing)."""
     declared = load_variants(manifest)
@@ -79,7 +79,7 @@ def render_in_memory(repo: pygit2.Repository, root: Path, manifest: Manifest,
     return Rendering(selected, declared, version, files, gate)
 
 
-def render(repo: pygit2.Repository, root: Path, manifest: Manifest, ui: UI, *,
+def render(repo: Repository, root: Path, manifest: Manifest, ui: UI, *,
            names: list[str] | None = None, check: bool = False) -> int:
     """Render (or with ``check`` compare) the outputs; 0 when written or up to date."""
     rendering = render_in_memory(repo, root, manifest, names)

@@ -51,6 +51,13 @@ def record_conflicts(repo: pygit2.Repository, conflicts: Iterable[Unmerged]) -> 
     index.write()
 
 
+def tracked_paths(repo: pygit2.Repository) -> set[str]:
+    """Every path the index has an entry for (``git ls-files``)."""
+    index = repo.index
+    index.read()
+    return {entry.path for entry in index}
+
+
 def unmerged_paths(repo: pygit2.Repository) -> set[str]:
     """Paths with unmerged entries."""
     index = repo.index

@@ -40,10 +40,72 @@ def open_repository(start: Path) -> pygit2.Repository:
     return repo
 
 
+def init_repository(path: Path, initial_head: str = "main") -> pygit2.Repository:
+    """A new, empty repository with a work tree at ``path``."""
+    return pygit2.init_repository(str(path), initial_head=initial_head)
+
+
 def work_tree(repo: pygit2.Repository) -> Path:
     """The top of the work tree."""
     assert repo.workdir is not None
     return Path(repo.workdir)
+
+
+def git_dir(repo: pygit2.Repository) -> Path:
+    """The repository's ``.git`` folder (where simapp-sync keeps its own state)."""
+    return Path(repo.path)
+
+
+def find_commit(repo: pygit2.Repository, rev: str) -> pygit2.Commit | None:
+    """The commit revision ``rev`` (a branch, tag, id or expression like ``HEAD~2``) names."""
+    try:
+        found = repo.revparse_single(rev).peel(pygit2.Commit)
+    except (KeyError, ValueError, pygit2.GitError, pygit2.InvalidSpecError):
+        return None
+    return found if isinstance(found, pygit2.Commit) else None
+
+
+def commit_by_id(repo: pygit2.Repository, oid: str) -> pygit2.Commit | None:
+    """The commit with id ``oid``; None when this repository has no such commit."""
+    try:
+        found = repo.get(oid)
+    except ValueError:  # not a valid id
+        return None
+    return found if isinstance(found, pygit2.Commit) else None
+
+
+def head_commit(repo: pygit2.Repository) -> pygit2.Commit | None:
+    """The commit HEAD points at; None on an unborn branch (nothing committed yet)."""
+    if repo.head_is_unborn:
+        return None
+    try:
+        found = repo.head.peel(pygit2.Commit)
+    except pygit2.GitError:
+        return None
+    return found if isinstance(found, pygit2.Commit) else None
+
+
+def first_parent(commit: pygit2.Commit) -> pygit2.Commit | None:
+    """The first parent of ``commit`` (None for a root commit)."""
+    parents = commit.parents
+    return parents[0] if parents else None
+
+
+@dataclass(frozen=True)
+class DiffStats:
+    """What ``git diff --shortstat`` says between two trees."""
+
+    files_changed: int
+    insertions: int
+    deletions: int
+
+
+def diff_stats(repo: pygit2.Repository, old_tree: str, new_tree: str) -> DiffStats:
+    """Files changed, lines inserted and deleted from tree ``old_tree`` to tree ``new_tree``."""
+    old, new = repo.get(old_tree), repo.get(new_tree)
+    assert isinstance(old, pygit2.Tree) and isinstance(new, pygit2.Tree)
+    stats = old.diff_to_tree(new).stats
+    return DiffStats(stats.files_changed, stats.insertions, stats.deletions)
 
 
 def branch_ref(branch: str) -> str:

@@ -10,9 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import pygit2
-
-from sync.git import worktree
+from sync.git import Repository, worktree
 from sync.git.diff import diff_text
 from sync.git.trees import TreeSource
 from sync.series.refresh import FIXED_FROM, render_patch
@@ -25,7 +23,7 @@ def header(subject: str, author: str, description: str = "") -> bytes:
     return FIXED_FROM + text.encode("utf-8")
 
 
-def uncaptured_diff(repo: pygit2.Repository, expected: str, actual: str,
+def uncaptured_diff(repo: Repository, expected: str, actual: str,
                     targets: Sequence[str]) -> bytes:
     """The canonical diff from tree ``expected`` to tree ``actual`` under ``targets``."""
     changes = worktree.changes_between(repo, expected, actual, targets)
@@ -35,7 +33,7 @@ def uncaptured_diff(repo: pygit2.Repository, expected: str, actual: str,
     return diff_text(repo, before, after) if changes else b""
 
 
-def new_patch(repo: pygit2.Repository, expected: str, actual: str, targets: Sequence[str], *,
+def new_patch(repo: Repository, expected: str, actual: str, targets: Sequence[str], *,
               subject: str, author: str, description: str = "") -> bytes | None:
     """The text of a patch turning ``expected`` into ``actual``; None when they are equal."""
     diff = uncaptured_diff(repo, expected, actual, targets)

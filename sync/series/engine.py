@@ -17,9 +17,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-import pygit2
-
 from sync.errors import PatchError
+from sync.git import Repository
 from sync.git.diff import diff_text, find_renames
 from sync.git.merge import Labels, MergeResult, merge_file
 from sync.git.trees import Entry, find_blob
@@ -88,7 +87,7 @@ class Stop:
 class Rebase:
     """The state of a series being rebased; ``run`` advances it until done or a conflict."""
 
-    repo: pygit2.Repository
+    repo: Repository
     patches: Sequence[SeriesPatch]
     new: Overlay
     old: Overlay | None
@@ -230,7 +229,7 @@ class SeriesResult:
     stop: Stop | None
 
 
-def upstream_renames(repo: pygit2.Repository, base: str | None, tree: str,
+def upstream_renames(repo: Repository, base: str | None, tree: str,
                      patches: Sequence[SeriesPatch]) -> dict[str, str]:
     """Files the series touches that upstream renamed between tree ``base`` and ``tree``.
 
@@ -241,7 +240,7 @@ def upstream_renames(repo: pygit2.Repository, base: str | None, tree: str,
     return find_renames(repo, base, tree, paths)
 
 
-def apply_series(repo: pygit2.Repository, patches: Sequence[SeriesPatch], tree: str, *,
+def apply_series(repo: Repository, patches: Sequence[SeriesPatch], tree: str, *,
                  base: str | None = None, fuzz: int = 0) -> SeriesResult:
     """Apply ``patches`` onto ``tree`` in memory (3-way from ``base`` when given).
 

@@ -12,9 +12,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import Enum
 
-import pygit2
-
-from sync.git import worktree
+from sync.git import Repository, worktree
+from sync.git.repo import commit_by_id
 from sync.git.trees import TreeSource
 from sync.series.engine import SeriesResult, apply_series
 from sync.series.load import LoadedSeries
@@ -63,20 +62,20 @@ class Verification:
         return self.applied.stop is None and not self.drift
 
 
-def base_tree(repo: pygit2.Repository, loaded: LoadedSeries) -> str | None:
+def base_tree(repo: Repository, loaded: LoadedSeries) -> str | None:
     """The tree of the series' recorded upstream commit, when this repository has it."""
     if loaded.series.base is None:
         return None
-    found = repo.get(loaded.series.base)
-    return str(found.tree_id) if isinstance(found, pygit2.Commit) else None
+    found = commit_by_id(repo, loaded.series.base)
+    return str(found.tree_id) if found is not None else None
 
 
-def expected_tree(repo: pygit2.Repository, loaded: LoadedSeries, upstream: str) -> SeriesResult:
+def expected_tree(repo: Repository, loaded: LoadedSeries, upstream: str) -> SeriesResult:
     """The series applied onto tree ``upstream`` at fuzz 0 (3-way from the recorded base)."""
     return apply_series(repo, list(loaded.patches), upstream, base=base_tree(repo, loaded))
 
 
-def drift_between(repo: pygit2.Repository, expected: str, actual: str,
+def drift_between(repo: Repository, expected: str, actual: str,
                   targets: Sequence[str]) -> tuple[Drift, ...]:
     """Every path under ``targets`` where tree ``actual`` differs from tree ``expected``."""
     wanted = TreeSource(repo, expected)
@@ -92,7 +91,7 @@ def drift_between(repo: pygit2.Repository, expected: str, actual: str,
     return tuple(found)
 
 
-def verify(repo: pygit2.Repository, loaded: LoadedSeries, upstream: str, actual: str,
+def verify(repo: Repository, loaded: LoadedSeries, upstream: str, actual: str,
            targets: Sequence[str]) -> Verification:
     """Apply ``loaded`` onto tree ``upstream`` and compare the targets of tree ``actual``."""
     applied = expected_tree(repo, loaded, upstream)

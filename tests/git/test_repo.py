@@ -65,3 +65,55 @@ def test_trailers_are_read_from_the_last_paragraph():
     message = "Upstream x:1\n\nbody text\n\nUpstream-Image: x:1\nUpstream-Digest: sha256:ab\n"
     assert gitrepo.trailers(message) == {"Upstream-Image": "x:1", "Upstream-Digest": "sha256:ab"}
     assert gitrepo.trailers("subject only\n") == {}
+
+
+def git(path: Path, *args: str) -> str:
+    return subprocess.run(["git", "-C", str(path), *args], capture_output=True, text=True,
+                          check=True).stdout.strip()
+
+
+def test_find_commit_resolves_revisions_as_git_rev_parse_does(repo_dir: Path):
+    repo = gitrepo.open_repository(repo_dir)
+    (repo_dir / "a.txt").write_text("a\n")
+    git(repo_dir, "add", "a.txt")
+    git(repo_dir, "-c", "user.name=T", "-c", "user.email=t@e", "commit", "-qm", "second")
+    git(repo_dir, "tag", "-a", "v1", "-m", "annotated")
+    for rev in ("main", "HEAD~1", "v1", git(repo_dir, "rev-parse", "HEAD")[:10]):
+        found = gitrepo.find_commit(repo, rev)
+        expected = git(repo_dir, "rev-parse", f"{rev}^{{commit}}")
+        assert found is not None and str(found.id) == expected
+    assert gitrepo.find_commit(repo, "no-such-branch") is None
+    assert gitrepo.find_commit(repo, "HEAD~5") is None
+    assert gitrepo.find_commit(repo, "main:a.txt") is None  # a blob is not a commit
+
+
+def test_commit_by_id_only_finds_commits(repo_dir: Path):
+    repo = gitrepo.open_repository(repo_dir)
+    head = git(repo_dir, "rev-parse", "HEAD")
+    assert str(gitrepo.commit_by_id(repo, head).id) == head
+    assert gitrepo.commit_by_id(repo, "ab" * 20) is None
+    assert gitrepo.commit_by_id(repo, git(repo_dir, "rev-parse", "HEAD^{tree}")) is None
+    assert gitrepo.commit_by_id(repo, "not hex") is None
+
+
+def test_head_commit_is_none_on_an_unborn_branch(tmp_path: Path, repo_dir: Path):
+    fresh = gitrepo.init_repository(tmp_path / "fresh", initial_head="main")
+    assert gitrepo.head_commit(fresh) is None
+    assert gitrepo.git_dir(fresh) == tmp_path / "fresh" / ".git"
+    repo = gitrepo.open_repository(repo_dir)
+    head = gitrepo.head_commit(repo)
+    assert head is not None and str(head.id) == git(repo_dir, "rev-parse", "HEAD")
+    assert gitrepo.first_parent(head) is None  # the fixture's only commit is a root
+
+
+def test_diff_stats_counts_as_git_diff_shortstat(repo_dir: Path):
+    repo = gitrepo.open_repository(repo_dir)
+    before = git(repo_dir, "rev-parse", "HEAD^{tree}")
+    (repo_dir / "a.txt").write_text("one\ntwo\nthree\n")
+    (repo_dir / "b.txt").write_text("b\n")
+    git(repo_dir, "add", "a.txt", "b.txt")
+    after = git(repo_dir, "write-tree")
+    stats = gitrepo.diff_stats(repo, before, after)
+    assert (stats.files_changed, stats.insertions, stats.deletions) == (2, 4, 0)
+    assert git(repo_dir, "diff", "--shortstat", before, after) == \
+        "2 files changed, 4 insertions(+)"
