@@ -1,9 +1,15 @@
 """Command line: parse, configure output once, dispatch, map errors to exit codes.
 
 Each module in ``COMMANDS`` exposes ``configure(subparsers, common)``: it adds its subparser
-(with ``common`` as a parent, which brings ``--json``) and sets ``handler`` to a function
+(with ``common`` as a parent, which brings the global options) and sets ``handler`` to a function
 ``(args, ui) -> int``. Only the module of the command being run is imported (start-up time: a
-no-op pull should not pay for the Docker SDK); help and usage errors import them all.
+no-op pull should not pay for the Docker SDK); help, usage errors and shell completion import
+them all.
+
+Global options (``--json``, ``-q``, ``-v``, ``--no-color``, ``--no-pager``, ``-C``,
+``--manifest``) are accepted before or after the command, as git and docker users expect: the
+top-level parser holds the defaults and the subcommands' copies default to "not given", so a value
+given on either side wins.
 """
 
 from __future__ import annotations
@@ -11,11 +17,14 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import sys
 from collections.abc import Sequence
+from typing import Any
 
-from sync import __version__
+from sync import __version__, program
 from sync.errors import SyncError
+from sync.examples import EXAMPLES
 from sync.ui import UI
 
 COMMANDS = {
@@ -26,43 +35,83 @@ COMMANDS = {
     "demo": "sync.commands.demo",
     "check": "sync.commands.check",
     "patches": "sync.commands.patches",
+    "completion": "sync.commands.completion",
 }
 
+EXIT_OK = 0
+EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
+EXIT_BROKEN_PIPE = 141  # what a shell reports for git killed by SIGPIPE (128 + 13)
+
+
+def _add_global_options(parser: argparse.ArgumentParser, *, defaults: bool) -> None:
+    """The options every command takes; ``defaults=False`` leaves unset ones out of the result."""
+
+    def default(value: Any) -> Any:
+        return value if defaults else argparse.SUPPRESS
+
+    parser.add_argument("--json", action="store_true", default=default(False),
+                        help="print one JSON document on stdout and nothing else")
+    parser.add_argument("-C", dest="directory", metavar="DIR", default=default("."),
+                        help="run as if started in DIR (like git -C)")
+    parser.add_argument("--manifest", metavar="PATH", default=default(None),
+                        help="manifest file (default: upstream-manifest.yaml at the repo root)")
+    parser.add_argument("--no-color", action="store_true", default=default(False),
+                        help="no colours (as does NO_COLOR=1)")
+    parser.add_argument("--no-pager", action="store_true", default=default(False),
+                        help="never page long output (as does SIMAPP_SYNC_PAGER=cat)")
+    parser.add_argument("-q", "--quiet", action="store_true", default=default(False),
+                        help="no progress, hints or diagnostics (errors still show)")
+    parser.add_argument("-v", "--verbose", action="store_true", default=default(False),
+                        help="debug logging on stderr")
 
 
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     """The parser with every command registered, or just command ``only``."""
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--json", action="store_true",
-                        help="print one JSON document on stdout and nothing else")
-    common.add_argument("-C", dest="directory", metavar="DIR", default=".",
-                        help="run as if started in DIR (default: the current directory)")
-    common.add_argument("--manifest", metavar="PATH", default=None,
-                        help="manifest file (default: upstream-manifest.yaml at the repo root)")
-    common.add_argument("--no-color", action="store_true", help="no colours (as does NO_COLOR=1)")
-    common.add_argument("-q", "--quiet", action="store_true", help="no progress or diagnostics")
-    common.add_argument("-v", "--verbose", action="store_true", help="debug logging on stderr")
+    _add_global_options(common, defaults=False)
 
     parser = argparse.ArgumentParser(
-        prog="simapp-sync",
+        prog=program.name(),
         description="Keep the DeepRacer community simapp in sync with its upstream image.",
+        epilog=_epilog("", EXAMPLES[""]),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"simapp-sync {__version__}")
-    parser.add_argument("-C", dest="top_directory", metavar="DIR", default=None,
-                        help="run as if started in DIR (like git -C; also accepted after COMMAND)")
+    _add_global_options(parser, defaults=True)
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     modules = [COMMANDS[only]] if only in COMMANDS else list(dict.fromkeys(COMMANDS.values()))
     for module_name in modules:
         importlib.import_module(module_name).configure(subparsers, common)
+    _add_examples(subparsers)
     return parser
 
 
+def _add_examples(subparsers: argparse._SubParsersAction, prefix: str = "") -> None:
+    """End every (sub)command's --help with its examples, as git's manual pages do."""
+    for name, subparser in subparsers.choices.items():
+        path = f"{prefix}{name}"
+        if path in EXAMPLES:
+            subparser.epilog = _epilog(path, EXAMPLES[path])
+            subparser.formatter_class = argparse.RawDescriptionHelpFormatter
+        for action in subparser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                _add_examples(action, prefix=f"{path} ")
+
+
+def _epilog(path: str, examples: Sequence[tuple[str, str]]) -> str:
+    lines = ["examples:"]
+    for words, meaning in examples:
+        lines.append(f"  {program.command(words)}")
+        lines.append(f"      {meaning}")
+    return "\n".join(lines)
+
+
 def _command_name(argv: Sequence[str]) -> str | None:
-    """The first word that is not an option (nor -C's value): the command being run."""
+    """The first word that is not an option (nor the value of -C/--manifest): the command."""
     words = iter(argv)
     for word in words:
-        if word == "-C":
+        if word in ("-C", "--manifest"):
             next(words, None)
         elif not word.startswith("-"):
             return word
@@ -71,15 +120,20 @@ def _command_name(argv: Sequence[str]) -> str | None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``python -m sync`` and ``simapp-sync``; returns the exit code."""
+    program.set_invoked(program.name_from_argv0(sys.argv[0] if sys.argv else ""))
     argv = list(sys.argv[1:] if argv is None else argv)
-    parser = build_parser(_command_name(argv))
+    completing = "_ARGCOMPLETE" in os.environ
+    parser = build_parser(None if completing else _command_name(argv))
+    if completing:
+        from sync.completion import complete
+
+        complete(parser)  # exits the process when it has answered the shell
     try:
         args = parser.parse_args(argv)
     except SystemExit as exit_:  # argparse exits 2 on usage errors, 0 on --help
         return int(exit_.code or 0)
-    if args.top_directory and args.directory == ".":
-        args.directory = args.top_directory
-    ui = UI.create(json_mode=args.json, quiet=args.quiet, color=False if args.no_color else None)
+    ui = UI.create(json_mode=args.json, quiet=args.quiet,
+                   color=False if args.no_color else None, pager=not args.no_pager)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     try:
@@ -92,3 +146,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         ui.error("interrupted")
         return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        return _quiet_broken_pipe()
+
+
+def _quiet_broken_pipe() -> int:
+    """The reader went away (``... | head``): end quietly, as git does, with no traceback.
+
+    Python would report the failed flush of stdout again at shutdown; pointing stdout at
+    /dev/null first makes that flush succeed.
+    """
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # stdout is not a real file (tests capture it)
+        pass
+    finally:
+        os.close(devnull)
+    return EXIT_BROKEN_PIPE

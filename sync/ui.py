@@ -1,13 +1,18 @@
 """Terminal output, configured once: results on stdout, diagnostics and progress on stderr.
 
-With ``--json`` nothing but the one JSON document reaches stdout; progress bars and messages are
-silenced so CI can parse the output. Rich honours ``NO_COLOR`` and non-tty output by itself.
+With ``--json`` nothing but the one JSON document reaches stdout (it carries ``schema_version``;
+the schemas ship in ``sync/schemas/``); progress bars and messages are silenced so CI can parse
+the output. Rich honours ``NO_COLOR`` and non-tty output by itself. Long output is paged the way
+git pages it: only on a terminal, only when it does not fit the screen, through
+``SIMAPP_SYNC_PAGER``, ``PAGER`` or ``less`` with ``LESS=FRX`` unless LESS is set.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shlex
+import subprocess
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -29,6 +34,11 @@ from rich.progress import (
 )
 from rich.table import Table
 
+SCHEMA_VERSION = 1  # of every --json document; bump on an incompatible change of any schema
+PAGER_ENV = "SIMAPP_SYNC_PAGER"
+DEFAULT_PAGER = "less"
+DEFAULT_LESS = "FRX"  # quit if one screen, raw colour codes, keep the screen on exit (git's)
+
 
 @dataclass
 class UI:
@@ -36,12 +46,13 @@ class UI:
 
     json_mode: bool = False
     quiet: bool = False
+    pager: bool = True
     out: Console = field(default_factory=lambda: Console(soft_wrap=False))
     err: Console = field(default_factory=lambda: Console(stderr=True, soft_wrap=False))
 
     @classmethod
     def create(cls, *, json_mode: bool = False, quiet: bool = False,
-               color: bool | None = None) -> UI:
+               color: bool | None = None, pager: bool = True) -> UI:
         """Build the consoles once, honouring NO_COLOR and an explicit --no-color."""
         no_color = color is False or bool(os.environ.get("NO_COLOR"))
         width = _env_width()
@@ -49,7 +60,7 @@ class UI:
                       highlight=False)
         err = Console(stderr=True, no_color=no_color, soft_wrap=False, width=width,
                       highlight=False)
-        return cls(json_mode=json_mode, quiet=quiet, out=out, err=err)
+        return cls(json_mode=json_mode, quiet=quiet, pager=pager, out=out, err=err)
 
     # --- results -----------------------------------------------------------------------------
     def print(self, *renderables: RenderableType, **kwargs: Any) -> None:
@@ -60,6 +71,8 @@ class UI:
     def emit_json(self, document: Any) -> None:
         """The single JSON document of --json mode (printed only in that mode)."""
         if self.json_mode:
+            if isinstance(document, dict):
+                document = {"schema_version": SCHEMA_VERSION, **document}
             sys.stdout.write(json.dumps(document, indent=2, sort_keys=True, default=str) + "\n")
             sys.stdout.flush()
 
@@ -69,6 +82,37 @@ class UI:
         for column in columns:
             table.add_column(column)
         return table
+
+    @contextmanager
+    def paged(self) -> Iterator[None]:
+        """Page what the block prints to stdout when it is longer than the terminal (git's rule).
+
+        Off the terminal, in --json mode or with --no-pager, output goes straight through.
+        """
+        command = self._pager_command()
+        if command is None:
+            yield
+            return
+        with self.out.capture() as captured:
+            yield
+        text = captured.get()
+        if text.count("\n") < self.out.size.height:
+            sys.stdout.write(text)
+            sys.stdout.flush()
+            return
+        _run_pager(command, text)
+
+    def _pager_command(self) -> list[str] | None:
+        if self.json_mode or not self.pager or not self.out.is_terminal:
+            return None
+        spelled = os.environ.get(PAGER_ENV) or os.environ.get("PAGER") or DEFAULT_PAGER
+        command = shlex.split(spelled)
+        return None if not command or command == ["cat"] else command
+
+    def hint(self, message: str) -> None:
+        """A next-step suggestion ("next: ..."); silenced by -q and --json, like git's advice."""
+        if not (self.json_mode or self.quiet):
+            self.err.print(f"[dim]hint:[/dim] {escape(message)}", soft_wrap=True)
 
     # --- diagnostics -------------------------------------------------------------------------
     def info(self, message: RenderableType) -> None:
@@ -99,6 +143,26 @@ class UI:
                             disable=self.json_mode or self.quiet)
         with progress:
             yield progress
+
+
+def _run_pager(command: list[str], text: str) -> None:
+    """Feed ``text`` to the pager; a pager that quits early (q in less) is not an error."""
+    environment = dict(os.environ)
+    environment.setdefault("LESS", DEFAULT_LESS)
+    environment.setdefault("LV", "-c")  # git's setting for lv: keep colours
+    try:
+        pager = subprocess.Popen(command, stdin=subprocess.PIPE, env=environment)
+    except OSError:  # no such pager: show the text rather than nothing
+        sys.stdout.write(text)
+        sys.stdout.flush()
+        return
+    assert pager.stdin is not None
+    try:
+        pager.stdin.write(text.encode("utf-8", "replace"))
+        pager.stdin.close()
+    except BrokenPipeError:
+        pass
+    pager.wait()
 
 
 def add_task(progress: Progress, description: str, total: float | None = None,

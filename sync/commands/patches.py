@@ -193,11 +193,7 @@ def show_patch(repo: Repository, manifest: Manifest, ui: UI, name: str) -> int:
     if meta.description:
         header.append(f"\n{meta.description}\n")
     header.append(f"\n{_files(len(patch.files))}, +{patch.added} −{patch.removed}\n")
-    if ui.out.is_terminal:
-        with ui.out.pager(styles=True):
-            ui.print(header)
-            _print_diff(ui, diff)
-    else:
+    with ui.paged():
         ui.print(header)
         _print_diff(ui, diff)
     return 0

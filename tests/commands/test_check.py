@@ -75,8 +75,9 @@ def test_json_mode_prints_one_document_with_the_drift(tmp_path: Path):
     result = simapp.run("check", "--json")
     assert result.code == 1
     document = json.loads(result.out)
-    assert document == {"clean": False, "rev": None, "upstream": simapp.upstream,
-                        "upstream_recorded": True, "patches": 2, "conflict": None,
+    assert document == {"schema_version": 1, "clean": False, "rev": None,
+                        "upstream": simapp.upstream, "upstream_recorded": True,
+                        "patches": 2, "conflict": None,
                         "drift": [{"path": "bundle/README.md", "kind": "modified"}]}
 
 

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-import pydoc
 import subprocess
 from pathlib import Path
 
 import pytest
 from rich.console import Console
 
+from sync import ui as ui_module
 from sync.commands.patches import show_patch
 from sync.manifest import load_manifest
 from sync.ui import UI
@@ -102,11 +102,13 @@ def test_show_json_is_one_document_with_the_diff(simapp: Project):
     assert (document["files"], document["added"], document["removed"]) == (1, 1, 1)
 
 
-def test_show_highlights_and_pages_on_a_terminal(simapp: Project, monkeypatch):
+def test_show_highlights_and_pages_on_a_terminal_shorter_than_the_patch(simapp: Project,
+                                                                          monkeypatch):
+    """(tests/test_cli_habits.py runs the real pager in a real pseudo-terminal.)"""
     monkeypatch.delenv("NO_COLOR")
     paged: list[str] = []
-    monkeypatch.setattr(pydoc, "pager", paged.append)  # what rich's system pager calls
-    ui = UI(out=Console(force_terminal=True, color_system="standard", width=120))
+    monkeypatch.setattr(ui_module, "_run_pager", lambda command, text: paged.append(text))
+    ui = UI(out=Console(force_terminal=True, color_system="standard", width=120, height=5))
     manifest = load_manifest(simapp.root / "upstream-manifest.yaml")
     assert show_patch(simapp.repo, manifest, ui, "0002-environment-pins.patch") == 0
     assert len(paged) == 1
@@ -170,7 +172,8 @@ def test_new_takes_its_subject_from_the_name_without_a_message(simapp: Project):
 def test_new_json_names_the_patch_and_its_files(simapp: Project):
     (simapp.root / "bundle/README.md").unlink()
     result = simapp.run("patches", "new", "0003-no-readme.patch", "--json")
-    assert json.loads(result.out) == {"name": "0003-no-readme.patch", "subject": "No readme",
+    assert json.loads(result.out) == {"schema_version": 1,
+                                      "name": "0003-no-readme.patch", "subject": "No readme",
                                       "files": ["bundle/README.md"], "added": 0, "removed": 1,
                                       "index": 3}
 
