@@ -36,6 +36,7 @@ COMMANDS = {
     "check": "sync.commands.check",
     "patches": "sync.commands.patches",
     "completion": "sync.commands.completion",
+    "ci": "sync.commands.ci",
 }
 
 EXIT_OK = 0
