@@ -69,4 +69,13 @@ EXAMPLES: dict[str, list[tuple[str, str]]] = {
         ('completion bash > /etc/bash_completion.d/simapp-sync', "bash completion, system-wide"),
         ('eval "$(simapp-sync completion zsh)"', "zsh completion, in ~/.zshrc"),
     ],
+    "ci": [
+        ("ci init", "write .github/workflows/simapp-sync.yml: daily upstream watch to a PR"),
+        ("ci init --print", "show the workflow without writing it"),
+    ],
+    "ci init": [
+        ("ci init", "the workflow for this repository's manifest"),
+        ('ci init --cron "0 6 * * 1" --force', "weekly on Mondays, replacing the old file"),
+        ("ci init --install 'simapp-sync==0.1.0'", "pin the version the runner installs"),
+    ],
 }

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from sync.git import Repository
 from sync.git import repo as gitrepo
 from sync.image.current import CurrentImage
 from sync.manifest import Manifest
@@ -74,7 +75,7 @@ class UpstreamWatch:
                 "current": self.current.as_json()}
 
 
-def watch_upstream(repo: gitrepo.Repository, manifest: Manifest,
+def watch_upstream(repo: Repository, manifest: Manifest,
                    current: CurrentImage) -> UpstreamWatch:
     """Compare ``current`` with what the tip of the manifest's upstream branch records."""
     tip = gitrepo.branch_tip(repo, manifest.branch)

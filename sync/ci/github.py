@@ -42,8 +42,9 @@ def pr_prefix(manifest: Manifest) -> str:
 def render_workflow(manifest: Manifest, options: WorkflowOptions) -> str:
     """The workflow's text for ``manifest``'s upstream branch, with ``options`` filled in."""
     _check(options)
-    values = {"cron": options.cron, "branch": manifest.branch, "pr_prefix": options.pr_prefix or pr_prefix(manifest),
-              "source": options.source, "python": options.python, "install": options.install}
+    values = {"cron": options.cron, "branch": manifest.branch,
+              "pr_prefix": options.pr_prefix or pr_prefix(manifest), "source": options.source,
+              "python": options.python, "install": options.install}
     template = resources.files("sync.ci").joinpath("simapp-sync.yml").read_text("utf-8")
     return _MARKER.sub(lambda match: values[match.group(1)], template)
 

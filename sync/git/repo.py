@@ -17,10 +17,6 @@ from sync.errors import GitError
 
 ZERO_OID = "0" * 40
 
-# the repository type, for modules outside this package (which do not import pygit2)
-Repository = pygit2.Repository
-Commit = pygit2.Commit
-
 
 @dataclass(frozen=True)
 class Identity:
