@@ -25,11 +25,11 @@ from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO, Protocol
+from typing import Any, BinaryIO, Protocol, cast
 
 from sync.errors import ImageError
-from sync.image.layers import GZIP_MAGIC, ZSTD_MAGIC, layer_opener
 from sync.image.model import ImageInfo, Layer, Limits, OpenedImage
+from sync.image.streams import GZIP_MAGIC, ZSTD_MAGIC, Bounded, layer_opener
 
 TRANSPORTS = ("docker-archive", "oci-archive", "oci")
 REF_NAME = "org.opencontainers.image.ref.name"
@@ -132,29 +132,6 @@ def _blob_name(digest: Any, where: str) -> str:
         raise ImageError(f"{where}: invalid digest {digest!r}", hint=_HINT)
     algorithm, _, value = digest.partition(":")
     return f"blobs/{algorithm}/{value}"
-
-
-class _Bounded:
-    """Exactly ``size`` bytes of ``file`` from where it stands; a short file is an error."""
-
-    def __init__(self, file: BinaryIO, size: int, where: str) -> None:
-        self.file = file
-        self.left = size
-        self.where = where
-
-    def readable(self) -> bool:
-        return True
-
-    def read(self, size: int = -1) -> bytes:
-        if size < 0 or size > self.left:
-            size = self.left
-        if size == 0:
-            return b""
-        data = self.file.read(size)
-        if not data:
-            raise ImageError(f"{self.where}: ends early (truncated)", hint=_HINT)
-        self.left -= len(data)
-        return data
 
 
 class _DirBlobs:
@@ -282,7 +259,8 @@ class _TarBlobs:
         def open_member() -> Iterator[BinaryIO]:
             with self.path.open("rb", buffering=0) as file:
                 file.seek(info.offset_data)
-                yield _Bounded(file, info.size, where)  # type: ignore[misc]
+                yield cast(BinaryIO, Bounded(file, info.size, f"{where}: ends early (truncated)",
+                                              _HINT))
 
         return open_member
 

@@ -29,6 +29,7 @@ import urllib3.exceptions
 from sync.errors import ImageError
 from sync.image import credentials as docker_credentials
 from sync.image.credentials import Credentials
+from sync.image.streams import read_capped
 
 log = logging.getLogger(__name__)
 
@@ -366,19 +367,12 @@ class _BlobStream:
 
 
 def _read_capped(response: requests.Response, where: str) -> bytes:
-    parts: list[bytes] = []
-    total = 0
     try:
-        for chunk in response.iter_content(CHUNK):
-            total += len(chunk)
-            if total > MAX_DOCUMENT:
-                raise ImageError(f"{where}: more than {MAX_DOCUMENT} bytes, too large for a "
-                                 "manifest or config", hint="check the image reference")
-            parts.append(chunk)
+        return read_capped(response.iter_content(CHUNK), MAX_DOCUMENT, where,
+                           hint="check the image reference")
     except _TRANSIENT_ERRORS as error:
         raise ImageError(f"{where}: the download broke off: {_reason(error)}",
                          hint="retry") from None
-    return b"".join(parts)
 
 
 def _digest_of(body: bytes, algorithm: str, where: str) -> str:

@@ -22,7 +22,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from sync.errors import ImageError, UnsafeArchiveError
-from sync.image.layers import TarMembers, tar_errors
+from sync.image.layer_tar import TarMembers, tar_errors
 from sync.image.model import (
     MODE_EXECUTABLE,
     MODE_FILE,

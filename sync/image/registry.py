@@ -29,9 +29,9 @@ from sync.errors import ConfigError, ImageError
 from sync.image import credentials as docker_credentials
 from sync.image.credentials import Credentials
 from sync.image.distribution import RegistryClient, RetryPolicy
-from sync.image.layers import layer_opener
 from sync.image.model import ImageInfo, Layer, Limits, OpenedImage
 from sync.image.prefetch import OnProgress, Prefetcher
+from sync.image.streams import layer_opener
 from sync.manifest import Manifest
 
 TRANSPORT = "docker://"

@@ -12,8 +12,8 @@ import pytest
 
 from sync.image.build import Compression, Entry, layer_blob
 from sync.image.flatten import FlattenResult, flatten
-from sync.image.layers import layer_opener
 from sync.image.model import Layer, Leaf, Limits, Tree
+from sync.image.streams import layer_opener
 from sync.manifest import PathMapping
 
 AMAZON = PathMapping("/opt/amazon", "bundle")

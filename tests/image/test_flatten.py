@@ -799,7 +799,7 @@ _MEMORY_PROBE = """
 import json, sys, tracemalloc
 from contextlib import contextmanager
 from sync.image.flatten import flatten
-from sync.image.layers import layer_opener
+from sync.image.streams import layer_opener
 from sync.image.model import Layer
 from sync.manifest import PathMapping
 from tests.image.conftest import GitHashingStore
