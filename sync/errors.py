@@ -52,6 +52,13 @@ class ConflictError(SyncError):
     exit_code = 1
 
 
+class RebaseInProgress(SyncError):
+    """A stopped ``rebase-patches`` must be finished (--continue, --skip) or undone (--abort)
+    before a command that reads or writes the series, the targets or the images runs."""
+
+    exit_code = 1
+
+
 class CheckFailed(SyncError):
     """A verification found a difference (drift, stale rendered file, unclean series)."""
 

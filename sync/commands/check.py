@@ -16,7 +16,6 @@ from typing import Any
 from rich.text import Text
 
 from sync.commands.project import open_project, read_series, source_tree, upstream_of
-from sync.errors import CheckFailed
 from sync.git import Repository
 from sync.git.repo import git_dir
 from sync.manifest import Manifest
@@ -51,10 +50,8 @@ def run(args: argparse.Namespace, ui: UI) -> int:
 
 def check(repo: Repository, manifest: Manifest, ui: UI, *, rev: str | None = None) -> int:
     """0 when the targets (of the work tree, or of ``rev``) equal upstream + series, else 1."""
-    if rev is None and StateStore(git_dir(repo)).exists():
-        raise CheckFailed("a rebase-patches is in progress: the series is not settled",
-                          hint="finish it with `python -m sync rebase-patches --continue` "
-                               "(or --skip / --abort), then check again")
+    if rev is None:  # a commit's series is settled whatever the work tree is doing
+        StateStore(git_dir(repo)).refuse_if_in_progress()
     tree = source_tree(repo, manifest, rev)
     loaded = read_series(repo, manifest, tree)
     upstream = upstream_of(repo, manifest, loaded)

@@ -57,10 +57,7 @@ def render_gate(repo: Repository, manifest: Manifest) -> GateResult:
     if tip is None:
         raise GitError(f"branch {manifest.branch!r} does not exist: nothing to render from",
                        hint="run `python -m sync pull` first")
-    if StateStore(gitrepo.git_dir(repo)).exists():
-        raise CheckFailed("a rebase-patches is in progress: the series is not settled",
-                          hint="finish it with `python -m sync rebase-patches --continue` "
-                               "(or --skip / --abort), then try again")
+    StateStore(gitrepo.git_dir(repo)).refuse_if_in_progress()
     upstream = _upstream(tip, manifest)
     snap = worktree.snapshot(repo, (*manifest.targets, PATCHES))
     loaded = load_series(TreeSource(repo, snap.tree), manifest.targets)

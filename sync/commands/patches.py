@@ -226,9 +226,7 @@ def new_patch_command(repo: Repository, manifest: Manifest, ui: UI, name: str, *
                       message: str | None = None) -> int:
     """Capture the uncaptured edits in the targets as patch ``name``, appended to the series."""
     _check_name(name)
-    if StateStore(gitrepo.git_dir(repo)).exists():
-        raise GitError("a rebase-patches is in progress",
-                       hint="finish it with --continue or --skip (or --abort) first")
+    StateStore(gitrepo.git_dir(repo)).refuse_if_in_progress()
     tree, loaded = _work_series(repo, manifest)
     if any(item.entry.name == name for item in loaded.patches) or \
             TreeSource(repo, tree).entry(f"{PATCHES}/{name}") is not None or \

@@ -56,23 +56,6 @@ class PatchReport:
         return status_text(self.status, offset=self.offset, fuzz=self.fuzz,
                            dropped=self.dropped, renamed=bool(self.renamed))
 
-    def as_json(self) -> dict[str, Any]:
-        return {"index": self.index, "name": self.name, "status": self.status.value,
-                "files": self.files, "added": self.added, "removed": self.removed,
-                "offset": self.offset, "fuzz": self.fuzz, "evidence": list(self.evidence),
-                "rewritten": self.rewritten,
-                "dropped": self.dropped, "conflicts": list(self.conflicts),
-                "renamed": [{"from": old, "to": new} for old, new in self.renamed]}
-
-    @classmethod
-    def from_json(cls, row: dict[str, Any], new_text: bytes | None = None) -> PatchReport:
-        return cls(index=row["index"], name=row["name"], status=Status(row["status"]),
-                   files=row["files"], added=row["added"], removed=row["removed"],
-                   evidence=tuple(row["evidence"]), new_text=new_text,
-                   dropped=row["dropped"], conflicts=tuple(row["conflicts"]),
-                   offset=row["offset"], fuzz=row["fuzz"], rewritten=row["rewritten"],
-                   renamed=tuple((item["from"], item["to"]) for item in row.get("renamed", ())))
-
 
 @dataclass(frozen=True)
 class Stop:

@@ -1,8 +1,17 @@
-"""The state of a stopped ``rebase-patches``, kept under ``.git/simapp-sync/rebase/``.
+"""The on-disk state of a stopped ``rebase-patches`` (its own versioned format, not --json).
 
-One JSON document, replaced atomically (temp file, fsync, rename): a crash leaves the previous
-document or the new one. Trees and texts are referenced by git object ids; the objects are in
-the object database before the document that names them is written.
+The rebase session (``sync.series.session``) owns this format; the CLI's ``--json`` output is
+built separately and may change without touching it. It lives in ``.git/simapp-sync/rebase/``:
+
+- ``state.json``: one JSON object ``{"format": 2, "phase": ..., ...}``, replaced atomically
+  (temp file, fsync, rename): a crash leaves the previous document or the new one. Trees and
+  texts are referenced by git object ids; the objects are in the object database before the
+  document that names them is written.
+- ``index.backup``: the index as it was before the rebase wrote anything.
+
+A document of another format (written by another version of simapp-sync) is refused with a
+message saying how to get out; nothing is guessed. Format history: 1 stored report rows in the
+``--json`` shape under ``"version"``; 2 (this one) stores patch reports in its own shape.
 """
 
 from __future__ import annotations
@@ -15,30 +24,66 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sync.errors import GitError
+from sync.errors import GitError, RebaseInProgress
+from sync.series.engine import PatchReport
+from sync.series.outcome import Status
 
-STATE_VERSION = 1
+STATE_FORMAT = 2
 STATE_FILE = "state.json"
 INDEX_BACKUP = "index.backup"
+IN_PROGRESS = "a rebase-patches is in progress: the series is not settled"
+IN_PROGRESS_HINT = ("finish it with `python -m sync rebase-patches --continue` (or --skip), "
+                    "or undo it with `python -m sync rebase-patches --abort`, then try again")
+
+Side = tuple[int, str]  # (git mode, blob id)
 
 
 @dataclass
 class ConflictRecord:
-    """A conflicted path and its three sides as ``[mode, blob id]`` (or None)."""
+    """A conflicted path and its three sides as ``(mode, blob id)`` (or None)."""
 
     path: str
-    base: tuple[int, str] | None
-    ours: tuple[int, str] | None
-    theirs: tuple[int, str] | None
+    base: Side | None
+    ours: Side | None
+    theirs: Side | None
     markers: bool = True  # the work tree file holds conflict markers
 
 
 @dataclass
 class ReportRecord:
-    """A finished patch: its report row and, when refreshed, the id of its new text."""
+    """A patch report as the state keeps it; ``new_text`` is the blob id of a refreshed text."""
 
-    row: dict[str, Any]
-    new_text: str | None = None  # blob id
+    index: int
+    name: str
+    status: str
+    files: int
+    added: int
+    removed: int
+    evidence: list[str] = field(default_factory=list)
+    new_text: str | None = None
+    dropped: bool = False
+    conflicts: list[str] = field(default_factory=list)
+    offset: int = 0
+    fuzz: int = 0
+    rewritten: bool = False
+    renamed: list[tuple[str, str]] = field(default_factory=list)
+
+    @classmethod
+    def of(cls, report: PatchReport, new_text: str | None = None) -> ReportRecord:
+        """The record of ``report`` (its refreshed text already stored as blob ``new_text``)."""
+        return cls(report.index, report.name, report.status.value, report.files, report.added,
+                   report.removed, list(report.evidence), new_text, report.dropped,
+                   list(report.conflicts), report.offset, report.fuzz, report.rewritten,
+                   list(report.renamed))
+
+    def report(self, new_text: bytes | None = None) -> PatchReport:
+        """The ``PatchReport`` back, with the refreshed text read from the blob."""
+        return PatchReport(index=self.index, name=self.name, status=Status(self.status),
+                           files=self.files, added=self.added, removed=self.removed,
+                           evidence=tuple(self.evidence), new_text=new_text,
+                           dropped=self.dropped, conflicts=tuple(self.conflicts),
+                           offset=self.offset, fuzz=self.fuzz, rewritten=self.rewritten,
+                           renamed=tuple((old, new) for old, new in self.renamed))
 
 
 @dataclass
@@ -55,7 +100,7 @@ class RebaseState:
     fuzz: int = 0
     drop_merged: bool = False
     stopped_at: int = 0  # 0-based index of the conflicting patch
-    stopped: dict[str, Any] | None = None  # its report row
+    stopped: ReportRecord | None = None  # its report
     settle: list[str] = field(default_factory=list)  # former conflicts to stage when stopped
     new_tree: str | None = None  # new chain before the conflicting patch
     old_tree: str | None = None  # old chain after the conflicting patch
@@ -64,7 +109,6 @@ class RebaseState:
     conflicts: list[ConflictRecord] = field(default_factory=list)
     reports: list[ReportRecord] = field(default_factory=list)
     final_tree: str | None = None  # phase "finishing": the tree being written
-    version: int = STATE_VERSION
 
 
 class StateStore:
@@ -80,6 +124,11 @@ class StateStore:
     def exists(self) -> bool:
         return (self.folder / STATE_FILE).exists()
 
+    def refuse_if_in_progress(self) -> None:
+        """The "rebase in progress" guard: ``RebaseInProgress`` (exit 1) while one is stopped."""
+        if self.exists():
+            raise RebaseInProgress(IN_PROGRESS, hint=IN_PROGRESS_HINT)
+
     def prepare(self) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
 
@@ -90,22 +139,28 @@ class StateStore:
         except FileNotFoundError:
             return None
         except (OSError, ValueError) as error:
-            raise GitError(f"{path}: unreadable rebase state: {error}",
-                           hint="remove the folder to forget the rebase (the work tree is "
-                                "not restored then)") from None
-        if raw.get("version") != STATE_VERSION:
-            raise GitError(f"{path}: rebase state version {raw.get('version')} is not "
-                           f"{STATE_VERSION}", hint="finish it with the version that started it")
-        raw["conflicts"] = [ConflictRecord(**_tuples(item)) for item in raw["conflicts"]]
-        raw["reports"] = [ReportRecord(**item) for item in raw["reports"]]
-        return RebaseState(**raw)
+            raise _unreadable(path, str(error)) from None
+        if not isinstance(raw, dict):
+            raise _unreadable(path, "not a JSON object")
+        found = raw.pop("format", None) if "format" in raw else raw.pop("version", None)
+        if found != STATE_FORMAT:
+            raise GitError(f"{path}: rebase state format {found} is not the format this "
+                           f"simapp-sync reads ({STATE_FORMAT}): another version of "
+                           "simapp-sync stopped this rebase",
+                           hint="finish or --abort it with the version that started it, or "
+                                f"remove {self.folder} to forget it (the work tree and "
+                                "patches/ are then left as they are)")
+        try:
+            return _state(raw)
+        except (KeyError, TypeError, ValueError) as error:
+            raise _unreadable(path, f"{type(error).__name__}: {error}") from None
 
     def save(self, state: RebaseState) -> None:
         self.prepare()
         path = self.folder / STATE_FILE
         temporary = path.with_name(STATE_FILE + ".tmp")
         with open(temporary, "w", encoding="utf-8") as handle:
-            json.dump(_as_json(state), handle, separators=(",", ":"))
+            json.dump(_document(state), handle, separators=(",", ":"))
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(temporary, path)
@@ -122,14 +177,32 @@ class StateStore:
         shutil.rmtree(self.folder, ignore_errors=True)
 
 
-def _as_json(state: RebaseState) -> dict[str, Any]:
-    # not dataclasses.asdict: it deep-copies every report row, which is slow for long series
-    document = dict(vars(state))
+def _unreadable(path: Path, why: str) -> GitError:
+    return GitError(f"{path}: unreadable rebase state: {why}",
+                    hint="remove the folder to forget the rebase (the work tree is not "
+                         "restored then)")
+
+
+def _document(state: RebaseState) -> dict[str, Any]:
+    # not dataclasses.asdict: it deep-copies every record, which is slow for long series
+    document: dict[str, Any] = {"format": STATE_FORMAT, **vars(state)}
+    document["stopped"] = vars(state.stopped) if state.stopped is not None else None
     document["conflicts"] = [vars(record) for record in state.conflicts]
     document["reports"] = [vars(record) for record in state.reports]
     return document
 
 
-def _tuples(item: dict[str, Any]) -> dict[str, Any]:
+def _state(raw: dict[str, Any]) -> RebaseState:
+    raw["stopped"] = _report(raw["stopped"]) if raw.get("stopped") is not None else None
+    raw["conflicts"] = [ConflictRecord(**_sides(item)) for item in raw["conflicts"]]
+    raw["reports"] = [_report(item) for item in raw["reports"]]
+    return RebaseState(**raw)
+
+
+def _report(item: dict[str, Any]) -> ReportRecord:
+    return ReportRecord(**{**item, "renamed": [tuple(pair) for pair in item["renamed"]]})
+
+
+def _sides(item: dict[str, Any]) -> dict[str, Any]:
     return {key: tuple(value) if isinstance(value, list) else value for key, value in
             item.items()}

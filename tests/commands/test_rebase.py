@@ -534,12 +534,12 @@ def test_onto_names_the_upstream_commit_explicitly(checkout: Checkout, tmp_path:
 
 def test_a_stopped_rebase_must_be_finished_before_another_starts(checkout: Checkout,
                                                                 tmp_path: Path):
-    from sync.errors import GitError
+    from sync.errors import GitError, RebaseInProgress
     with pytest.raises(GitError, match="no rebase-patches in progress"):
         run(checkout, action="continue")
     conflicting(checkout, tmp_path)
     assert run(checkout) == 1
-    with pytest.raises(GitError, match="already in progress"):
+    with pytest.raises(RebaseInProgress, match="a rebase-patches is in progress"):
         run(checkout, force=True)
 
 

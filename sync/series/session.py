@@ -1,0 +1,423 @@
+"""The rebase session: carry patches/series onto a new upstream, resumably (a state machine).
+
+Everything is computed in memory on git trees first; the work tree, ``patches/`` and the index
+are written only at the end (or at the first conflict), after the state that can undo them is
+safely under ``.git/simapp-sync/rebase/`` (``sync.series.state``):
+
+- success: state "finishing" -> targets and patches/ written -> index -> state removed;
+- conflict: state "stopping" -> files with markers written -> unmerged index entries -> state
+  "conflict"; then ``resume`` (the maintainer's edit becomes the patch; ``skip`` drops it) or
+  ``abort``.
+
+A crash at any point leaves the state behind: ``resume`` writes again what was being written,
+and ``abort`` puts ``patches/`` and the targets back byte for byte (from the snapshot taken
+before anything was written). The session reports through a ``Display`` (warnings and progress
+bars); what the command prints of the outcome is the command's business.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from sync.errors import ConflictError, GitError
+from sync.git import Commit, Repository, worktree
+from sync.git import index as gitindex
+from sync.git import repo as gitrepo
+from sync.git.merge import Labels
+from sync.git.objects import ObjectWriter
+from sync.git.trees import (
+    MODE_TREE,
+    DirectBlobWriter,
+    Entry,
+    TreeSource,
+    read_blob,
+    update_tree,
+    write_blob,
+)
+from sync.series.engine import PatchReport, Rebase, Stop, upstream_renames
+from sync.series.load import PATCHES, SERIES, LoadedSeries, SeriesPatch, load_series
+from sync.series.overlay import Content, File, Overlay
+from sync.series.seriesfile import Series, SeriesEntry
+from sync.series.state import ConflictRecord, RebaseState, ReportRecord, StateStore
+
+
+class Bar(Protocol):
+    """One progress bar."""
+
+    def update(self, completed: int, detail: str = "") -> None: ...
+
+    def advance(self, count: int) -> None: ...
+
+
+class Bars(Protocol):
+    """A live progress display that bars are added to."""
+
+    def bar(self, description: str, total: int, completed: int = 0) -> Bar: ...
+
+
+class Display(Protocol):
+    """Where the session reports while it works: warnings, and a live display of bars."""
+
+    def warn(self, message: str) -> None: ...
+
+    def live(self) -> AbstractContextManager[Bars]: ...
+
+
+class Quiet:
+    """A ``Display`` that shows nothing (tests, and callers that report only the outcome)."""
+
+    def warn(self, message: str) -> None:
+        return None
+
+    @contextmanager
+    def live(self) -> Iterator[Bars]:
+        yield self
+
+    def bar(self, description: str, total: int, completed: int = 0) -> Bar:
+        return _NoBar()
+
+
+class _NoBar:
+    def update(self, completed: int, detail: str = "") -> None:
+        return None
+
+    def advance(self, count: int) -> None:
+        return None
+
+
+@dataclass
+class Outcome:
+    """What one action of the session did (the command reports it)."""
+
+    action: str  # "start", "continue", "skip" or "abort"
+    onto: str | None = None
+    base: str | None = None
+    reports: list[PatchReport] = field(default_factory=list)
+    stopped: PatchReport | None = None
+    written: int = 0
+    removed: int = 0
+    aborted: bool = False
+
+
+class RebaseSession:
+    """One invocation on one repository: its targets, its upstream branch, the state store."""
+
+    def __init__(self, repo: Repository, targets: Sequence[str], branch: str,
+                 display: Display | None = None) -> None:
+        self.repo = repo
+        self.display: Display = display or Quiet()
+        self.targets = tuple(targets)
+        self.roots = (*self.targets, PATCHES)
+        self.branch = branch
+        self.store = StateStore(gitrepo.git_dir(repo))
+        self.fresh = True  # no state yet: the index is still the maintainer's own
+
+    # --- start -------------------------------------------------------------------------------
+    def start(self, onto: str | None, *, fuzz: int, drop_merged: bool, force: bool) -> Outcome:
+        self.store.refuse_if_in_progress()
+        snap = worktree.snapshot(self.repo, self.roots)
+        if snap.uncommitted and not force:
+            raise GitError("uncommitted changes in the targets or patches/: "
+                           + _list(snap.uncommitted),
+                           hint="commit or stash them first, or pass --force")
+        onto_commit = self._onto(onto)
+        disk = TreeSource(self.repo, snap.tree)
+        loaded = self._read_series(disk)
+        series, patches = loaded.series, list(loaded.patches)
+        base_tree = self._base_tree(series.base)
+        result = Outcome("start", onto=str(onto_commit.id), base=series.base)
+        new = Overlay(TreeSource(self.repo, str(onto_commit.tree_id)))
+        old = Overlay(TreeSource(self.repo, base_tree)) if base_tree else None
+        renames = upstream_renames(self.repo, base_tree, str(onto_commit.tree_id), patches)
+        engine = Rebase(self.repo, patches, new, old, DirectBlobWriter(self.repo), fuzz=fuzz,
+                        drop_merged=drop_merged, labels=_labels(str(onto_commit.id), series.base),
+                        renames=renames)
+        state = RebaseState(phase="stopping", onto=str(onto_commit.id), base=series.base,
+                            backup_tree=snap.tree, had_index=False, fuzz=fuzz,
+                            drop_merged=drop_merged)
+        return self._drive(engine, 0, state, series, result, snap.tree)
+
+    def _onto(self, onto: str | None) -> Commit:
+        if onto is None:
+            tip = gitrepo.branch_tip(self.repo, self.branch)
+            if tip is None:
+                raise GitError(f"branch {self.branch!r} does not exist",
+                               hint="run `python -m sync pull` first, or pass --onto REV")
+            return tip
+        found = gitrepo.find_commit(self.repo, onto)
+        if found is None:
+            raise GitError(f"--onto {onto}: no such commit")
+        return found
+
+    def _read_series(self, disk: TreeSource) -> LoadedSeries:
+        loaded = load_series(disk, self.targets)
+        if not loaded.found:
+            self.display.warn(f"{SERIES}: not found; treating the series as empty")
+        return loaded
+
+    def _base_tree(self, base: str | None) -> str | None:
+        if base is None:
+            return None
+        found = gitrepo.commit_by_id(self.repo, base)
+        if found is None:
+            self.display.warn(f"{SERIES}: the recorded upstream {base[:12]} is not in this "
+                         "repository; 3-way merges fall back to the patches' index lines")
+            return None
+        return str(found.tree_id)
+
+    # --- running -----------------------------------------------------------------------------
+    def _drive(self, engine: Rebase, start: int, state: RebaseState, series: Series,
+               result: Outcome, disk_tree: str) -> Outcome:
+        """Run the engine from ``start``; then write the conflict or the result."""
+        with self.display.live() as progress:
+            bar = progress.bar("rebasing patches", total=len(engine.patches), completed=start)
+
+            def advance(index: int, item: SeriesPatch) -> None:
+                bar.update(index, item.entry.name)
+
+            stop = engine.run(start, advance)
+            bar.update(stop.index if stop else len(engine.patches))
+            result.reports = list(engine.reports)
+            if stop is not None:
+                self._stop(engine, stop, state, disk_tree, progress)
+                result.stopped = stop.report
+            else:
+                self._finish(engine, state, series, disk_tree, result, progress)
+        return result
+
+    def _stop(self, engine: Rebase, stop: Stop, state: RebaseState, disk_tree: str,
+              progress: Bars) -> None:
+        writer = DirectBlobWriter(self.repo)
+        previous = {record.path for record in state.conflicts}
+        state.phase = "stopping"
+        state.stopped_at = stop.index
+        state.stopped = ReportRecord.of(stop.report)
+        state.new_tree = _write_overlay(self.repo, engine.new)
+        state.old_tree = _write_overlay(self.repo, engine.old) if engine.old else None
+        state.broken = sorted(engine.broken)
+        state.written_tree = update_tree(self.repo, state.new_tree, {
+            path: None if file is None else Entry(file.mode, writer.write_bytes(
+                file.content.data)) for path, file in stop.outcome.after.items()})
+        state.conflicts = [ConflictRecord(
+            conflict.path, base=_side(writer, conflict.base), ours=_side(writer, conflict.ours),
+            theirs=_side(writer, conflict.theirs),
+            markers=conflict.ours is not None and conflict.theirs is not None)
+            for conflict in stop.outcome.conflicts]
+        state.settle = sorted(previous - {record.path for record in state.conflicts})
+        state.reports = [_record(self.repo, report) for report in engine.reports]
+        self._backup_index(state)
+        self.store.save(state)
+        self._write_stop(state, disk_tree, progress)
+
+    def _write_stop(self, state: RebaseState, disk_tree: str, progress: Bars | None) -> None:
+        """Write the conflict into the work tree and the index, then mark the state stopped."""
+        assert state.written_tree is not None
+        target = _graft(self.repo, disk_tree, state.written_tree, self.targets)
+        written, _count = self._write(disk_tree, target, progress)
+        conflicted = {record.path for record in state.conflicts}
+        gitindex.stage(self.repo, [p for p in written.written if p not in conflicted
+                                   and worktree.under(p, self.targets)],
+                       [p for p in written.removed if worktree.under(p, self.targets)])
+        self._settle(set(state.settle) - set(written.written) - set(written.removed))
+        gitindex.record_conflicts(self.repo, [gitindex.Unmerged(
+            record.path, *(Entry(*side) if side else None
+                           for side in (record.base, record.ours, record.theirs)))
+            for record in state.conflicts])
+        state.phase = "conflict"
+        self.store.save(state)
+
+    def _finish(self, engine: Rebase, state: RebaseState, series: Series, disk_tree: str,
+                result: Outcome, progress: Bars) -> None:
+        final = _write_overlay(self.repo, engine.new)
+        patch_changes: dict[str, Entry | None] = {}
+        new_series = series.with_base(state.onto)
+        for report in engine.reports:
+            path = f"{PATCHES}/{report.name}"
+            if report.dropped:
+                patch_changes[path] = None
+                new_series = new_series.without({report.name})
+            elif report.new_text is not None:
+                patch_changes[path] = Entry(0o100644, write_blob(self.repo, report.new_text))
+                entry = next(e for e in new_series.entries if e.name == report.name)
+                if entry.strip != 1:  # the regenerated text has a/ and b/ prefixes
+                    new_series = new_series.with_entry(SeriesEntry(report.name, 1, entry.line))
+        patch_changes[SERIES] = Entry(0o100644, write_blob(self.repo, new_series.format()))
+        target = update_tree(self.repo, _graft(self.repo, disk_tree, final, self.targets),
+                             patch_changes)
+        state.phase = "finishing"
+        state.final_tree = target
+        state.reports = [_record(self.repo, report) for report in engine.reports]
+        self._backup_index(state)
+        self.store.save(state)
+        self._complete(state, disk_tree, result, progress)
+
+    def _complete(self, state: RebaseState, disk_tree: str, result: Outcome,
+                  progress: Bars | None) -> None:
+        assert state.final_tree is not None
+        written = self._write(disk_tree, state.final_tree, progress)[0]
+        result.written, result.removed = len(written.written), len(written.removed)
+        in_targets = [p for p in written.written if worktree.under(p, self.targets)]
+        gone = [p for p in written.removed if worktree.under(p, self.targets)]
+        gitindex.stage(self.repo, in_targets, gone)
+        self._settle({record.path for record in state.conflicts} - set(in_targets) - set(gone))
+        self.store.clear()
+
+    def _write(self, disk_tree: str, target: str,
+               progress: Bars | None) -> tuple[worktree.WriteReport, int]:
+        changes = worktree.changes_between(self.repo, disk_tree, target, self.roots)
+        bar = progress.bar("writing work tree", total=len(changes)) \
+            if progress is not None else None
+        report = worktree.write_changes(self.repo, changes, self.roots,
+                                        bar.advance if bar is not None else None)
+        return report, len(changes)
+
+    def _backup_index(self, state: RebaseState) -> None:
+        """Keep the index as it was before the rebase wrote anything (once per rebase)."""
+        if self.fresh:
+            self.store.prepare()
+            state.had_index = gitindex.save(self.repo, self.store.index_backup)
+            self.fresh = False
+
+    def _settle(self, paths: Iterable[str]) -> None:
+        """Stage former conflicts as the maintainer left them (or as the rebase wrote them)."""
+        top = Path(worktree.workdir(self.repo))
+        present = [path for path in paths if os.path.lexists(top / path)]
+        gitindex.stage(self.repo, present, [path for path in paths if path not in present])
+
+    # --- resume ------------------------------------------------------------------------------
+    def _load(self) -> RebaseState:
+        state = self.store.load()
+        if state is None:
+            raise GitError("no rebase-patches in progress",
+                           hint="start one with `python -m sync rebase-patches`")
+        return state
+
+    def resume(self, *, skip: bool) -> Outcome:
+        state = self._load()
+        self.fresh = False
+        action = "skip" if skip else "continue"
+        result = Outcome(action, onto=state.onto, base=state.base)
+        snap = worktree.snapshot(self.repo, self.roots)
+        if state.phase in ("finishing", "stopping"):  # a crash while writing: write it again
+            result.reports = [_report_from(self.repo, record) for record in state.reports]
+            if state.phase == "finishing":
+                self._complete(state, snap.tree, result, None)
+            else:
+                self._write_stop(state, snap.tree, None)
+                assert state.stopped is not None
+                result.stopped = state.stopped.report()
+            return result
+        backup = TreeSource(self.repo, state.backup_tree)
+        loaded = self._read_series(backup)
+        series, patches = loaded.series, list(loaded.patches)
+        assert state.new_tree is not None
+        engine = Rebase(self.repo, patches, Overlay(TreeSource(self.repo, state.new_tree)),
+                        Overlay(TreeSource(self.repo, state.old_tree)) if state.old_tree
+                        else None, DirectBlobWriter(self.repo), fuzz=state.fuzz,
+                        drop_merged=state.drop_merged, labels=_labels(state.onto, state.base),
+                        broken=set(state.broken), renames=self._renames(state, patches))
+        engine.reports = [_report_from(self.repo, record) for record in state.reports]
+        if skip:
+            engine.skip(state.stopped_at)
+        else:
+            self._check_resolved(state, engine.patches[state.stopped_at].entry.name)
+            engine.resolve(state.stopped_at, self._resolution(state, snap.tree))
+        return self._drive(engine, state.stopped_at + 1, state, series, result, snap.tree)
+
+    def _renames(self, state: RebaseState, patches: Sequence[SeriesPatch]) -> dict[str, str]:
+        """The upstream renames the run that stopped followed (the same trees give the same)."""
+        if state.old_tree is None or state.base is None:
+            return {}  # no recorded base in the repository: there was nothing to compare
+        base = gitrepo.commit_by_id(self.repo, state.base)
+        onto = gitrepo.commit_by_id(self.repo, state.onto)
+        if base is None or onto is None:
+            return {}
+        return upstream_renames(self.repo, str(base.tree_id), str(onto.tree_id), patches)
+
+    def _check_resolved(self, state: RebaseState, name: str) -> None:
+        top = Path(worktree.workdir(self.repo))
+        labels = _labels(state.onto, state.base)
+        left = []
+        for record in state.conflicts:
+            if not record.markers:
+                continue
+            path = top / record.path
+            if path.is_symlink() or not path.is_file():
+                continue
+            for line in path.read_bytes().split(b"\n"):
+                if line.startswith((b"<<<<<<< " + labels.ours.encode(),
+                                    b">>>>>>> " + name.encode())):
+                    left.append(record.path)
+                    break
+        if left:
+            raise ConflictError(f"still has conflict markers: {_list(left)}",
+                                hint="edit the files until no <<<<<<< / >>>>>>> lines are "
+                                     "left, then run --continue again (or --skip / --abort)")
+
+    def _resolution(self, state: RebaseState, disk_tree: str) -> dict[str, File | None]:
+        """The files the maintainer left under the targets that differ from the patch's base."""
+        assert state.new_tree is not None
+        changes = worktree.changes_between(self.repo, state.new_tree, disk_tree, self.targets)
+        return {change.path: None if change.entry is None else File(
+            change.entry.mode, Content(read_blob(self.repo, change.entry.oid)), change.entry.oid)
+            for change in changes}
+
+    # --- abort -------------------------------------------------------------------------------
+    def abort(self) -> Outcome:
+        state = self._load()
+        self.fresh = False
+        snap = worktree.snapshot(self.repo, self.roots)
+        report, _ = self._write(snap.tree, state.backup_tree, None)
+        gitindex.restore(self.repo, self.store.index_backup if state.had_index else None)
+        self.store.clear()
+        return Outcome("abort", onto=state.onto, base=state.base, aborted=True,
+                      written=len(report.written), removed=len(report.removed))
+
+
+# --- helpers -----------------------------------------------------------------------------------
+def _labels(onto: str, base: str | None) -> Labels:
+    return Labels(base=f"base {base[:7]}" if base else "patch preimage",
+                  ours=f"upstream {onto[:7]}", theirs="patch")
+
+
+def _write_overlay(repo: Repository, overlay: Overlay) -> str:
+    """Store the overlay's changes (blobs in parallel) and write its tree."""
+    with ObjectWriter(repo) as writer:
+        entries = overlay.entries(writer)
+    return update_tree(repo, overlay.source.oid, entries)
+
+
+def _graft(repo: Repository, base: str, source: str, targets: Sequence[str]) -> str:
+    """``base`` with each target folder replaced by the one in ``source``."""
+    found = TreeSource(repo, source)
+    changes: dict[str, Entry | None] = {}
+    for target in targets:
+        subtree = found.subtree(target)
+        changes[target] = Entry(MODE_TREE, subtree) if subtree else None
+    return update_tree(repo, base, changes)
+
+
+def _side(writer: DirectBlobWriter, file: File | None) -> tuple[int, str] | None:
+    if file is None:
+        return None
+    return (file.mode, file.oid or writer.write_bytes(file.content.data))
+
+
+def _record(repo: Repository, report: PatchReport) -> ReportRecord:
+    text = write_blob(repo, report.new_text) if report.new_text is not None else None
+    return ReportRecord.of(report, text)
+
+
+def _report_from(repo: Repository, record: ReportRecord) -> PatchReport:
+    return record.report(read_blob(repo, record.new_text) if record.new_text else None)
+
+
+def _list(paths: Sequence[str] | set[str], limit: int = 12) -> str:
+    ordered = sorted(paths)
+    shown = ", ".join(ordered[:limit])
+    return shown + (f" and {len(ordered) - limit} more" if len(ordered) > limit else "")
