@@ -37,6 +37,7 @@ COMMANDS = {
     "patches": "sync.commands.patches",
     "completion": "sync.commands.completion",
     "ci": "sync.commands.ci",
+    "report": "sync.commands.report",
 }
 
 EXIT_OK = 0

@@ -78,4 +78,9 @@ EXAMPLES: dict[str, list[tuple[str, str]]] = {
         ('ci init --cron "0 6 * * 1" --force', "weekly on Mondays, replacing the old file"),
         ("ci init --install 'simapp-sync==0.1.0'", "pin the version the runner installs"),
     ],
+    "report": [
+        ("report", "the review of the last pull + rebase as markdown (a PR body)"),
+        ("report --format html -o review.html", "one self-contained page to read in a browser"),
+        ("report --from upstream~1 --to upstream", "a dry run between two upstream commits"),
+    ],
 }

@@ -27,13 +27,14 @@ from sync.commands.project import (
     resolve_commit,
     upstream_of,
 )
-from sync.errors import GitError, PatchError
-from sync.git import Commit, Repository, worktree
+from sync.errors import PatchError
+from sync.git import Repository, worktree
 from sync.git import repo as gitrepo
 from sync.git.trees import Entry, TreeSource, write_blob
 from sync.manifest import Manifest
 from sync.series.capture import new_patch
 from sync.series.engine import apply_series
+from sync.series.history import last_series_change
 from sync.series.load import PATCHES, SERIES, LoadedSeries, SeriesPatch
 from sync.series.parse import parse_patch
 from sync.series.paths import PathProblem, check_path
@@ -293,7 +294,7 @@ def range_diff_command(repo: Repository, manifest: Manifest, ui: UI, *,
                        old: str | None = None) -> int:
     """Each patch of OLD_REV's series against the work tree's: unchanged, moved or interdiff."""
     tree, loaded = _work_series(repo, manifest)
-    old_commit = resolve_commit(repo, old, "OLD_REV") if old else _default_old(repo)
+    old_commit = resolve_commit(repo, old, "OLD_REV") if old else last_series_change(repo)
     before = read_series(repo, manifest, str(old_commit.tree_id))
     deltas = range_diff({item.entry.name: item.patch for item in before.patches},
                         {item.entry.name: item.patch for item in loaded.patches})
@@ -317,29 +318,6 @@ def range_diff_command(repo: Repository, manifest: Manifest, ui: UI, *,
 _STYLE = {Kind.UNCHANGED: "green", Kind.MOVED: "green", Kind.DESCRIPTION: "cyan",
           Kind.CONTEXT: "yellow", Kind.CHANGED: "yellow", Kind.REVIEW: "bold red",
           Kind.NEW: "cyan", Kind.DROPPED: "magenta"}
-
-
-def _default_old(repo: Repository) -> Commit:
-    """HEAD when patches/ has uncommitted changes, else the parent of the last commit that
-    changed patches/ (first-parent history)."""
-    head = gitrepo.head_commit(repo)
-    if head is None:
-        raise GitError("no commits yet: nothing to compare the series with",
-                       hint="commit the series first, or name OLD_REV")
-    if worktree.status(repo, (PATCHES,)):
-        return head
-    commit = head
-    while (parent := gitrepo.first_parent(commit)) is not None:
-        if _subtree(repo, commit, PATCHES) != _subtree(repo, parent, PATCHES):
-            return parent
-        commit = parent
-    raise GitError(f"no commit before HEAD changed {PATCHES}/: nothing to compare with",
-                   hint="name the commit to compare with: patches range-diff OLD_REV")
-
-
-def _subtree(repo: Repository, commit: Commit, path: str) -> str | None:
-    return TreeSource(repo, str(commit.tree_id)).subtree(path)
-
 
 
 def _files(count: int) -> str:
