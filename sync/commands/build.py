@@ -15,7 +15,7 @@ from typing import Any
 
 from rich.progress import Progress, TaskID
 
-from sync import build as engine
+from sync import docker_engine as engine
 from sync.commands.render import render_in_memory
 from sync.errors import CheckFailed
 from sync.git import Repository
@@ -74,7 +74,7 @@ def build(repo: Repository, root: Path, manifest: Manifest, ui: UI, *,
     if stale:
         raise CheckFailed(f"stale rendered files: {', '.join(item.path for item in stale)}",
                           hint="run `python -m sync render` first (and commit the result)")
-    client = engine.connect()
+    client = engine.connect_for_builds()
     revision = _revision(repo)
     results: list[Built] = []
     try:

@@ -1,9 +1,10 @@
 """The ``docker-daemon:`` source: the Docker Engine pulls the image, we copy out the mapped paths.
 
-Talks to the engine through the Docker SDK, honouring ``DOCKER_HOST``: pull ``image:tag`` (or
-``image@digest``) for the manifest's platform, create a container that is never started, stream
-each mapping's ``source`` through the archive endpoint (a few hundred MB, not the ~10 GB root
-filesystem a full ``export()`` would send) and remove the container afterwards, also on failure.
+Talks to the engine through ``sync.docker_engine``, honouring ``DOCKER_HOST``: pull
+``image:tag`` (or ``image@digest``) for the manifest's platform, create a container that is never
+started, stream each mapping's ``source`` through the archive endpoint (a few hundred MB, not
+the ~10 GB root filesystem a full ``export()`` would send) and
+remove the container afterwards, also on failure.
 """
 
 from __future__ import annotations
@@ -21,12 +22,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, BinaryIO, Protocol
 
-import docker
-import docker.errors
-import docker.utils
-import requests
-import urllib3.exceptions
-
+from sync import docker_engine as engine
 from sync.errors import ImageError
 from sync.image.model import ImageInfo, Layer, OpenedImage
 from sync.manifest import Manifest
@@ -69,17 +65,17 @@ class _Source:
     root_name: str  # the name the archive gives the resolved path's own entry ("amazon", "/")
 
 
-def connect() -> docker.DockerClient:
+def connect() -> engine.Client:
     """A client for the engine named by DOCKER_HOST (or the default socket)."""
     try:
-        return docker.from_env()
-    except docker.errors.DockerException as error:
+        return engine.connect()
+    except engine.EngineError as error:
         raise _unreachable(error) from None
 
 
 @contextmanager
 def open_daemon_image(manifest: Manifest, *, progress: PullProgress | None = None,
-                      client: docker.DockerClient | None = None) -> Iterator[OpenedImage]:
+                      client: engine.Client | None = None) -> Iterator[OpenedImage]:
     """Pull the manifest's image through the engine and yield its mapped paths as layers.
 
     One ``Layer`` per mapping, in manifest order: the engine's archive of that ``source`` with
@@ -87,26 +83,26 @@ def open_daemon_image(manifest: Manifest, *, progress: PullProgress | None = Non
     that exists only inside this context.
     """
     own_client = client is None
-    engine = connect() if client is None else client
+    session = connect() if client is None else client
     try:
         with _engine_errors():
-            pulled_digest = pull_image(engine, manifest, progress)
-            info = _inspect(engine, manifest, pulled_digest)
-            container = _create_container(engine, info.image_id, manifest)
+            pulled_digest = pull_image(session, manifest, progress)
+            info = _inspect(session, manifest, pulled_digest)
+            container = _create_container(session, info.image_id, manifest)
         try:
             with _engine_errors():
-                sources = [_resolve(engine, container, mapping.source, manifest.reference)
+                sources = [_resolve(session, container, mapping.source, manifest.reference)
                            for mapping in manifest.paths]
-            yield OpenedImage(info, tuple(_layer(engine, container, source)
+            yield OpenedImage(info, tuple(_layer(session, container, source)
                                           for source in sources))
         finally:
-            _remove_container(engine, container)
+            _remove_container(session, container)
     finally:
         if own_client:
-            engine.close()
+            session.close()
 
 
-def pull_image(client: docker.DockerClient, manifest: Manifest,
+def pull_image(client: engine.Client, manifest: Manifest,
                progress: PullProgress | None = None) -> str | None:
     """Pull the manifest's reference for its platform; return the digest the engine reports.
 
@@ -116,9 +112,7 @@ def pull_image(client: docker.DockerClient, manifest: Manifest,
     reference = manifest.reference
     digest = None
     try:
-        events = client.api.pull(manifest.image, tag=tag, platform=manifest.platform,
-                                 stream=True, decode=True)
-        for event in events:
+        for event in engine.pull_events(client, manifest.image, tag, manifest.platform):
             if "error" in event or "errorDetail" in event:
                 detail = event.get("errorDetail") or {}
                 message = detail.get("message") if isinstance(detail, dict) else None
@@ -128,8 +122,8 @@ def pull_image(client: docker.DockerClient, manifest: Manifest,
                 digest = status.removeprefix("Digest: ").strip()
             if progress is not None and "id" in event and "progressDetail" in event:
                 _report(progress, event)
-    except docker.errors.APIError as error:
-        raise _pull_error(manifest, _explanation(error)) from None
+    except engine.EngineRefused as error:
+        raise _pull_error(manifest, error.explanation) from None
     log.debug("pulled %s (%s)", reference, digest)
     return digest
 
@@ -143,12 +137,12 @@ def _report(progress: PullProgress, event: Mapping[str, Any]) -> None:
                    int(total) if isinstance(total, int) and total > 0 else None)
 
 
-def _inspect(client: docker.DockerClient, manifest: Manifest,
+def _inspect(client: engine.Client, manifest: Manifest,
              pulled_digest: str | None) -> ImageInfo:
     reference = manifest.reference
     try:
-        image = client.api.inspect_image(reference)
-    except docker.errors.ImageNotFound:
+        image = engine.inspect_image(client, reference)
+    except engine.EngineNotFound:
         raise ImageError(f"{reference}: the engine reports the pull done but has no such image",
                          hint="try again; if it persists, check the engine's log") from None
     _check_platform(manifest, image)
@@ -203,33 +197,27 @@ def _familiar(name: str) -> str:
     return name
 
 
-def _create_container(client: docker.DockerClient, image_id: str, manifest: Manifest) -> str:
+def _create_container(client: engine.Client, image_id: str, manifest: Manifest) -> str:
     # an imported image has no CMD, and create refuses an image without one: pass a command
-    options: dict[str, Any] = {}
-    if docker.utils.version_gte(client.api.api_version, "1.41"):
-        options["platform"] = manifest.platform
     try:
-        created = client.api.create_container(image_id, command=NEVER_RUN_COMMAND,
-                                              network_disabled=True,
-                                              labels={CONTAINER_LABEL: "pull"}, **options)
-    except docker.errors.APIError as error:
+        return engine.create_container(client, image_id, command=NEVER_RUN_COMMAND,
+                                       labels={CONTAINER_LABEL: "pull"},
+                                       platform=manifest.platform)
+    except engine.EngineRefused as error:
         raise ImageError(f"{manifest.reference}: the engine cannot create a container to read "
-                         f"the image from: {_explanation(error)}") from None
-    return str(created["Id"])
+                         f"the image from: {error.explanation}") from None
 
 
-def _remove_container(client: docker.DockerClient, container: str) -> None:
+def _remove_container(client: engine.Client, container: str) -> None:
     """Remove the container; a failure here is logged, never raised over the real outcome."""
     try:
-        client.api.remove_container(container, force=True, v=True)
-    except docker.errors.NotFound:
-        pass
-    except (docker.errors.DockerException, requests.RequestException) as error:
+        engine.remove_container(client, container)
+    except engine.EngineError as error:
         log.warning("could not remove the container %s: %s (remove it with `docker rm -f %s`)",
                     container[:12], error, container[:12])
 
 
-def _resolve(client: docker.DockerClient, container: str, source: str,
+def _resolve(client: engine.Client, container: str, source: str,
              reference: str) -> _Source:
     """Find ``source`` in the container, following it if it is itself a symlink."""
     path = source
@@ -249,17 +237,14 @@ def _resolve(client: docker.DockerClient, container: str, source: str,
     raise ImageError(f"{source}: too many levels of symbolic links in {reference}")
 
 
-def _stat(client: docker.DockerClient, container: str, path: str) -> dict[str, Any] | None:
+def _stat(client: engine.Client, container: str, path: str) -> dict[str, Any] | None:
     """The archive endpoint's stat of ``path`` (HEAD request), or None if it does not exist."""
-    api = client.api
-    url = f"{api.base_url}/v{api.api_version}/containers/{container}/archive"
-    response = api.head(url, params={"path": path}, timeout=api.timeout)
-    if response.status_code == 404:
+    status, header = engine.stat_path(client, container, path)
+    if status == 404:
         return None
-    if response.status_code != 200:
+    if status != 200:
         raise ImageError(f"{path}: the engine cannot stat it in the container "
-                         f"(HTTP {response.status_code}; a symlink loop?)")
-    header = response.headers.get("X-Docker-Container-Path-Stat", "")
+                         f"(HTTP {status}; a symlink loop?)")
     try:
         stat = json.loads(base64.b64decode(header))
     except (binascii.Error, ValueError):
@@ -267,7 +252,7 @@ def _stat(client: docker.DockerClient, container: str, path: str) -> dict[str, A
     return stat if isinstance(stat, dict) else None
 
 
-def _layer(client: docker.DockerClient, container: str, source: _Source) -> Layer:
+def _layer(client: engine.Client, container: str, source: _Source) -> Layer:
     return Layer(description=f"docker cp {source.source}",
                  open=functools.partial(_archive_stream, client, container, source),
                  rename=_renamer(source), whiteouts=False)
@@ -300,16 +285,16 @@ def _renamer(source: _Source) -> Callable[[str], str | None]:
 
 
 @contextmanager
-def _archive_stream(client: docker.DockerClient, container: str,
+def _archive_stream(client: engine.Client, container: str,
                     source: _Source) -> Iterator[BinaryIO]:
     description = f"reading {source.source} from the engine"
     try:
-        chunks, _stat = client.api.get_archive(container, source.resolved, chunk_size=CHUNK_SIZE)
-    except docker.errors.NotFound:
+        chunks = engine.archive_chunks(client, container, source.resolved, CHUNK_SIZE)
+    except engine.EngineNotFound:
         raise ImageError(f"{source.source}: vanished from the container while reading") from None
-    except docker.errors.APIError as error:
-        raise ImageError(f"{description}: {_explanation(error)}") from None
-    except requests.RequestException as error:
+    except engine.EngineRefused as error:
+        raise ImageError(f"{description}: {error.explanation}") from None
+    except engine.EngineUnreachable as error:
         raise _unreachable(error) from None
     raw = _ChunkReader(chunks, description)
     stream = io.BufferedReader(raw, CHUNK_SIZE)
@@ -336,7 +321,7 @@ class _ChunkReader(io.RawIOBase):
                 self._chunk = memoryview(next(self._chunks))
             except StopIteration:
                 return 0
-            except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as error:
+            except engine.EngineError as error:
                 raise ImageError(f"{self._description}: the stream broke off: {error}",
                                  hint="check that the engine is still running, then retry"
                                  ) from None
@@ -360,10 +345,10 @@ def _engine_errors() -> Iterator[None]:
     """The engine went away in the middle of a call: say so, as for an unreachable engine."""
     try:
         yield
-    except requests.ConnectionError as error:
+    except engine.EngineUnreachable as error:
         raise _unreachable(error) from None
-    except docker.errors.APIError as error:
-        raise ImageError(f"the Docker Engine refused a request: {_explanation(error)}") from None
+    except engine.EngineRefused as error:
+        raise ImageError(f"the Docker Engine refused a request: {error.explanation}") from None
 
 
 def _unreachable(error: Exception) -> ImageError:
@@ -419,34 +404,27 @@ def _pull_error(manifest: Manifest, message: str) -> ImageError:
     return ImageError(f"{reference}: the engine failed to pull it: {message}")
 
 
-def _explanation(error: docker.errors.APIError) -> str:
-    explanation = error.explanation
-    if isinstance(explanation, bytes):
-        explanation = explanation.decode(errors="replace")
-    return str(explanation or error)
-
-
 def _manifest_name(manifest: Manifest) -> str:
     return str(manifest.path) if manifest.path else "upstream-manifest.yaml"
 
 
-def registry_digest(manifest: Manifest, client: docker.DockerClient | None = None) -> str:
+def registry_digest(manifest: Manifest, client: engine.Client | None = None) -> str:
     """The digest the registry serves for the manifest's reference, asked through the engine.
 
     The engine's distribution endpoint (``docker buildx imagetools inspect`` asks the same):
     only the manifest is fetched, no layer, and nothing is stored in the engine.
     """
     own_client = client is None
-    engine = connect() if client is None else client
+    session = connect() if client is None else client
     try:
         with _engine_errors():
             try:
-                data = engine.api.inspect_distribution(manifest.reference)
-            except docker.errors.APIError as error:
-                raise _pull_error(manifest, _explanation(error)) from None
+                data = engine.inspect_distribution(session, manifest.reference)
+            except engine.EngineRefused as error:
+                raise _pull_error(manifest, error.explanation) from None
     finally:
         if own_client:
-            engine.close()
+            session.close()
     descriptor = data.get("Descriptor") if isinstance(data, dict) else None
     digest = descriptor.get("digest") if isinstance(descriptor, dict) else None
     if not isinstance(digest, str):
