@@ -45,17 +45,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from sync.image.build import (  # noqa: E402
-    Dir,
-    Entry,
-    File,
-    ImageSpec,
-    LayerSpec,
-    Stream,
-    Whiteout,
-    write_docker_archive,
-)
 from sync.sample import SAMPLE_IMAGE, SAMPLE_MANIFEST  # noqa: E402
+from sync.sample.image_writer import write_docker_archive  # noqa: E402
+from sync.sample.specs import Dir, Entry, File, ImageSpec, LayerSpec, Stream, Whiteout  # noqa: E402
 
 # the sample's manifest: the real simapp mapping and excludes, under a benchmark image name
 MANIFEST = SAMPLE_MANIFEST.replace(SAMPLE_IMAGE, "bench.local/deepracer-sim-public")

@@ -1,7 +1,8 @@
 """`sync demo`: the whole maintainer workflow on the built-in sample, in seconds.
 
-No Docker and no network: two versions of the sample upstream image (``sync.sample``) are
-written as docker-archive tarballs, a throw-away repository gets a short community series that
+No Docker, no network and no checkout: two versions of the sample upstream image
+(``sync.sample``) are written as docker-archive tarballs, a throw-away repository gets the
+project's template, VERSION and variants (package data) and a short community series that
 meets every interesting case on the way from version 1 to version 2 — one patch clean, one
 moved by an offset, one needing the 3-way merge, one already upstream — and the real commands
 run in order, each printing its own report: pull v1, rebase-patches (the series on v1), pull v2,
@@ -12,14 +13,11 @@ from __future__ import annotations
 
 import argparse
 import io
-import shutil
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
 from rich.console import Console
 
 from sync.commands.pull import image_opener, pull
@@ -33,41 +31,12 @@ from sync.git.diff import diff_text
 from sync.git.trees import Entry, TreeSource, write_blob
 from sync.manifest import MANIFEST_NAME, Manifest, load_manifest
 from sync.render import TEMPLATE_NAME, VERSION_NAME
-from sync.sample import SAMPLE_MANIFEST, write_sample
+from sync.sample import SAMPLE_MANIFEST, demo_project, write_sample
+from sync.sample.demo_project import SERIES, DemoPatch
 from sync.series.refresh import render_patch
 from sync.ui import UI
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]  # the checkout this package runs from
 BRANCH = "main"
-
-
-@dataclass(frozen=True)
-class DemoPatch:
-    """A community patch of the demo: one textual edit of one sample file (as of version 1)."""
-
-    name: str
-    subject: str
-    description: str
-    path: str  # under bundle/
-    old: str
-    new: str
-
-
-# What each patch meets when upstream moves from sample version 1 to version 2 (sync.sample).
-SERIES = (
-    DemoPatch("0001-ros-log-dir.patch", "Keep ROS logs in a writable folder",
-              "Clean: upstream leaves the start script alone.", "bin/start.sh",
-              "#!/bin/sh\n", '#!/bin/sh\nexport ROS_LOG_DIR="${ROS_LOG_DIR:-/tmp/ros}"\n'),
-    DemoPatch("0002-reward-scale.patch", "Double the speed reward",
-              "Offset: upstream adds a header above the reward function.", "markov/agent.py",
-              "    return float(speed) * 1.0\n", "    return float(speed) * 2.0\n"),
-    DemoPatch("0003-tensorflow-2.13.patch", "Move to TensorFlow 2.13",
-              "3-way merge: upstream bumps numpy two lines below.", "configs/environment.yml",
-              "  - tensorflow==2.12\n", "  - tensorflow==2.13\n"),
-    DemoPatch("0004-respawn-agent.patch", "Respawn the agent node when it dies",
-              "Already upstream: version 2 ships the same change.", "launch/racecar.launch",
-              'output="screen"/>', 'output="screen" respawn="true"/>'),
-)
 
 
 def configure(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
@@ -94,19 +63,18 @@ def run(args: argparse.Namespace, ui: UI) -> int:
     return demo(workspace, ui, keep=True)
 
 
-def demo(workspace: Path, ui: UI, *, keep: bool, project: Path = PROJECT_ROOT) -> int:
+def demo(workspace: Path, ui: UI, *, keep: bool) -> int:
     """Run the workflow in ``workspace``; 0 when every step succeeded, else the failing code."""
     started = time.monotonic()
-    template, version, variants = _project_files(project)
     steps = _Steps(ui)
     images = workspace / "images"
     archives = {version_: write_sample(images, version_) for version_ in (1, 2)}
     root = workspace / "simapp"
     repo = gitrepo.init_repository(root, initial_head=BRANCH)
     manifest_path = root / MANIFEST_NAME
-    manifest_path.write_text(SAMPLE_MANIFEST + variants, encoding="utf-8")
-    shutil.copyfile(template, root / TEMPLATE_NAME)
-    shutil.copyfile(version, root / VERSION_NAME)
+    manifest_path.write_text(f"{SAMPLE_MANIFEST}\n{demo_project.variants()}", encoding="utf-8")
+    (root / TEMPLATE_NAME).write_bytes(demo_project.template())
+    (root / VERSION_NAME).write_bytes(demo_project.version())
     steps.commit(repo, "Track the sample image; the project's template and version")
 
     def manifest() -> Manifest:
@@ -143,18 +111,6 @@ def demo(workspace: Path, ui: UI, *, keep: bool, project: Path = PROJECT_ROOT) -
                  f"`git -C {root} show HEAD~1 -- patches/` (what the rebase refreshed), "
                  f"`python -m sync -C {root} render --check`", markup=False)
     return code
-
-
-def _project_files(project: Path) -> tuple[Path, Path, str]:
-    """The project's template, VERSION, and its manifest's variants section (as YAML text)."""
-    template, version = project / TEMPLATE_NAME, project / VERSION_NAME
-    manifest = project / MANIFEST_NAME
-    for path in (template, version, manifest):
-        if not path.is_file():
-            raise ConfigError(f"{path}: not found; the demo renders the project's own "
-                              "template", hint="run the demo from a simapp-sync checkout")
-    variants = load_manifest(manifest).variants
-    return template, version, yaml.safe_dump({"variants": variants}, sort_keys=False)
 
 
 class _Steps:

@@ -15,7 +15,8 @@ import pygit2
 import pytest
 
 from sync.cli import main
-from sync.image.build import (
+from sync.sample import SAMPLE_MANIFEST, sample_image
+from tests.builders.images import (
     Dir,
     File,
     Hardlink,
@@ -27,7 +28,6 @@ from sync.image.build import (
     write_oci_archive,
     write_oci_layout,
 )
-from sync.sample import SAMPLE_MANIFEST, sample_image
 
 ROOT = Path(__file__).resolve().parents[2]
 

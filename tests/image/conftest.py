@@ -10,11 +10,11 @@ from typing import BinaryIO
 
 import pytest
 
-from sync.image.build import Compression, Entry, layer_blob
 from sync.image.flatten import FlattenResult, flatten
 from sync.image.model import Layer, Leaf, Limits, Tree
 from sync.image.streams import layer_opener
 from sync.manifest import PathMapping
+from tests.builders.images import Compression, Entry, layer_blob
 
 AMAZON = PathMapping("/opt/amazon", "bundle")
 SIMAPP = PathMapping("/opt/amazon", "bundle",

@@ -15,7 +15,9 @@ import pytest
 
 from sync.errors import ImageError
 from sync.image.archive import open_archive, parse_source
-from sync.image.build import (
+from sync.image.flatten import flatten
+from sync.image.model import Limits, OpenedImage
+from tests.builders.images import (
     BuiltImage,
     Dir,
     File,
@@ -27,8 +29,6 @@ from sync.image.build import (
     write_oci_archive,
     write_oci_layout,
 )
-from sync.image.flatten import flatten
-from sync.image.model import Limits, OpenedImage
 from tests.image.conftest import AMAZON, GitHashingStore, contents
 
 IMAGE = ImageSpec(

@@ -9,10 +9,10 @@ from dataclasses import replace
 import pytest
 
 from sync.errors import ImageError
-from sync.image.build import Dir, Entry, File, Hardlink, Opaque, Symlink, Whiteout, layer_blob
 from sync.image.flatten import flatten
 from sync.image.model import Layer
 from sync.manifest import PathMapping
+from tests.builders.images import Dir, Entry, File, Hardlink, Opaque, Symlink, Whiteout, layer_blob
 from tests.image.conftest import SIMAPP, GitHashingStore, memory_layer, read_tree
 
 

@@ -17,7 +17,17 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from sync.errors import ImageError, UnsafeArchiveError
-from sync.image.build import (
+from sync.image.flatten import flatten
+from sync.image.model import (
+    MODE_EXECUTABLE,
+    MODE_FILE,
+    MODE_SYMLINK,
+    Layer,
+    Limits,
+    Tree,
+)
+from sync.manifest import PathMapping
+from tests.builders.images import (
     CharDevice,
     Dir,
     Entry,
@@ -32,16 +42,6 @@ from sync.image.build import (
     layer_blob,
     layer_tar,
 )
-from sync.image.flatten import flatten
-from sync.image.model import (
-    MODE_EXECUTABLE,
-    MODE_FILE,
-    MODE_SYMLINK,
-    Layer,
-    Limits,
-    Tree,
-)
-from sync.manifest import PathMapping
 from tests.image.conftest import (
     AMAZON,
     SIMAPP,
@@ -823,7 +823,7 @@ print(json.dumps({"peak": tracemalloc.get_traced_memory()[1], "files": result.re
 
 def test_a_300_mb_file_flattens_in_a_small_fraction_of_its_size(tmp_path: Path) -> None:
     size = 300 * 1024 * 1024
-    from sync.image.build import write_layer
+    from tests.builders.images import write_layer
     blob_path = tmp_path / "layer.tar.zst"
     with blob_path.open("wb") as out:
         built = write_layer([*BASE, File("opt/amazon/model.bin", Stream.pattern(size))], out,

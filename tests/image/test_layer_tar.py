@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from sync.errors import ImageError
-from sync.image.build import File, layer_tar
 from sync.image.layer_tar import TarMembers, _LeanTarInfo
+from tests.builders.images import File, layer_tar
 
 
 def stock_members(blob: bytes) -> list[tuple[object, ...]]:

@@ -26,7 +26,7 @@ import pytest
 import requests
 
 from sync.errors import ConfigError, ImageError
-from sync.image import build, credentials
+from sync.image import credentials
 from sync.image.archive import open_archive
 from sync.image.daemon import open_daemon_image
 from sync.image.distribution import RegistryClient, RetryPolicy
@@ -34,6 +34,7 @@ from sync.image.flatten import flatten
 from sync.image.model import MODE_EXECUTABLE, MODE_SYMLINK
 from sync.image.registry import ImageReference, open_registry_image, parse_reference
 from sync.manifest import Manifest, PathMapping
+from tests.builders import images as builders
 from tests.fixtures.docker_services import (
     Entry,
     Fifo,
@@ -231,10 +232,10 @@ def upload_blob(registry: Registry, repository: str, data: bytes) -> str:
 
 def test_reads_zstd_and_gzip_layers_of_an_oci_image(registry: Registry) -> None:
     repository = f"zstd-{uuid.uuid4().hex[:8]}"
-    blobs = [build.layer_blob([build.File("opt/amazon/lower.txt", b"gzip layer\n"),
-                               build.File("opt/amazon/both.txt", b"from gzip\n")], "gzip"),
-             build.layer_blob([build.File("opt/amazon/upper.txt", b"zstd layer\n"),
-                               build.File("opt/amazon/both.txt", b"from zstd\n")], "zstd-multi")]
+    blobs = [builders.layer_blob([builders.File("opt/amazon/lower.txt", b"gzip layer\n"),
+                               builders.File("opt/amazon/both.txt", b"from gzip\n")], "gzip"),
+             builders.layer_blob([builders.File("opt/amazon/upper.txt", b"zstd layer\n"),
+                               builders.File("opt/amazon/both.txt", b"from zstd\n")], "zstd-multi")]
     config = json.dumps({"architecture": "amd64", "os": "linux", "created": "2024-01-01T00:00:00Z",
                          "rootfs": {"type": "layers",
                                     "diff_ids": [built.diff_id for _, built in blobs]}}).encode()

@@ -12,9 +12,9 @@ import pytest
 
 from sync.errors import ImageError, UnsafeArchiveError
 from sync.image import streams as streams_module
-from sync.image.build import Compression, File, Stream, layer_blob, layer_tar
 from sync.image.model import Limits
 from sync.image.streams import CHUNK, LayerStream, detect_compression
+from tests.builders.images import Compression, File, Stream, layer_blob, layer_tar
 
 ENTRIES = [File("opt/amazon/a.py", b"print('a')\n" * 1000),
            File("opt/amazon/big.bin", Stream.pattern(3 * CHUNK + 17))]

@@ -1,4 +1,4 @@
-"""The writers behind tests, the benchmark and the sample: deterministic, loadable archives."""
+"""The image writers behind tests, the benchmark and the sample: deterministic, loadable tars."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from sync.image.build import (
+from tests.builders.images import (
     CharDevice,
     Dir,
     Fifo,

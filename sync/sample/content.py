@@ -1,4 +1,4 @@
-"""A small, built-in stand-in for the upstream simapp image, in two versions.
+"""The sample upstream image: a small, built-in stand-in for the simapp image, in two versions.
 
 It has the shape that matters in the real image: colcon outputs (``build/``, ``install/``,
 ``log/``) at the top of ``/opt/amazon`` that the manifest excludes, a real ``rl_coach/build``
@@ -13,7 +13,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sync.image.build import (
+from sync.sample.image_writer import write_docker_archive
+from sync.sample.specs import (
     Dir,
     Entry,
     Fifo,
@@ -23,8 +24,6 @@ from sync.image.build import (
     Stream,
     Symlink,
     Whiteout,
-    write_docker_archive,
-    write_oci_archive,
 )
 
 SAMPLE_IMAGE = "sample.local/deepracer-sim-public"
@@ -133,11 +132,9 @@ def sample_image(version: int) -> ImageSpec:
                      created=f"2026-0{version}-01T00:00:00Z")
 
 
-def write_sample(directory: Path, version: int, *, oci: bool = False) -> Path:
-    """Write version ``version`` as a docker-archive (or oci-archive) tarball; return its path."""
+def write_sample(directory: Path, version: int) -> Path:
+    """Write version ``version`` as a docker-archive tarball; return its path."""
     directory.mkdir(parents=True, exist_ok=True)
-    suffix = "oci" if oci else "docker"
-    path = directory / f"simapp-v{version}.{suffix}.tar"
-    writer = write_oci_archive if oci else write_docker_archive
-    writer(path, sample_image(version))
+    path = directory / f"simapp-v{version}.docker.tar"
+    write_docker_archive(path, sample_image(version))
     return path
