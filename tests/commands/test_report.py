@@ -104,6 +104,17 @@ def test_the_same_numbers_once_the_rebase_is_committed(bumped: Project):
         for path in ("docker-bake.json", "docker/Dockerfile.cpu", "docker/Dockerfile.gpu")]
 
 
+def test_the_same_numbers_after_skip_and_drop_merged(bumped: Project):
+    run_json(bumped, "rebase-patches", "--drop-merged", code=1)
+    finished = run_json(bumped, "rebase-patches", "--skip")
+    assert [(row["status"], row["dropped"]) for row in finished["patches"]] == [
+        ("offset", False), ("merged", False), ("already upstream", True), ("skipped", True),
+        ("clean", False)]
+    review = run_json(bumped, "report")
+    assert rebase_rows(review) == finished["patches"]
+    assert review["counts"] == {"clean": 1, "offset": 1, "merged": 1, "dropped": 2}
+
+
 def test_a_stopped_rebase_is_reported_from_its_state_with_the_untried_patches(bumped: Project):
     stopped = run_json(bumped, "rebase-patches", code=1)
     review = run_json(bumped, "report")
