@@ -5,8 +5,9 @@ No Docker, no network and no checkout: two versions of the sample upstream image
 project's template, VERSION and variants (package data) and a short community series that
 meets every interesting case on the way from version 1 to version 2 — one patch clean, one
 moved by an offset, one needing the 3-way merge, one already upstream — and the real commands
-run in order, each printing its own report: pull v1, rebase-patches (the series on v1), pull v2,
-rebase-patches, render. ``--keep DIR`` leaves the repository there for exploring.
+run in order, each printing its own report: pull v1, rebase-patches (the series on v1), pull
+--check (there is news), pull v2, rebase-patches, render, report (the review page and the PR
+body, beside the repository). ``--keep DIR`` leaves the repository there for exploring.
 """
 
 from __future__ import annotations
@@ -20,21 +21,25 @@ from pathlib import Path
 
 from rich.console import Console
 
-from sync.commands.pull import image_opener, pull
+from sync.commands.pull import check, image_opener, pull
 from sync.commands.rebase import rebase_patches
 from sync.commands.render import render
+from sync.commands.report import report
 from sync.errors import ConfigError, SyncError
 from sync.git import Repository, worktree
 from sync.git import index as gitindex
 from sync.git import repo as gitrepo
 from sync.git.diff import diff_text
 from sync.git.trees import Entry, TreeSource, write_blob
+from sync.image.current import current_image
 from sync.manifest import MANIFEST_NAME, Manifest, load_manifest
 from sync.render import TEMPLATE_NAME, VERSION_NAME
+from sync.review.collect import review_last_rebase
 from sync.sample import SAMPLE_MANIFEST, demo_project, write_sample
 from sync.sample.demo_project import SERIES, DemoPatch
 from sync.series.refresh import render_patch
 from sync.ui import UI
+from sync.watch import watch_upstream
 
 BRANCH = "main"
 
@@ -84,6 +89,15 @@ def demo(workspace: Path, ui: UI, *, keep: bool) -> int:
         spec = f"docker-archive:{archives[number]}"
         return pull(repo, manifest(), image_opener(spec, manifest()), steps.ui)
 
+    def check_step(number: int) -> int:
+        current = current_image(f"docker-archive:{archives[number]}", manifest())
+        moved = check(watch_upstream(repo, manifest(), current), steps.ui)
+        return 0 if moved == 1 else 1  # the demo expects news here: up to date is a failure
+
+    def report_step(fmt: str) -> int:
+        review = review_last_rebase(repo, manifest())
+        return report(review, steps.ui, fmt=fmt, output=workspace / f"review.{fmt}")
+
     code = (
         steps.run(f"python -m sync pull --from docker-archive:{_shown(archives[1], workspace)}",
                   lambda: pull_step(1))
@@ -92,6 +106,9 @@ def demo(workspace: Path, ui: UI, *, keep: bool) -> int:
                      lambda: rebase_patches(repo, manifest(), steps.ui))
         or steps.commit(repo, "bundle = upstream v1 + series")
         or steps.bump_tag(repo, manifest_path)
+        or steps.run(f"python -m sync pull --check --from docker-archive:"
+                     f"{_shown(archives[2], workspace)}   # exit 1: there is news",
+                     lambda: check_step(2))
         or steps.run(f"python -m sync pull --from docker-archive:{_shown(archives[2], workspace)}",
                      lambda: pull_step(2))
         or steps.run("python -m sync rebase-patches   # onto version 2",
@@ -100,6 +117,10 @@ def demo(workspace: Path, ui: UI, *, keep: bool) -> int:
         or steps.run("python -m sync render",
                      lambda: render(repo, root, manifest(), steps.ui))
         or steps.commit(repo, "Render the Dockerfiles")
+        or steps.run("python -m sync report --format html -o ../review.html",
+                     lambda: report_step("html"))
+        or steps.run("python -m sync report -o ../review.md   # the pull request's body",
+                     lambda: report_step("md"))
     )
     seconds = time.monotonic() - started
     ui.emit_json({"directory": str(root) if keep else None, "kept": keep, "exit_code": code,

@@ -173,8 +173,11 @@ def check(watch: UpstreamWatch, ui: UI) -> int:
         ui.print(f"{watch.image}: up to date ({what} still {watch.new}, pulled into "
                  f"{watch.branch} {short_oid(watch.commit)})", soft_wrap=True, markup=False)
         return 0
-    how = "" if watch.compared_by else " (nothing in common to compare: assumed new)"
-    ui.print(f"upstream {what} moved: {watch.old or 'unknown'} → {watch.new or 'unknown'}"
+    how = {"digest": "", "image id": " (image ids)"}.get(
+        watch.compared_by or "", " (nothing in common to compare: assumed new)")
+    moved = f"upstream {what} moved" if watch.recorded.image == watch.image else \
+        f"upstream {watch.recorded.image} → {watch.image}"
+    ui.print(f"{moved}: {watch.old or 'unknown'} → {watch.new or 'unknown'}"
              f"{created}{how}\n  run `python -m sync pull`, then `python -m sync "
              "rebase-patches`", soft_wrap=True, markup=False)
     return 1

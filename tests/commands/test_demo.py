@@ -33,10 +33,10 @@ def test_the_demo_runs_every_step_and_leaves_a_consistent_repository(
     monkeypatch.chdir(tmp_path)  # not a git repository: the demo needs none
     code, out, err = run(capsys, "demo", "--keep", "kept")
     assert code == 0, err
-    headings = re.findall(r"^\$ (python -m sync \S+)", out, re.MULTILINE)
-    assert headings == ["python -m sync pull", "python -m sync rebase-patches",
-                        "python -m sync pull", "python -m sync rebase-patches",
-                        "python -m sync render"]
+    headings = re.findall(r"^\$ python -m sync (\S+(?: --check)?)", out, re.MULTILINE)
+    assert headings == ["pull", "rebase-patches", "pull --check", "pull", "rebase-patches",
+                        "render", "report", "report"]
+    assert re.search(r"upstream sample.local/\S+:v1 → sample.local/\S+:v2: sha256:", out)
     # the rebase onto version 2 meets each interesting case once
     assert row(out, "0001-ros-log-dir.patch") == "clean"
     assert row(out, "0002-reward-scale.patch") == "offset +4"
@@ -59,6 +59,10 @@ def test_the_demo_runs_every_step_and_leaves_a_consistent_repository(
     code, out, err = run(capsys, "render", "--check", "-C", str(root))
     assert code == 0, err
     assert "up to date" in out
+    # and the review of the bump, beside the repository
+    review = (tmp_path / "kept" / "review.md").read_text()
+    assert "| 3 | `0003-tensorflow-2.13.patch` | merged (3-way) |" in review
+    assert "0004-respawn-agent.patch" in (tmp_path / "kept" / "review.html").read_text()
 
 
 def test_without_keep_nothing_is_left_behind(tmp_path: Path,
@@ -78,7 +82,7 @@ def test_json_mode_prints_one_summary_document(tmp_path: Path,
     document = json.loads(out)
     assert document["kept"] is True and document["exit_code"] == 0
     assert document["directory"] == str(tmp_path / "kept" / "simapp")
-    assert [step["exit_code"] for step in document["steps"]] == [0, 0, 0, 0, 0]
+    assert [step["exit_code"] for step in document["steps"]] == [0] * 8
 
 
 def test_keep_refuses_a_folder_that_is_not_empty(tmp_path: Path,
