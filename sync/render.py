@@ -15,7 +15,6 @@ from __future__ import annotations
 import difflib
 import json
 import os
-import re
 import tempfile
 import traceback
 from collections.abc import Iterable, Mapping
@@ -26,16 +25,14 @@ from typing import Any
 
 import jinja2
 
-from sync.errors import ConfigError, RenderError
-from sync.variants import Variant
+from sync.config.variants import Variant
+from sync.errors import RenderError
 
 TEMPLATE_NAME = "Dockerfile.j2"
-VERSION_NAME = "VERSION"
 OUTPUT_DIR = "docker"
 BAKE_NAME = "docker-bake.json"
 IMAGE_NAME = "deepracer-simapp"
 DEFAULT_PREFIX = "awsdeepracercommunity"
-VERSION_PATTERN = re.compile(r"^[0-9A-Za-z][0-9A-Za-z._-]{0,100}$")  # also a valid tag prefix
 
 
 @dataclass(frozen=True)
@@ -73,23 +70,6 @@ def dockerfile_path(variant: str) -> str:
 def image_tag(prefix: str, version: str, variant: str) -> str:
     """``<prefix>/deepracer-simapp:<version>-<variant>``."""
     return f"{prefix.rstrip('/')}/{IMAGE_NAME}:{version}-{variant}"
-
-
-def read_version(path: Path) -> str:
-    """The community version in ``path`` (one line, e.g. ``5.3.3``)."""
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: not found",
-                          hint="create it with the community version, e.g. `echo 5.3.3 > VERSION`"
-                          ) from None
-    except (OSError, UnicodeDecodeError) as error:
-        raise ConfigError(f"{path}: cannot read: {error}") from None
-    version = lines[0].strip() if lines else ""
-    if not VERSION_PATTERN.fullmatch(version) or any(line.strip() for line in lines[1:]):
-        raise ConfigError(f"{path}:1: {version!r} is not a version usable in an image tag",
-                          hint="one line of letters, digits, '.', '_' and '-', e.g. 5.3.3")
-    return version
 
 
 def render_variant(template: Path, variant: Variant, version: str, upstream: Upstream,

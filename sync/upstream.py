@@ -12,8 +12,8 @@ import hashlib
 import json
 from dataclasses import asdict, dataclass
 
+from sync.config.manifest import Manifest
 from sync.image.model import ImageInfo
-from sync.manifest import Manifest
 
 # Bump when normalization rules change, so that equal inputs are re-read under the new rules.
 NORMALIZATION_VERSION = 1

@@ -10,10 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from sync.config.manifest import Manifest
 from sync.git import Repository
 from sync.git import repo as gitrepo
 from sync.image.current import CurrentImage
-from sync.manifest import Manifest
 from sync.upstream import UpstreamRecord
 
 

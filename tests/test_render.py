@@ -17,8 +17,10 @@ from pathlib import Path
 import pytest
 from dockerfile_parse import DockerfileParser
 
-from sync.errors import ConfigError, RenderError
-from sync.manifest import load_manifest
+from sync.config.manifest import load_manifest
+from sync.config.variants import Variant
+from sync.config.version import read_version
+from sync.errors import RenderError
 from sync.render import (
     BAKE_NAME,
     RenderedFile,
@@ -27,7 +29,6 @@ from sync.render import (
     bake_file,
     dockerfile_path,
     image_tag,
-    read_version,
     render_all,
     render_template,
     render_variant,
@@ -35,7 +36,6 @@ from sync.render import (
     undeclared_dockerfiles,
     write_files,
 )
-from sync.variants import Variant, load_variants
 
 ROOT = Path(__file__).resolve().parent.parent
 SNAPSHOTS = Path(__file__).resolve().parent / "snapshots"
@@ -46,7 +46,7 @@ UPSTREAM = Upstream(commit="0123456789abcdef0123456789abcdef01234567",
 
 
 def real_variants() -> tuple[Variant, ...]:
-    return load_variants(load_manifest(ROOT / "upstream-manifest.yaml"))
+    return load_manifest(ROOT / "upstream-manifest.yaml").variants
 
 
 def real_version() -> str:
@@ -192,19 +192,6 @@ def test_rendering_is_deterministic_across_processes(tmp_path: Path):
 
 
 # --- inputs and outputs --------------------------------------------------------------------------
-
-
-def test_version_must_be_one_tag_friendly_line(tmp_path: Path):
-    path = tmp_path / "VERSION"
-    path.write_text("5.3.3\n")
-    assert read_version(path) == "5.3.3"
-    for bad in ("5.3.3 beta\n", "\n", "5.3.3\n5.3.4\n", "v/5\n"):
-        path.write_text(bad)
-        with pytest.raises(ConfigError, match=r"VERSION:1: .* is not a version"):
-            read_version(path)
-    path.unlink()
-    with pytest.raises(ConfigError, match="VERSION: not found"):
-        read_version(path)
 
 
 def test_the_bake_file_has_one_target_per_variant_with_its_tag():

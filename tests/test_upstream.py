@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from sync.config.manifest import parse_manifest
 from sync.git.repo import trailers
 from sync.image.model import ImageInfo
-from sync.manifest import parse_manifest
 from sync.upstream import UpstreamRecord, already_recorded, commit_message, mapping_fingerprint
 
 MANIFEST = parse_manifest(

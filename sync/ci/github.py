@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
+from sync.config.manifest import Manifest
 from sync.errors import ConfigError
-from sync.manifest import Manifest
 
 WORKFLOW_PATH = ".github/workflows/simapp-sync.yml"
 DEFAULT_CRON = "17 5 * * *"  # daily, off the top of the hour when GitHub's queue is longest

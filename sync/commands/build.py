@@ -17,10 +17,10 @@ from rich.progress import Progress, TaskID
 
 from sync import docker_engine as engine
 from sync.commands.render import render_in_memory
+from sync.config.manifest import MANIFEST_NAME, Manifest, load_manifest
 from sync.errors import CheckFailed
 from sync.git import Repository
 from sync.git import repo as gitrepo
-from sync.manifest import MANIFEST_NAME, Manifest, load_manifest
 from sync.render import DEFAULT_PREFIX, dockerfile_path, image_tag, stale_files
 from sync.ui import UI
 

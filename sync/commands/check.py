@@ -16,9 +16,9 @@ from typing import Any
 from rich.text import Text
 
 from sync.commands.project import open_project, read_series, source_tree, upstream_of
+from sync.config.manifest import Manifest
 from sync.git import Repository
 from sync.git.repo import git_dir
-from sync.manifest import Manifest
 from sync.series.state import StateStore
 from sync.series.verify import DriftKind, Verification, verify
 from sync.ui import UI, short_oid

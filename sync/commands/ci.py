@@ -15,8 +15,8 @@ from sync.ci.github import (
     render_workflow,
     write_workflow,
 )
+from sync.config.manifest import MANIFEST_NAME, load_manifest
 from sync.git import repo as gitrepo
-from sync.manifest import MANIFEST_NAME, load_manifest
 from sync.ui import UI
 
 PROVIDERS = ("github",)

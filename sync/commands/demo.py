@@ -25,6 +25,8 @@ from sync.commands.pull import check, image_opener, pull
 from sync.commands.rebase import rebase_patches
 from sync.commands.render import render
 from sync.commands.report import report
+from sync.config.manifest import MANIFEST_NAME, Manifest, load_manifest
+from sync.config.version import VERSION_NAME
 from sync.errors import ConfigError, SyncError
 from sync.git import Repository, worktree
 from sync.git import index as gitindex
@@ -32,8 +34,7 @@ from sync.git import repo as gitrepo
 from sync.git.diff import diff_text
 from sync.git.trees import Entry, TreeSource, write_blob
 from sync.image.current import current_image
-from sync.manifest import MANIFEST_NAME, Manifest, load_manifest
-from sync.render import TEMPLATE_NAME, VERSION_NAME
+from sync.render import TEMPLATE_NAME
 from sync.review.collect import review_last_rebase
 from sync.sample import SAMPLE_MANIFEST, demo_project, write_sample
 from sync.sample.demo_project import SERIES, DemoPatch

@@ -18,11 +18,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from sync.config.manifest import Manifest
 from sync.errors import CheckFailed, GitError
 from sync.git import Commit, Repository, worktree
 from sync.git import repo as gitrepo
 from sync.git.trees import TreeSource
-from sync.manifest import Manifest
 from sync.render import Upstream
 from sync.series.engine import PatchReport
 from sync.series.load import PATCHES, load_series

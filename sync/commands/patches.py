@@ -27,11 +27,11 @@ from sync.commands.project import (
     resolve_commit,
     upstream_of,
 )
+from sync.config.manifest import Manifest
 from sync.errors import PatchError
 from sync.git import Repository, worktree
 from sync.git import repo as gitrepo
 from sync.git.trees import Entry, TreeSource, write_blob
-from sync.manifest import Manifest
 from sync.series.capture import new_patch
 from sync.series.engine import apply_series
 from sync.series.history import last_series_change

@@ -12,11 +12,11 @@ import argparse
 from dataclasses import dataclass
 from pathlib import Path
 
+from sync.config.manifest import MANIFEST_NAME, Manifest, load_manifest
 from sync.errors import GitError
 from sync.git import Commit, Repository, worktree
 from sync.git import repo as gitrepo
 from sync.git.trees import TreeSource
-from sync.manifest import MANIFEST_NAME, Manifest, load_manifest
 from sync.series.load import PATCHES, SERIES, LoadedSeries, load_series
 
 

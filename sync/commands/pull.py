@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 from rich.progress import Progress, TaskID
 
+from sync.config.manifest import MANIFEST_NAME, Manifest, load_manifest
 from sync.errors import ConfigError, ImageError
 from sync.git import Commit, Repository, objects
 from sync.git import repo as gitrepo
@@ -23,7 +24,6 @@ from sync.git.checkpoints import GitCheckpoints, prune_checkpoints
 from sync.image.current import current_image
 from sync.image.flatten import flatten
 from sync.image.model import ImageInfo, Limits, OpenedImage, ReadReport
-from sync.manifest import MANIFEST_NAME, Manifest, load_manifest
 from sync.ui import UI, short_oid
 from sync.upstream import UpstreamRecord, already_recorded, commit_message
 from sync.watch import UpstreamWatch, watch_upstream

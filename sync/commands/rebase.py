@@ -19,9 +19,9 @@ from typing import Any
 from rich.progress import Progress, TaskID
 from rich.text import Text
 
+from sync.config.manifest import MANIFEST_NAME, Manifest, load_manifest
 from sync.git import Repository
 from sync.git import repo as gitrepo
-from sync.manifest import MANIFEST_NAME, Manifest, load_manifest
 from sync.series.engine import PatchReport
 from sync.series.outcome import Status
 from sync.series.session import Outcome, RebaseSession

@@ -14,24 +14,23 @@ from pathlib import Path
 from rich.text import Text
 
 from sync.commands.gate import GateResult, render_gate
+from sync.config.manifest import MANIFEST_NAME, Manifest, load_manifest
+from sync.config.variants import Variant
+from sync.config.version import VERSION_NAME, read_version
 from sync.errors import CheckFailed
 from sync.git import Repository
 from sync.git import repo as gitrepo
-from sync.manifest import MANIFEST_NAME, Manifest, load_manifest
 from sync.render import (
     BAKE_NAME,
     TEMPLATE_NAME,
-    VERSION_NAME,
     RenderedFile,
     StaleFile,
-    read_version,
     render_all,
     stale_files,
     undeclared_dockerfiles,
     write_files,
 )
 from sync.ui import UI
-from sync.variants import Variant, load_variants, select_variants
 
 
 def configure(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
@@ -70,8 +69,8 @@ class Rendering:
 def render_in_memory(repo: Repository, root: Path, manifest: Manifest,
                      names: list[str] | None) -> Rendering:
     """Validate the inputs, pass the gate, and render (writing nothing)."""
-    declared = load_variants(manifest)
-    selected = select_variants(declared, names)
+    declared = manifest.declared_variants
+    selected = manifest.select_variants(names)
     version = read_version(root / VERSION_NAME)
     gate = render_gate(repo, manifest)
     files = render_all(root / TEMPLATE_NAME, selected, declared, version, gate.upstream,

@@ -11,9 +11,9 @@ from __future__ import annotations
 from collections.abc import Collection
 from dataclasses import dataclass
 
+from sync.config.manifest import Manifest
 from sync.errors import ConfigError
 from sync.image.model import ImageInfo
-from sync.manifest import Manifest
 
 REGISTRY = "docker://"
 DAEMON = "docker-daemon:"

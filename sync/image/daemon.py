@@ -23,9 +23,9 @@ from dataclasses import dataclass
 from typing import Any, BinaryIO, Protocol
 
 from sync import docker_engine as engine
+from sync.config.manifest import Manifest
 from sync.errors import ImageError
 from sync.image.model import ImageInfo, Layer, OpenedImage
-from sync.manifest import Manifest
 
 log = logging.getLogger(__name__)
 

@@ -21,6 +21,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
+from sync.config.manifest import PathMapping
 from sync.errors import ImageError, UnsafeArchiveError
 from sync.image.layer_tar import TarMembers, tar_errors
 from sync.image.model import (
@@ -45,7 +46,6 @@ from sync.image.safety import (
     unsafe,
 )
 from sync.image.selection import EXCLUDED, Selection
-from sync.manifest import PathMapping
 
 _OPAQUE = ".wh..wh..opq"
 _MAX_PASSES = 8  # each symlinked source costs one more read of the layers

@@ -25,6 +25,7 @@ from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from typing import Any, BinaryIO, Protocol
 
+from sync.config.manifest import Manifest
 from sync.errors import ConfigError, ImageError
 from sync.image import credentials as docker_credentials
 from sync.image.credentials import Credentials
@@ -32,7 +33,6 @@ from sync.image.distribution import RegistryClient, RetryPolicy
 from sync.image.model import ImageInfo, Layer, Limits, OpenedImage
 from sync.image.prefetch import OnProgress, Prefetcher
 from sync.image.streams import layer_opener
-from sync.manifest import Manifest
 
 TRANSPORT = "docker://"
 DOCKER_HUB_REGISTRY = "registry-1.docker.io"

@@ -14,7 +14,7 @@ from typing import Final, Literal
 
 from pathspec import GitIgnoreSpec
 
-from sync.manifest import PathMapping
+from sync.config.manifest import PathMapping
 
 EXCLUDED: Final = "excluded"
 

@@ -15,11 +15,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+from sync.config.manifest import Manifest
 from sync.errors import GitError
 from sync.git import Commit, Repository, worktree
 from sync.git import repo as gitrepo
 from sync.git.trees import TreeSource, empty_tree, read_blob
-from sync.manifest import Manifest
 from sync.render import BAKE_NAME, OUTPUT_DIR
 from sync.review.model import PatchRow, RenderedChange, Review, TargetChanges, UpstreamSide
 from sync.series.engine import PatchReport

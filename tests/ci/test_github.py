@@ -11,8 +11,8 @@ import pytest
 import yaml
 
 from sync.ci.github import WorkflowOptions, render_workflow
+from sync.config.manifest import Manifest, PathMapping
 from sync.errors import ConfigError
-from sync.manifest import Manifest, PathMapping
 from tests.ci.validators import actionlint, check_jsonschema
 
 MANIFEST = Manifest(image="public.ecr.aws/k1d3r4z1/deepracer-sim-public", tag="latest",

@@ -11,7 +11,7 @@ from rich.console import Console
 
 from sync import ui as ui_module
 from sync.commands.patches import show_patch
-from sync.manifest import load_manifest
+from sync.config.manifest import load_manifest
 from sync.ui import UI
 from tests.commands.projects import (
     AGENT,

@@ -17,12 +17,12 @@ from rich.progress import Progress
 
 from sync.cli import main
 from sync.commands.pull import pull
+from sync.config.manifest import load_manifest
 from sync.errors import ImageError
 from sync.git import repo as gitrepo
 from sync.image.distribution import RetryPolicy
 from sync.image.model import Layer, OpenedImage
 from sync.image.registry import open_registry_image
-from sync.manifest import load_manifest
 from sync.ui import UI
 from tests.fixtures.docker_services import (
     Entry,

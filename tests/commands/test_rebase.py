@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from sync.commands.rebase import rebase_patches
-from sync.manifest import load_manifest
+from sync.config.manifest import load_manifest
 from sync.ui import UI
 from tests.series.builders import Checkout, format_patches, git, read_worktree
 

@@ -6,8 +6,9 @@ import json
 import re
 from pathlib import Path
 
-from sync.render import Upstream, read_version, render_variant
-from sync.variants import Variant
+from sync.config.variants import Variant
+from sync.config.version import read_version
+from sync.render import Upstream, render_variant
 from tests.commands.projects import UPSTREAM_DIGEST, UPSTREAM_IMAGE, PatchSpec, make_project
 
 UPSTREAM_FILES = {

@@ -10,10 +10,10 @@ from typing import BinaryIO
 
 import pytest
 
+from sync.config.manifest import PathMapping
 from sync.image.flatten import FlattenResult, flatten
 from sync.image.model import Layer, Leaf, Limits, Tree
 from sync.image.streams import layer_opener
-from sync.manifest import PathMapping
 from tests.builders.images import Compression, Entry, layer_blob
 
 AMAZON = PathMapping("/opt/amazon", "bundle")

@@ -8,10 +8,10 @@ from dataclasses import replace
 
 import pytest
 
+from sync.config.manifest import PathMapping
 from sync.errors import ImageError
 from sync.image.flatten import flatten
 from sync.image.model import Layer
-from sync.manifest import PathMapping
 from tests.builders.images import Dir, Entry, File, Hardlink, Opaque, Symlink, Whiteout, layer_blob
 from tests.image.conftest import SIMAPP, GitHashingStore, memory_layer, read_tree
 

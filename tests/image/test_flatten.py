@@ -16,6 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from sync.config.manifest import PathMapping
 from sync.errors import ImageError, UnsafeArchiveError
 from sync.image.flatten import flatten
 from sync.image.model import (
@@ -26,7 +27,6 @@ from sync.image.model import (
     Limits,
     Tree,
 )
-from sync.manifest import PathMapping
 from tests.builders.images import (
     CharDevice,
     Dir,
@@ -801,7 +801,7 @@ from contextlib import contextmanager
 from sync.image.flatten import flatten
 from sync.image.streams import layer_opener
 from sync.image.model import Layer
-from sync.manifest import PathMapping
+from sync.config.manifest import PathMapping
 from tests.image.conftest import GitHashingStore
 from tests.memory import peak_rss_bytes
 

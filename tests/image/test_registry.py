@@ -25,6 +25,7 @@ import docker
 import pytest
 import requests
 
+from sync.config.manifest import Manifest, PathMapping
 from sync.errors import ConfigError, ImageError
 from sync.image import credentials
 from sync.image.archive import open_archive
@@ -33,7 +34,6 @@ from sync.image.distribution import RegistryClient, RetryPolicy
 from sync.image.flatten import flatten
 from sync.image.model import MODE_EXECUTABLE, MODE_SYMLINK
 from sync.image.registry import ImageReference, open_registry_image, parse_reference
-from sync.manifest import Manifest, PathMapping
 from tests.builders import images as builders
 from tests.fixtures.docker_services import (
     Entry,

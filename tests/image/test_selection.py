@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from sync.config.manifest import PathMapping
 from sync.image.selection import EXCLUDED, Kept, Selection
-from sync.manifest import PathMapping
 
 SIMAPP = PathMapping("/opt/amazon", "bundle",
                      ("/build/", "/install/", "/log/", "*.psd", "__pycache__/", "*.pyc"))

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import yaml
 
-from sync.manifest import load_manifest
-from sync.sample import demo_project, sample_image
+from sync.config.manifest import load_manifest, parse_manifest
+from sync.sample import SAMPLE_MANIFEST, demo_project, sample_image
 from sync.sample.specs import File
 
 PROJECT = Path(__file__).resolve().parents[2]
@@ -23,7 +23,8 @@ def test_the_template_and_version_are_the_projects_own():
 def test_the_variants_are_the_projects_own():
     shipped = yaml.safe_load(demo_project.variants())
     assert set(shipped) == {"variants"}
-    assert shipped["variants"] == load_manifest(PROJECT / "upstream-manifest.yaml").variants, \
+    demo = parse_manifest(f"{SAMPLE_MANIFEST}\n{demo_project.variants()}", "demo manifest")
+    assert demo.variants == load_manifest(PROJECT / "upstream-manifest.yaml").variants, \
         "copy the variants: section of upstream-manifest.yaml to sync/sample/data/variants.yaml"
 
 

@@ -4,24 +4,18 @@ from __future__ import annotations
 
 import re
 import shlex
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from sync.config.manifest import Manifest, load_manifest, parse_manifest
+from sync.config.variants import APT_PATTERN, PIP_PATTERN, Variant
 from sync.errors import ConfigError
-from sync.manifest import load_manifest, parse_manifest
-from sync.variants import (
-    APT_PATTERN,
-    PIP_PATTERN,
-    Variant,
-    load_variants,
-    parse_variants,
-    select_variants,
-)
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 HEAD = """\
 image: public.ecr.aws/k1d3r4z1/deepracer-sim-public
@@ -31,8 +25,12 @@ paths:
 """
 
 
+def manifest_of(section: str) -> Manifest:
+    return parse_manifest(HEAD + section, "upstream-manifest.yaml")
+
+
 def variants_of(section: str) -> tuple[Variant, ...]:
-    return parse_variants(HEAD + section, "upstream-manifest.yaml")
+    return manifest_of(section).variants
 
 
 def error_of(section: str) -> str:
@@ -44,7 +42,7 @@ def error_of(section: str) -> str:
 
 def test_the_repository_declares_cpu_and_gpu_as_the_issue_describes():
     manifest = load_manifest(ROOT / "upstream-manifest.yaml")
-    cpu, gpu = load_variants(manifest)
+    cpu, gpu = manifest.variants
     assert cpu == Variant(name="cpu", base="ubuntu:20.04", tensorflow="tensorflow-cpu==2.13.1")
     assert gpu.name == "gpu"
     assert gpu.base == "nvidia/cuda:11.8.0-cudnn8-runtime-ubuntu20.04"
@@ -79,7 +77,22 @@ variants:
 def test_a_manifest_read_from_text_alone_still_gives_its_variants():
     manifest = parse_manifest(HEAD + "variants:\n  cpu:\n    base: ubuntu:20.04\n"
                               "    tensorflow: tensorflow-cpu==2.13.1\n", "m.yaml")
-    assert [variant.name for variant in load_variants(manifest)] == ["cpu"]
+    assert [variant.name for variant in manifest.variants] == ["cpu"]
+
+
+def test_a_mistyped_variants_key_stops_loading_the_manifest_for_every_command(tmp_path: Path):
+    path = tmp_path / "upstream-manifest.yaml"
+    path.write_text(HEAD + "variants:\n  cpu:\n    base: ubuntu:20.04\n    tensorflow: tf==1\n"
+                    "    packges: [curl]\n")
+    with pytest.raises(ConfigError) as raised:
+        load_manifest(path)  # what pull, check and rebase-patches do, before any rendering
+    assert raised.value.exit_code == 2
+    assert raised.value.message.startswith(f"{path}:9: variants.cpu.packges: unknown key")
+
+
+def test_variants_are_hashable():
+    declared = load_manifest(ROOT / "upstream-manifest.yaml").variants
+    assert len({*declared, *declared}) == len(declared) == 2
 
 
 @pytest.mark.parametrize(("section", "expected"), [
@@ -139,17 +152,20 @@ def test_a_tensorflow_requirement_and_a_base_image_are_checked_too():
 def test_duplicate_variants_and_a_missing_section_are_errors():
     assert "duplicate" in error_of("variants:\n  cpu:\n    base: a\n    tensorflow: t\n"
                                    "  cpu:\n    base: b\n    tensorflow: t\n")
-    with pytest.raises(ConfigError, match="no variants declared"):
-        parse_variants(HEAD, "upstream-manifest.yaml")
+    manifest = parse_manifest(HEAD, "upstream-manifest.yaml")
+    assert manifest.variants == ()  # pull needs none
+    with pytest.raises(ConfigError, match="upstream-manifest.yaml: variants: no variants declared"):
+        manifest.declared_variants  # noqa: B018 - render and build do
 
 
 def test_selecting_variants_keeps_declaration_order_and_names_unknown_ones():
     variants = (Variant("cpu", "a", "t"), Variant("gpu", "b", "t"))
-    assert select_variants(variants, None) == variants
-    assert select_variants(variants, ["gpu", "cpu", "gpu"]) == variants
-    assert select_variants(variants, ["gpu"]) == variants[1:]
+    manifest = replace(parse_manifest(HEAD, "upstream-manifest.yaml"), variants=variants)
+    assert manifest.select_variants(None) == variants
+    assert manifest.select_variants(["gpu", "cpu", "gpu"]) == variants
+    assert manifest.select_variants(["gpu"]) == variants[1:]
     with pytest.raises(ConfigError) as raised:
-        select_variants(variants, ["tpu"])
+        manifest.select_variants(["tpu"])
     assert "unknown variant 'tpu'" in raised.value.message
     assert raised.value.hint is not None and "cpu, gpu" in raised.value.hint
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from sync.config.manifest import PathMapping, load_manifest, parse_manifest
 from sync.errors import ConfigError
-from sync.manifest import PathMapping, load_manifest, parse_manifest
 
 REAL_MANIFEST = """\
 image: public.ecr.aws/k1d3r4z1/deepracer-sim-public
@@ -42,10 +42,11 @@ def test_the_real_manifest_parses_into_frozen_dataclasses():
         "/build/", "/install/", "/log/", "*.psd", "__pycache__/", "*.pyc")),)
     with pytest.raises(AttributeError):
         manifest.image = "other"  # type: ignore[misc]
+    assert hash(manifest) == hash(parse(REAL_MANIFEST))  # usable as a key, e.g. for a cache
 
 
 def test_the_repository_manifest_is_valid():
-    root = Path(__file__).resolve().parent.parent
+    root = Path(__file__).resolve().parents[2]
     manifest = load_manifest(root / "upstream-manifest.yaml")
     assert manifest.paths[0].source == "/opt/amazon"
     assert manifest.paths[0].target == "bundle"

@@ -1,7 +1,8 @@
-"""The ``variants:`` section of upstream-manifest.yaml -> frozen dataclasses.
+"""The ``variants:`` section of upstream-manifest.yaml -> frozen ``Variant`` dataclasses.
 
-Every value that differs between the cpu and gpu images is declared there and nowhere else;
-``render`` hands one ``Variant`` at a time to Dockerfile.j2. Values end up inside Dockerfile
+Parsed once, as part of the manifest (``sync.config.manifest``). Every value that differs between
+the cpu and gpu images is declared there and nowhere else; ``render`` hands one ``Variant`` at a
+time to Dockerfile.j2. Values end up inside Dockerfile
 instructions and shell commands, so each is checked against a strict pattern here rather than
 quoted later: an unknown key, a wrong type or a suspicious value is a ``ConfigError`` naming the
 key and its line.
@@ -10,14 +11,11 @@ key and its line.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
 from dataclasses import dataclass
 
-import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode
 
-from sync.errors import ConfigError
-from sync.manifest import MANIFEST_NAME, Manifest, YamlReader
+from sync.config.reader import YamlReader
 
 NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")  # a file suffix, tag suffix, bake target
 IMAGE_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._/:-]*(@sha256:[0-9a-f]{64})?$")
@@ -45,34 +43,8 @@ class Variant:
     env: tuple[tuple[str, str], ...] = ()  # extra ENV, in declaration order
 
 
-def load_variants(manifest: Manifest) -> tuple[Variant, ...]:
-    """The validated variants of ``manifest``, in declaration order.
-
-    The manifest keeps ``variants`` as plain data; to name lines in errors the file is read
-    again (it was just read, so this costs nothing). A manifest built from text alone is
-    re-serialized, and its messages carry no meaningful line.
-    """
-    if manifest.path is not None:
-        try:
-            text = manifest.path.read_text(encoding="utf-8")
-        except OSError as error:
-            raise ConfigError(f"{manifest.path}: cannot read: {error}") from None
-        return parse_variants(text, str(manifest.path))
-    return parse_variants(yaml.safe_dump({"variants": manifest.variants}, sort_keys=False),
-                          MANIFEST_NAME)
-
-
-def parse_variants(text: str, filename: str) -> tuple[Variant, ...]:
-    """Validate the ``variants:`` section of manifest ``text``; ``filename`` is used in messages."""
-    try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.YAMLError as error:  # the manifest loader reports this better; stay short
-        raise ConfigError(f"{filename}: invalid YAML: {error}") from None
-    reader = YamlReader(filename)
-    node = _top_level(root, "variants")
-    if node is None:
-        raise ConfigError(f"{filename}: variants: no variants declared",
-                          hint="add a variants: section (see the repository's manifest)")
+def parse_variants(reader: YamlReader, node: Node) -> tuple[Variant, ...]:
+    """Validate the ``variants:`` section at ``node``, in declaration order."""
     if not isinstance(node, MappingNode) or not node.value:
         raise reader.fail(node, "variants", "must map each variant name to its settings")
     variants: list[Variant] = []
@@ -87,20 +59,6 @@ def parse_variants(text: str, filename: str) -> tuple[Variant, ...]:
         seen.add(name)
         variants.append(_variant(reader, name, value_node))
     return tuple(variants)
-
-
-def select_variants(variants: tuple[Variant, ...],
-                    names: Iterable[str] | None) -> tuple[Variant, ...]:
-    """The variants called ``names`` (all when None or empty), in declaration order."""
-    wanted = list(dict.fromkeys(names or ()))
-    if not wanted:
-        return variants
-    known = {variant.name for variant in variants}
-    unknown = [name for name in wanted if name not in known]
-    if unknown:
-        raise ConfigError(f"unknown variant {', '.join(map(repr, unknown))}",
-                          hint=f"declared in {MANIFEST_NAME}: {', '.join(sorted(known))}")
-    return tuple(variant for variant in variants if variant.name in wanted)
 
 
 def _variant(reader: YamlReader, name: str, node: Node) -> Variant:
@@ -163,13 +121,3 @@ def _env(reader: YamlReader, node: Node, key: str) -> tuple[tuple[str, str], ...
                               "must not contain quotes, backslashes, '$', '`' or newlines")
         pairs.append((name, value))
     return tuple(pairs)
-
-
-def _top_level(root: Node | None, key: str) -> Node | None:
-    if not isinstance(root, MappingNode):
-        return None
-    for key_node, value_node in root.value:
-        if isinstance(key_node, ScalarNode) and key_node.value == key:
-            return value_node
-    return None
-

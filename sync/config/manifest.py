@@ -1,21 +1,22 @@
-"""upstream-manifest.yaml -> frozen dataclasses.
+"""upstream-manifest.yaml -> one frozen, hashable ``Manifest``, validated once when loaded.
 
-The key names are a contract. Unknown keys, wrong types and inconsistent values are a
-``ConfigError`` naming the file, the key and its line; nothing is guessed.
+The key names are a contract. Unknown keys, wrong types and inconsistent values, in every
+section including ``variants:``, are a ``ConfigError`` naming the file, the key and its line;
+nothing is guessed, and nothing downstream reads the file again.
 """
 
 from __future__ import annotations
 
 import posixpath
 import re
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-import yaml
-from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+from yaml.nodes import Node
 
+from sync.config.reader import YamlReader, compose
+from sync.config.variants import Variant, parse_variants
 from sync.errors import ConfigError
 
 MANIFEST_NAME = "upstream-manifest.yaml"
@@ -46,7 +47,7 @@ class Manifest:
     platform: str
     branch: str
     paths: tuple[PathMapping, ...]
-    variants: dict[str, Any] = field(default_factory=dict)  # validated by the render layer
+    variants: tuple[Variant, ...] = ()  # in declaration order; () when the section is absent
     path: Path | None = None  # where it was read from, for messages
 
     @property
@@ -58,50 +59,29 @@ class Manifest:
 
     @property
     def targets(self) -> tuple[str, ...]:
+        """The repository folders the mapped image paths land in."""
         return tuple(mapping.target for mapping in self.paths)
 
+    @property
+    def declared_variants(self) -> tuple[Variant, ...]:
+        """The variants, for the commands that need some (render, build): none is an error."""
+        if not self.variants:
+            raise ConfigError(f"{self.path or MANIFEST_NAME}: variants: no variants declared",
+                              hint="add a variants: section (see the repository's manifest)")
+        return self.variants
 
-class YamlReader:
-    """Walks the YAML node graph so every error can name its key and line."""
-
-    def __init__(self, filename: str) -> None:
-        self.filename = filename
-
-    def fail(self, node: Node, key: str, message: str) -> ConfigError:
-        line = node.start_mark.line + 1
-        return ConfigError(f"{self.filename}:{line}: {key}: {message}")
-
-    def mapping(self, node: Node, key: str, allowed: set[str]) -> dict[str, tuple[Node, Node]]:
-        if not isinstance(node, MappingNode):
-            raise self.fail(node, key, "must be a mapping")
-        found: dict[str, tuple[Node, Node]] = {}
-        for key_node, value_node in node.value:
-            name = key_node.value if isinstance(key_node, ScalarNode) else None
-            full = f"{key}.{name}" if key else str(name)
-            if name not in allowed:
-                expected = ", ".join(sorted(allowed))
-                raise self.fail(key_node, full, f"unknown key (expected one of: {expected})")
-            if name in found:
-                raise self.fail(key_node, full, "duplicate key")
-            found[name] = (key_node, value_node)
-        return found
-
-    def string(self, node: Node, key: str) -> str:
-        if not isinstance(node, ScalarNode) or node.tag != "tag:yaml.org,2002:str":
-            raise self.fail(node, key, "must be a string")
-        if not node.value.strip():
-            raise self.fail(node, key, "must not be empty")
-        return str(node.value)
-
-    def string_list(self, node: Node, key: str) -> tuple[str, ...]:
-        if not isinstance(node, SequenceNode):
-            raise self.fail(node, key, "must be a list of strings")
-        return tuple(self.string(item, f"{key}[{i}]") for i, item in enumerate(node.value))
-
-    def sequence(self, node: Node, key: str) -> list[Node]:
-        if not isinstance(node, SequenceNode):
-            raise self.fail(node, key, "must be a list")
-        return list(node.value)
+    def select_variants(self, names: Iterable[str] | None) -> tuple[Variant, ...]:
+        """The variants called ``names`` (all when None or empty), in declaration order."""
+        declared = self.declared_variants
+        wanted = list(dict.fromkeys(names or ()))
+        if not wanted:
+            return declared
+        known = {variant.name for variant in declared}
+        unknown = [name for name in wanted if name not in known]
+        if unknown:
+            raise ConfigError(f"unknown variant {', '.join(map(repr, unknown))}",
+                              hint=f"declared in {MANIFEST_NAME}: {', '.join(sorted(known))}")
+        return tuple(variant for variant in declared if variant.name in wanted)
 
 
 def load_manifest(path: Path) -> Manifest:
@@ -119,13 +99,7 @@ def load_manifest(path: Path) -> Manifest:
 
 def parse_manifest(text: str, filename: str, path: Path | None = None) -> Manifest:
     """Validate manifest ``text``; ``filename`` is used in messages."""
-    try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        where = f":{mark.line + 1}" if mark is not None else ""
-        problem = getattr(error, "problem", None) or str(error)
-        raise ConfigError(f"{filename}{where}: invalid YAML: {problem}") from None
+    root = compose(text, filename)
     reader = YamlReader(filename)
     if root is None:
         raise ConfigError(f"{filename}: empty manifest")
@@ -157,12 +131,7 @@ def parse_manifest(text: str, filename: str, path: Path | None = None) -> Manife
                         "must look like os/arch or os/arch/variant")
     branch = optional("branch", "upstream", _valid_branch_name, "is not a valid branch name")
     paths = _read_paths(reader, keys["paths"][1])
-    variants: dict[str, Any] = {}
-    if "variants" in keys:
-        node = keys["variants"][1]
-        if not isinstance(node, MappingNode):
-            raise reader.fail(node, "variants", "must be a mapping of variant name to settings")
-        variants = yaml.safe_load(yaml.serialize(node)) or {}
+    variants = parse_variants(reader, keys["variants"][1]) if "variants" in keys else ()
     assert platform is not None and branch is not None
     return Manifest(image=image, tag=tag, digest=digest, platform=platform, branch=branch,
                     paths=paths, variants=variants, path=path)
