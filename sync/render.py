@@ -27,22 +27,13 @@ import jinja2
 
 from sync.config.variants import Variant
 from sync.errors import RenderError
+from sync.upstream import Upstream
 
 TEMPLATE_NAME = "Dockerfile.j2"
 OUTPUT_DIR = "docker"
 BAKE_NAME = "docker-bake.json"
 IMAGE_NAME = "deepracer-simapp"
 DEFAULT_PREFIX = "awsdeepracercommunity"
-
-
-@dataclass(frozen=True)
-class Upstream:
-    """What the tip of the upstream branch records; the images are labelled with it."""
-
-    commit: str
-    image: str
-    digest: str | None  # the registry (repo) digest; None for an image read from an archive
-    image_id: str | None = None  # the config digest: identifies the content in every case
 
 
 @dataclass(frozen=True)

@@ -1,18 +1,21 @@
-"""What an upstream commit records about the image it came from.
+"""What an upstream commit records about the image it came from: the one ``Upstream`` type.
 
 Each commit on the upstream branch carries trailers naming the image, its registry digest, its
 config digest (which pins the root filesystem's content) and a fingerprint of the path mapping.
-Together they let a re-pull of the same image stop before reading a single layer, and let
-``render`` label images with the upstream digest.
+Together they let a re-pull of the same image stop before reading a single layer, let
+``pull --check`` tell whether upstream moved, let ``check`` and ``patches`` measure the series
+against that commit, and let ``render`` label images with the upstream digest.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 from sync.config.manifest import Manifest
+from sync.git import Commit
+from sync.git.repo import trailers
 from sync.image.model import ImageInfo
 
 # Bump when normalization rules change, so that equal inputs are re-read under the new rules.
@@ -26,22 +29,54 @@ TRAILER_MAPPING = "Upstream-Mapping"
 
 
 @dataclass(frozen=True)
-class UpstreamRecord:
-    """The image identity recorded in an upstream commit's trailers."""
+class Upstream:
+    """An upstream commit and the image identity its trailers record.
 
-    image: str
-    digest: str | None
-    image_id: str | None
-    created: str | None
-    mapping: str | None
+    A commit not made by ``pull`` (no ``Upstream-Image`` trailer) records nothing: every image
+    field is None and ``has_record`` is False.
+    """
+
+    commit: str
+    image: str | None  # how the image was asked for: repo:tag, or repo@digest when pinned
+    digest: str | None = None  # the registry (repo) digest; None for an image read from an archive
+    image_id: str | None = None  # the config digest: identifies the content in every case
+    created: str | None = None  # the image config's creation time, RFC 3339
+    mapping: str | None = None  # ``mapping_fingerprint`` of the manifest it was read under
+    tree: str | None = None  # the commit's tree: the upstream files under their targets
 
     @classmethod
-    def from_trailers(cls, found: dict[str, str]) -> UpstreamRecord | None:
+    def from_trailers(cls, commit: str, found: dict[str, str],
+                      tree: str | None = None) -> Upstream:
+        """The record in the trailers ``found`` of ``commit``; only the ids without one."""
         if TRAILER_IMAGE not in found:
-            return None
-        return cls(image=found[TRAILER_IMAGE], digest=found.get(TRAILER_DIGEST),
+            return cls(commit=commit, image=None, tree=tree)
+        return cls(commit=commit, image=found[TRAILER_IMAGE], digest=found.get(TRAILER_DIGEST),
                    image_id=found.get(TRAILER_IMAGE_ID), created=found.get(TRAILER_CREATED),
-                   mapping=found.get(TRAILER_MAPPING))
+                   mapping=found.get(TRAILER_MAPPING), tree=tree)
+
+    @classmethod
+    def of(cls, commit: Commit) -> Upstream:
+        """What ``commit`` records (read from its message's trailers)."""
+        return cls.from_trailers(str(commit.id), trailers(commit.message), str(commit.tree_id))
+
+    @property
+    def has_record(self) -> bool:
+        """True when the commit was made by ``pull`` and names its image."""
+        return self.image is not None
+
+    @property
+    def tag(self) -> str | None:
+        """The tag of ``image`` (None when pinned by digest or nothing is recorded)."""
+        if self.image is None or "@" in self.image:
+            return None
+        name = self.image.rsplit("/", 1)[-1]
+        return name.split(":", 1)[1] if ":" in name else None
+
+    def labelled_as(self, manifest: Manifest) -> Upstream:
+        """This commit, labelled with what ``manifest`` asks for when it records no image."""
+        if self.has_record:
+            return self
+        return replace(self, image=manifest.reference, digest=manifest.digest)
 
 
 def mapping_fingerprint(manifest: Manifest) -> str:
@@ -72,7 +107,7 @@ def commit_message(manifest: Manifest, info: ImageInfo) -> str:
     return "\n".join(lines) + "\n"
 
 
-def already_recorded(record: UpstreamRecord | None, manifest: Manifest, info: ImageInfo) -> bool:
+def already_recorded(upstream: Upstream | None, manifest: Manifest, info: ImageInfo) -> bool:
     """True when the tip already holds exactly this image's content under this mapping."""
-    return (record is not None and record.image_id == info.image_id
-            and record.mapping == mapping_fingerprint(manifest))
+    return (upstream is not None and upstream.has_record and upstream.image_id == info.image_id
+            and upstream.mapping == mapping_fingerprint(manifest))

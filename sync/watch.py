@@ -14,7 +14,7 @@ from sync.config.manifest import Manifest
 from sync.git import Repository
 from sync.git import repo as gitrepo
 from sync.image.current import CurrentImage
-from sync.upstream import UpstreamRecord
+from sync.upstream import Upstream
 
 
 @dataclass(frozen=True)
@@ -25,7 +25,7 @@ class UpstreamWatch:
     tag: str | None
     branch: str
     commit: str | None  # the upstream branch's tip, None before the first pull
-    recorded: UpstreamRecord | None
+    recorded: Upstream | None  # None when the tip records no image (or there is no tip)
     current: CurrentImage
 
     @property
@@ -79,7 +79,8 @@ def watch_upstream(repo: Repository, manifest: Manifest,
                    current: CurrentImage) -> UpstreamWatch:
     """Compare ``current`` with what the tip of the manifest's upstream branch records."""
     tip = gitrepo.branch_tip(repo, manifest.branch)
-    record = UpstreamRecord.from_trailers(gitrepo.trailers(tip.message)) if tip else None
+    upstream = Upstream.of(tip) if tip is not None else None
+    record = upstream if upstream is not None and upstream.has_record else None
     return UpstreamWatch(image=manifest.reference, tag=None if manifest.digest else
                          (manifest.tag or "latest"), branch=manifest.branch,
                          commit=str(tip.id) if tip else None, recorded=record, current=current)

@@ -24,7 +24,6 @@ from sync.errors import RenderError
 from sync.render import (
     BAKE_NAME,
     RenderedFile,
-    Upstream,
     atomic_write,
     bake_file,
     dockerfile_path,
@@ -36,6 +35,7 @@ from sync.render import (
     undeclared_dockerfiles,
     write_files,
 )
+from sync.upstream import Upstream
 
 ROOT = Path(__file__).resolve().parent.parent
 SNAPSHOTS = Path(__file__).resolve().parent / "snapshots"

@@ -20,17 +20,16 @@ from dataclasses import dataclass
 
 from sync.config.manifest import Manifest
 from sync.errors import CheckFailed, GitError
-from sync.git import Commit, Repository, worktree
+from sync.git import Repository, worktree
 from sync.git import repo as gitrepo
 from sync.git.trees import TreeSource
-from sync.render import Upstream
 from sync.series.engine import PatchReport
 from sync.series.load import PATCHES, load_series
 from sync.series.outcome import Status
 from sync.series.state import StateStore
 from sync.series.verify import drift_lines, verify
 from sync.ui import short_oid
-from sync.upstream import UpstreamRecord
+from sync.upstream import Upstream
 
 
 @dataclass(frozen=True)
@@ -58,7 +57,8 @@ def render_gate(repo: Repository, manifest: Manifest) -> GateResult:
         raise GitError(f"branch {manifest.branch!r} does not exist: nothing to render from",
                        hint="run `python -m sync pull` first")
     StateStore(gitrepo.git_dir(repo)).refuse_if_in_progress()
-    upstream = _upstream(tip, manifest)
+    # a branch made by hand records no image: label with what the manifest asks for
+    upstream = Upstream.of(tip).labelled_as(manifest)
     snap = worktree.snapshot(repo, (*manifest.targets, PATCHES))
     loaded = load_series(TreeSource(repo, snap.tree), manifest.targets)
     checked = verify(repo, loaded, str(tip.tree_id), snap.tree, manifest.targets)
@@ -79,14 +79,6 @@ def render_gate(repo: Repository, manifest: Manifest) -> GateResult:
                  "`python -m sync rebase-patches` to rewrite the targets (`python -m sync "
                  "check` shows the drift)")
     return GateResult(upstream, applied.reports)
-
-
-def _upstream(tip: Commit, manifest: Manifest) -> Upstream:
-    record = UpstreamRecord.from_trailers(gitrepo.trailers(tip.message))
-    if record is None:  # a branch made by hand: label with what the manifest asks for
-        return Upstream(commit=str(tip.id), image=manifest.reference, digest=manifest.digest)
-    return Upstream(commit=str(tip.id), image=record.image, digest=record.digest,
-                    image_id=record.image_id)
 
 
 def _patch_lines(reports: Sequence[PatchReport]) -> str:

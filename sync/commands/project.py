@@ -18,15 +18,26 @@ from sync.git import Commit, Repository, worktree
 from sync.git import repo as gitrepo
 from sync.git.trees import TreeSource
 from sync.series.load import PATCHES, SERIES, LoadedSeries, load_series
+from sync.upstream import Upstream
 
 
 @dataclass(frozen=True)
-class Upstream:
+class SeriesBase:
     """The upstream commit a series is measured against, and why that one."""
 
-    commit: str
-    tree: str
+    upstream: Upstream
     recorded: bool  # the series' own "# upstream:" record (else the branch tip)
+
+    @property
+    def commit(self) -> str:
+        """The upstream commit's id."""
+        return self.upstream.commit
+
+    @property
+    def tree(self) -> str:
+        """The upstream commit's tree: what the series applies to."""
+        assert self.upstream.tree is not None  # always read from a commit here
+        return self.upstream.tree
 
 
 def open_project(args: argparse.Namespace) -> tuple[Repository, Manifest]:
@@ -57,7 +68,7 @@ def read_series(repo: Repository, manifest: Manifest, tree: str) -> LoadedSeries
     return load_series(TreeSource(repo, tree), manifest.targets)
 
 
-def upstream_of(repo: Repository, manifest: Manifest, loaded: LoadedSeries) -> Upstream:
+def upstream_of(repo: Repository, manifest: Manifest, loaded: LoadedSeries) -> SeriesBase:
     """The recorded base of the series, else the tip of the upstream branch."""
     base = loaded.series.base
     if base is not None:
@@ -66,9 +77,9 @@ def upstream_of(repo: Repository, manifest: Manifest, loaded: LoadedSeries) -> U
             raise GitError(f"{SERIES}: the recorded upstream {base[:12]} is not in this "
                            "repository", hint="fetch the upstream branch (or run `python -m "
                                               "sync pull`), then try again")
-        return Upstream(str(found.id), str(found.tree_id), recorded=True)
+        return SeriesBase(Upstream.of(found), recorded=True)
     tip = gitrepo.branch_tip(repo, manifest.branch)
     if tip is None:
         raise GitError(f"branch {manifest.branch!r} does not exist and {SERIES} records no "
                        "upstream base", hint="run `python -m sync pull` first")
-    return Upstream(str(tip.id), str(tip.tree_id), recorded=False)
+    return SeriesBase(Upstream.of(tip), recorded=False)

@@ -25,7 +25,7 @@ from sync.image.current import current_image
 from sync.image.flatten import flatten
 from sync.image.model import ImageInfo, Limits, OpenedImage, ReadReport
 from sync.ui import UI, short_oid
-from sync.upstream import UpstreamRecord, already_recorded, commit_message
+from sync.upstream import Upstream, already_recorded, commit_message
 from sync.watch import UpstreamWatch, watch_upstream
 
 ARCHIVE_TRANSPORTS = ("docker-archive:", "oci-archive:", "oci:")
@@ -133,7 +133,7 @@ def pull(repo: Repository, manifest: Manifest, open_image: ImageOpener, ui: UI, 
     started = time.monotonic()
     tip = gitrepo.branch_tip(repo, manifest.branch)
     previous = str(tip.id) if tip is not None else None
-    record = UpstreamRecord.from_trailers(gitrepo.trailers(tip.message)) if tip else None
+    recorded = Upstream.of(tip) if tip is not None else None
     with ui.progress() as progress, open_image(progress) as opened:
         info = opened.info
         _check_pinned_digest(manifest, info, ui)
@@ -141,7 +141,7 @@ def pull(repo: Repository, manifest: Manifest, open_image: ImageOpener, ui: UI, 
                               image_id=info.image_id, created=info.created,
                               branch=manifest.branch, previous=previous, commit=previous,
                               changed=False)
-        if not reread and already_recorded(record, manifest, info):
+        if not reread and already_recorded(recorded, manifest, info):
             outcome.read_layers = False
         else:
             tree_id, outcome.report = _read_into_tree(repo, manifest, opened, progress, limits,

@@ -30,7 +30,7 @@ from sync.series.parse import parse_patch
 from sync.series.rangediff import PatchDelta, range_diff
 from sync.series.replay import replay
 from sync.series.state import RebaseState, StateStore
-from sync.upstream import UpstreamRecord
+from sync.upstream import Upstream
 
 RENDERED = (OUTPUT_DIR, BAKE_NAME)
 
@@ -186,8 +186,8 @@ def _side(repo: Repository, commit_id: str | None) -> UpstreamSide:
     commit = gitrepo.commit_by_id(repo, commit_id) if commit_id else None
     if commit is None:
         return UpstreamSide(commit_id)
-    record = UpstreamRecord.from_trailers(gitrepo.trailers(commit.message))
-    if record is None:
+    record = Upstream.of(commit)
+    if not record.has_record:
         return UpstreamSide(commit_id)
     return UpstreamSide(commit_id, record.image, record.digest, record.image_id, record.created)
 

@@ -12,7 +12,7 @@ import pytest
 
 from sync.cli import main
 from sync.git import repo as gitrepo
-from sync.upstream import UpstreamRecord
+from sync.upstream import Upstream
 
 
 def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
@@ -50,8 +50,8 @@ def test_the_demo_runs_every_step_and_leaves_a_consistent_repository(
     tip = gitrepo.branch_tip(repo, "upstream")
     assert tip is not None and tip.message.startswith("Upstream sample.local/")
     assert ":v2" in tip.message and ":v1" in tip.parents[0].message
-    record = UpstreamRecord.from_trailers(gitrepo.trailers(tip.message))
-    assert record is not None and record.image_id is not None
+    record = Upstream.of(tip)
+    assert record.has_record and record.image_id is not None
     dockerfile = (root / "docker/Dockerfile.cpu").read_text()
     assert f'upstream.image-id="{record.image_id}"' in dockerfile
     assert f'upstream.commit="{tip.id}"' in dockerfile

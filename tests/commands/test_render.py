@@ -8,7 +8,8 @@ from pathlib import Path
 
 from sync.config.variants import Variant
 from sync.config.version import read_version
-from sync.render import Upstream, render_variant
+from sync.render import render_variant
+from sync.upstream import Upstream
 from tests.commands.projects import UPSTREAM_DIGEST, UPSTREAM_IMAGE, PatchSpec, make_project
 
 UPSTREAM_FILES = {
