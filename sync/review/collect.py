@@ -21,7 +21,7 @@ from sync.git import Commit, Repository, worktree
 from sync.git import repo as gitrepo
 from sync.git.trees import TreeSource, empty_tree, read_blob
 from sync.render import BAKE_NAME, OUTPUT_DIR
-from sync.review.model import PatchRow, RenderedChange, Review, TargetChanges, UpstreamSide
+from sync.review.model import PatchRow, RenderedChange, Review, TargetChanges
 from sync.series.engine import PatchReport
 from sync.series.history import last_series_change
 from sync.series.load import PATCHES, LoadedSeries, SeriesPatch, load_series
@@ -181,15 +181,12 @@ def _rendered(repo: Repository, old_tree: str, new_tree: str) -> tuple[RenderedC
     return tuple(changes)
 
 
-def _side(repo: Repository, commit_id: str | None) -> UpstreamSide:
+def _side(repo: Repository, commit_id: str | None) -> Upstream | None:
     """The image an upstream commit records (only the commit when it records none)."""
-    commit = gitrepo.commit_by_id(repo, commit_id) if commit_id else None
-    if commit is None:
-        return UpstreamSide(commit_id)
-    record = Upstream.of(commit)
-    if not record.has_record:
-        return UpstreamSide(commit_id)
-    return UpstreamSide(commit_id, record.image, record.digest, record.image_id, record.created)
+    if not commit_id:
+        return None
+    commit = gitrepo.commit_by_id(repo, commit_id)
+    return Upstream(commit_id, None) if commit is None else Upstream.of(commit)
 
 
 def _series(repo: Repository, manifest: Manifest, tree: str) -> LoadedSeries:

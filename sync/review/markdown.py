@@ -11,7 +11,8 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from sync.review.model import PatchRow, Review, UpstreamSide
+from sync.review.model import PatchRow, Review
+from sync.upstream import Upstream
 
 LIMIT = 65_000
 QUIET = frozenset({"clean", "offset"})  # rows a reviewer need not read when space is short
@@ -56,8 +57,8 @@ def _head(review: Review) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _value(side: UpstreamSide, key: str) -> str:
-    value = getattr(side, key)
+def _value(side: Upstream | None, key: str) -> str:
+    value = getattr(side, key) if side is not None else None
     if not value:
         return "—"
     return f"`{value[:12]}`" if key == "commit" else f"`{value}`"

@@ -14,6 +14,7 @@ from typing import Any
 
 from sync.series.engine import PatchReport
 from sync.series.rangediff import Kind, PatchDelta
+from sync.upstream import Upstream
 
 NOT_TRIED = "not tried"  # after the patch a stopped rebase waits on
 NEW = "new"  # in the series after, not before (added since, e.g. `patches new`)
@@ -23,26 +24,13 @@ CATEGORIES = ("clean", "offset", "fuzz", "merged", "partly upstream", "resolved"
               "already upstream", "empty", "dropped", "new", "conflict", "not tried")
 
 
-@dataclass(frozen=True)
-class UpstreamSide:
-    """One upstream commit and the image it records (its ``Upstream-*`` trailers)."""
-
-    commit: str | None
-    image: str | None = None  # "repo:tag" or "repo@digest", as pulled
-    digest: str | None = None
-    image_id: str | None = None
-    created: str | None = None
-
-    @property
-    def tag(self) -> str | None:
-        if not self.image or "@" in self.image:
-            return None
-        name, colon, tag = self.image.rpartition(":")
-        return tag if colon and "/" not in tag else None
-
-    def as_json(self) -> dict[str, Any]:
-        return {"commit": self.commit, "image": self.image, "tag": self.tag,
-                "digest": self.digest, "image_id": self.image_id, "created": self.created}
+def side_json(side: Upstream | None) -> dict[str, Any]:
+    """One side of the review in ``--json``: the upstream commit and the image it records."""
+    if side is None:
+        return {"commit": None, "image": None, "tag": None, "digest": None, "image_id": None,
+                "created": None}
+    return {"commit": side.commit, "image": side.image, "tag": side.tag, "digest": side.digest,
+            "image_id": side.image_id, "created": side.created}
 
 
 @dataclass(frozen=True)
@@ -131,8 +119,8 @@ class Review:
     """The whole review; ``as_json`` is ``sync report --json``."""
 
     title: str  # what is compared, in words
-    old: UpstreamSide
-    new: UpstreamSide
+    old: Upstream | None  # None when there is no such commit (e.g. the series records no base)
+    new: Upstream | None
     targets: tuple[TargetChanges, ...]
     patches: tuple[PatchRow, ...]
     rendered: tuple[RenderedChange, ...] | None  # None: not applicable (a dry run)
@@ -147,7 +135,7 @@ class Review:
         return {category: counted[category] for category in CATEGORIES if counted[category]}
 
     def as_json(self) -> dict[str, Any]:
-        return {"title": self.title, "old": self.old.as_json(), "new": self.new.as_json(),
+        return {"title": self.title, "old": side_json(self.old), "new": side_json(self.new),
                 "targets": [target.as_json() for target in self.targets],
                 "patches": [row.as_json() for row in self.patches],
                 "counts": self.count_by_status(),

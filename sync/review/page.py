@@ -12,7 +12,8 @@ from collections.abc import Sequence
 from importlib import resources
 
 from sync.review.diffview import escape, parse, side_by_side, unified
-from sync.review.model import PatchRow, Review, UpstreamSide
+from sync.review.model import PatchRow, Review
+from sync.upstream import Upstream
 
 CSP = ("default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; "
        "img-src data:; base-uri 'none'; form-action 'none'")
@@ -81,8 +82,8 @@ def _rendered(review: Review) -> str:
     return f'<h3>Rendered files</h3><ul class="rendered">{items}</ul>'
 
 
-def _fact(side: UpstreamSide, key: str) -> str:
-    value = getattr(side, key)
+def _fact(side: Upstream | None, key: str) -> str:
+    value = getattr(side, key) if side is not None else None
     if not value:
         return "—"
     return f"<code>{escape(value[:12] if key == 'commit' else value)}</code>"

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from sync.review.markdown import LIMIT, render_markdown
-from sync.review.model import PatchRow, Review, TargetChanges, UpstreamSide
+from sync.review.model import PatchRow, Review, TargetChanges
 from sync.series.engine import PatchReport
 from sync.series.outcome import Status
 from sync.series.rangediff import Kind, PatchDelta
+from sync.upstream import Upstream
 
 
 def row(index: int, status: Status, *, interdiff_lines: int = 0) -> PatchRow:
@@ -20,8 +21,8 @@ def row(index: int, status: Status, *, interdiff_lines: int = 0) -> PatchRow:
 
 
 def review(rows: list[PatchRow]) -> Review:
-    side = UpstreamSide("a" * 40, "example.org/simapp:v1", "sha256:" + "1" * 64)
-    return Review("the last rebase", side, UpstreamSide("b" * 40, "example.org/simapp:v2"),
+    side = Upstream("a" * 40, "example.org/simapp:v1", "sha256:" + "1" * 64)
+    return Review("the last rebase", side, Upstream("b" * 40, "example.org/simapp:v2"),
                   (TargetChanges("bundle", 1, 2, 3, 40, 50),), tuple(rows), (), "c" * 40,
                   "work tree")
 
