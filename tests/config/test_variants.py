@@ -11,9 +11,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from sync.cli import main
 from sync.config.manifest import Manifest, load_manifest, parse_manifest
 from sync.config.variants import APT_PATTERN, PIP_PATTERN, Variant
 from sync.errors import ConfigError
+from sync.git import repo as gitrepo
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -88,6 +90,19 @@ def test_a_mistyped_variants_key_stops_loading_the_manifest_for_every_command(tm
         load_manifest(path)  # what pull, check and rebase-patches do, before any rendering
     assert raised.value.exit_code == 2
     assert raised.value.message.startswith(f"{path}:9: variants.cpu.packges: unknown key")
+
+
+@pytest.mark.parametrize("command", ["pull", "check", "render"])
+def test_every_command_refuses_a_mistyped_variants_key_with_exit_2(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], command: str):
+    gitrepo.init_repository(tmp_path)
+    (tmp_path / "upstream-manifest.yaml").write_text(
+        HEAD + "variants:\n  cpu:\n    base: ubuntu:20.04\n    tensorflow: tf==1\n"
+        "    nvidea: true\n")
+    assert main([command, "-C", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "upstream-manifest.yaml:9: variants.cpu.nvidea: unknown key" in err
+    assert "Traceback" not in err
 
 
 def test_variants_are_hashable():
