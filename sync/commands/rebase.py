@@ -28,8 +28,8 @@ from sync.series.session import Outcome, RebaseSession
 from sync.ui import UI, short_oid
 
 ACTIONS = ("start", "continue", "skip", "abort")
-CONFLICT_HINT = ("resolve them (git status / git mergetool), then: "
-                 "python -m sync rebase-patches --continue\n"
+CONFLICT_HINT = ("resolve them (git status / git mergetool), mark them resolved with "
+                 "`git add`, then: python -m sync rebase-patches --continue\n"
                  "  or skip this patch: --skip · or give up and restore everything: --abort")
 
 
@@ -114,6 +114,8 @@ def outcome_json(outcome: Outcome, seconds: float) -> dict[str, Any]:
         "dropped": [report.name for report in outcome.reports if report.dropped],
         "rewritten": [report.name for report in outcome.reports if report.rewritten],
         "files_written": outcome.written, "files_removed": outcome.removed,
+        "staged_outside_patch": outcome.staged_outside,
+        "left_untracked": outcome.left_untracked,
         "seconds": round(seconds, 3),
     }
 
@@ -210,6 +212,12 @@ def _report(result: Outcome, ui: UI) -> None:
     rows = result.reports + ([result.stopped] if result.stopped else [])
     if rows:
         ui.print(_table(rows), soft_wrap=True)
+    if result.staged_outside:
+        ui.print(f"taken into the resolved patch because they were staged (outside its files): "
+                 f"{_list(result.staged_outside)}", markup=False, soft_wrap=True)
+    if result.left_untracked:
+        ui.print(f"left untracked, not part of any patch: {_list(result.left_untracked)}",
+                 markup=False, soft_wrap=True)
     for report in rows:
         if report.status not in (Status.CLEAN, Status.OFFSET) or report.dropped \
                 or report.renamed:

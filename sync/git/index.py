@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -56,6 +56,14 @@ def tracked_paths(repo: pygit2.Repository) -> set[str]:
     index = repo.index
     index.read()
     return {entry.path for entry in index}
+
+
+def entries(repo: pygit2.Repository, roots: Sequence[str]) -> dict[str, Entry]:
+    """The merged (stage 0) entries under ``roots``: what the index holds for them."""
+    index = repo.index
+    index.read()
+    return {entry.path: Entry(int(entry.mode), str(entry.id)) for entry in index
+            if any(entry.path == root or entry.path.startswith(root + "/") for root in roots)}
 
 
 def unmerged_paths(repo: pygit2.Repository) -> set[str]:

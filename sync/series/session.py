@@ -24,7 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from sync.errors import ConflictError, GitError
+from sync import program
+from sync.errors import GitError
 from sync.git import Commit, Repository, worktree
 from sync.git import index as gitindex
 from sync.git import repo as gitrepo
@@ -39,6 +40,7 @@ from sync.git.trees import (
     update_tree,
     write_blob,
 )
+from sync.series import guard
 from sync.series.engine import PatchReport, Rebase, Stop, upstream_renames
 from sync.series.load import PATCHES, SERIES, LoadedSeries, SeriesPatch, load_series
 from sync.series.overlay import Content, File, Overlay
@@ -102,6 +104,8 @@ class Outcome:
     written: int = 0
     removed: int = 0
     aborted: bool = False
+    staged_outside: list[str] = field(default_factory=list)  # --continue: staged, taken in
+    left_untracked: list[str] = field(default_factory=list)  # --continue: new, left out
 
 
 class RebaseSession:
@@ -116,6 +120,7 @@ class RebaseSession:
         self.branch = branch
         self.store = StateStore(gitrepo.git_dir(repo))
         self.fresh = True  # no state yet: the index is still the maintainer's own
+        self.kept: set[str] = set()  # untracked files no write may touch (``guard.keep``)
 
     # --- start -------------------------------------------------------------------------------
     def start(self, onto: str | None, *, fuzz: int, drop_merged: bool, force: bool) -> Outcome:
@@ -123,8 +128,9 @@ class RebaseSession:
         snap = worktree.snapshot(self.repo, self.roots)
         if snap.uncommitted and not force:
             raise GitError("uncommitted changes in the targets or patches/: "
-                           + _list(snap.uncommitted),
+                           + guard.listing(snap.uncommitted),
                            hint="commit or stash them first, or pass --force")
+        self.kept = set(snap.untracked)
         onto_commit = self._onto(onto)
         disk = TreeSource(self.repo, snap.tree)
         loaded = self._read_series(disk)
@@ -139,7 +145,7 @@ class RebaseSession:
                         renames=renames)
         state = RebaseState(phase="stopping", onto=str(onto_commit.id), base=series.base,
                             backup_tree=snap.tree, had_index=False, fuzz=fuzz,
-                            drop_merged=drop_merged)
+                            drop_merged=drop_merged, untracked=sorted(snap.untracked))
         return self._drive(engine, 0, state, series, result, snap.tree)
 
     def _onto(self, onto: str | None) -> Commit:
@@ -210,6 +216,8 @@ class RebaseSession:
             for conflict in stop.outcome.conflicts]
         state.settle = sorted(previous - {record.path for record in state.conflicts})
         state.reports = [_record(self.repo, report) for report in engine.reports]
+        self._refuse_overwrites(disk_tree, _graft(self.repo, disk_tree, state.written_tree,
+                                                  self.targets))
         self._backup_index(state)
         self.store.save(state)
         self._write_stop(state, disk_tree, progress)
@@ -252,6 +260,7 @@ class RebaseSession:
         state.phase = "finishing"
         state.final_tree = target
         state.reports = [_record(self.repo, report) for report in engine.reports]
+        self._refuse_overwrites(disk_tree, target)
         self._backup_index(state)
         self.store.save(state)
         self._complete(state, disk_tree, result, progress)
@@ -267,9 +276,16 @@ class RebaseSession:
         self._settle({record.path for record in state.conflicts} - set(in_targets) - set(gone))
         self.store.clear()
 
+    def _refuse_overwrites(self, disk_tree: str, target: str) -> None:
+        """Refuse, before the state is saved or anything written, to replace untracked files."""
+        if self.kept:
+            guard.refuse_overwrites(
+                worktree.changes_between(self.repo, disk_tree, target, self.roots), self.kept)
+
     def _write(self, disk_tree: str, target: str,
                progress: Bars | None) -> tuple[worktree.WriteReport, int]:
         changes = worktree.changes_between(self.repo, disk_tree, target, self.roots)
+        changes = guard.without_kept(changes, self.kept)
         bar = progress.bar("writing work tree", total=len(changes)) \
             if progress is not None else None
         report = worktree.write_changes(self.repo, changes, self.roots,
@@ -303,6 +319,8 @@ class RebaseSession:
         action = "skip" if skip else "continue"
         result = Outcome(action, onto=state.onto, base=state.base)
         snap = worktree.snapshot(self.repo, self.roots)
+        self.kept = guard.keep(self.repo, snap, state.untracked,
+                               [state.written_tree, state.final_tree])
         if state.phase in ("finishing", "stopping"):  # a crash while writing: write it again
             result.reports = [_report_from(self.repo, record) for record in state.reports]
             if state.phase == "finishing":
@@ -325,8 +343,14 @@ class RebaseSession:
         if skip:
             engine.skip(state.stopped_at)
         else:
-            self._check_resolved(state, engine.patches[state.stopped_at].entry.name)
-            engine.resolve(state.stopped_at, self._resolution(state, snap.tree))
+            files = self._stopped_files(state)
+            guard.refuse_unresolved(self.repo, self.targets, files, self._before(state, files),
+                                    program.command("rebase-patches --continue"))
+            resolution = self._resolution(state, snap.tree)
+            result.staged_outside = sorted(set(resolution) - set(files))
+            result.left_untracked = sorted(set(snap.untracked) & self.kept
+                                           - set(state.untracked))
+            engine.resolve(state.stopped_at, resolution)
         return self._drive(engine, state.stopped_at + 1, state, series, result, snap.tree)
 
     def _renames(self, state: RebaseState, patches: Sequence[SeriesPatch]) -> dict[str, str]:
@@ -339,25 +363,25 @@ class RebaseSession:
             return {}
         return upstream_renames(self.repo, str(base.tree_id), str(onto.tree_id), patches)
 
-    def _check_resolved(self, state: RebaseState, name: str) -> None:
-        top = Path(worktree.workdir(self.repo))
-        labels = _labels(state.onto, state.base)
-        left = []
-        for record in state.conflicts:
-            if not record.markers:
-                continue
-            path = top / record.path
-            if path.is_symlink() or not path.is_file():
-                continue
-            for line in path.read_bytes().split(b"\n"):
-                if line.startswith((b"<<<<<<< " + labels.ours.encode(),
-                                    b">>>>>>> " + name.encode())):
-                    left.append(record.path)
-                    break
-        if left:
-            raise ConflictError(f"still has conflict markers: {_list(left)}",
-                                hint="edit the files until no <<<<<<< / >>>>>>> lines are "
-                                     "left, then run --continue again (or --skip / --abort)")
+    def _stopped_files(self, state: RebaseState) -> set[str]:
+        """The files the stopped patch touched: its conflicts and what the stop wrote."""
+        assert state.new_tree is not None and state.written_tree is not None
+        return {record.path for record in state.conflicts} | {
+            change.path for change in worktree.changes_between(
+                self.repo, state.new_tree, state.written_tree, self.targets)}
+
+    def _before(self, state: RebaseState, files: set[str]) -> dict[str, list[bytes]]:
+        """Each file's texts from before the stop (conflict markers already in them are fine)."""
+        sources = [TreeSource(self.repo, tree) for tree in (state.new_tree, state.backup_tree)]
+        sides = {record.path: [side for side in (record.base, record.ours, record.theirs)
+                               if side is not None] for record in state.conflicts}
+        before: dict[str, list[bytes]] = {}
+        for path in files:
+            entries = [source.entry(path) for source in sources]
+            oids = {entry.oid for entry in entries if entry is not None}
+            oids.update(oid for _mode, oid in sides.get(path, []))
+            before[path] = [read_blob(self.repo, oid) for oid in sorted(oids)]
+        return before
 
     def _resolution(self, state: RebaseState, disk_tree: str) -> dict[str, File | None]:
         """The files the maintainer left under the targets that differ from the patch's base."""
@@ -365,13 +389,15 @@ class RebaseSession:
         changes = worktree.changes_between(self.repo, state.new_tree, disk_tree, self.targets)
         return {change.path: None if change.entry is None else File(
             change.entry.mode, Content(read_blob(self.repo, change.entry.oid)), change.entry.oid)
-            for change in changes}
+            for change in changes if change.path not in self.kept}
 
     # --- abort -------------------------------------------------------------------------------
     def abort(self) -> Outcome:
         state = self._load()
         self.fresh = False
         snap = worktree.snapshot(self.repo, self.roots)
+        self.kept = guard.keep(self.repo, snap, state.untracked,
+                               [state.written_tree, state.final_tree])
         report, _ = self._write(snap.tree, state.backup_tree, None)
         gitindex.restore(self.repo, self.store.index_backup if state.had_index else None)
         self.store.clear()
@@ -415,9 +441,3 @@ def _record(repo: Repository, report: PatchReport) -> ReportRecord:
 
 def _report_from(repo: Repository, record: ReportRecord) -> PatchReport:
     return record.report(read_blob(repo, record.new_text) if record.new_text else None)
-
-
-def _list(paths: Sequence[str] | set[str], limit: int = 12) -> str:
-    ordered = sorted(paths)
-    shown = ", ".join(ordered[:limit])
-    return shown + (f" and {len(ordered) - limit} more" if len(ordered) > limit else "")

@@ -109,6 +109,7 @@ class RebaseState:
     conflicts: list[ConflictRecord] = field(default_factory=list)
     reports: list[ReportRecord] = field(default_factory=list)
     final_tree: str | None = None  # phase "finishing": the tree being written
+    untracked: list[str] = field(default_factory=list)  # untracked at the start: never touched
 
 
 class StateStore:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import shutil
+import subprocess
 from collections.abc import Mapping, Sequence
 from contextlib import redirect_stderr, redirect_stdout
 from dataclasses import dataclass
@@ -83,6 +84,12 @@ class Project:
 
     def read(self, path: str) -> str:
         return (self.root / path).read_text()
+
+    def git(self, *args: str) -> str:
+        """Real git in the checkout (``git add`` after resolving a conflict, ``git status``)."""
+        result = subprocess.run(["git", "-C", str(self.root), *args], capture_output=True,
+                                check=True)
+        return result.stdout.decode("utf-8", "replace")
 
     def move_upstream(self, files: Mapping[str, bytes | None]) -> str:
         """A new upstream commit changing ``files`` (bundle paths); the series is not touched."""

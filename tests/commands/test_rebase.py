@@ -208,6 +208,7 @@ def test_continue_turns_the_manual_resolution_into_the_patch(checkout: Checkout,
     assert run(checkout) == 1
     resolved = edit(ORIGINAL["bundle/app.py"], {40: b"upstream 40 patched\n"})
     (checkout.path / "bundle/app.py").write_bytes(resolved)
+    git(checkout.path, "add", "bundle/app.py")  # marked resolved, as git rebase wants it
     assert run(checkout, action="continue") == 0
     out = capsys.readouterr().out
     assert "resolved" in out
@@ -501,6 +502,7 @@ def test_a_rebase_killed_while_writing_the_result_can_be_finished(checkout: Chec
     conflicting(checkout, tmp_path)
     assert run(checkout) == 1
     (checkout.path / "bundle/app.py").write_bytes(b"resolved\n")
+    git(checkout.path, "add", "bundle/app.py")
     assert kill_after(checkout, 1, "--continue") == -9
     assert run(checkout, action="continue") == 0
     assert checkout.read("bundle/app.py") == b"resolved\n"
@@ -603,6 +605,7 @@ def test_a_rename_plus_a_conflicting_edit_conflicts_on_the_new_path(checkout: Ch
     assert stages == ["1", "2", "3"]
     resolved = edit(ORIGINAL["bundle/app.py"], {40: b"upstream 40 patched\n"})
     (checkout.path / "bundle/src/app.py").write_bytes(resolved)
+    git(checkout.path, "add", "bundle/src/app.py")
     assert run(checkout, action="continue") == 0
     assert checkout.read("bundle/src/app.py") == resolved
     assert checkout.read("bundle/lib/other.py") == edit(ORIGINAL["bundle/other.py"],

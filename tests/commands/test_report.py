@@ -68,6 +68,7 @@ def rebase_through_the_conflict(simapp: Project) -> tuple[dict[str, Any], dict[s
     """rebase-patches (stops at 0004), resolve by hand, --continue: both --json documents."""
     stopped = run_json(simapp, "rebase-patches", code=1)
     simapp.write("bundle/configs/track.yaml", RESOLVED)
+    simapp.git("add", "bundle/configs/track.yaml")
     finished = run_json(simapp, "rebase-patches", "--continue")
     return stopped, finished
 

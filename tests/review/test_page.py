@@ -26,6 +26,7 @@ def review_page(tmp_path_factory: pytest.TempPathFactory) -> Path:
     simapp.move_upstream(BUMP)
     run_json(simapp, "rebase-patches", code=1)
     simapp.write("bundle/configs/track.yaml", RESOLVED)
+    simapp.git("add", "bundle/configs/track.yaml")
     run_json(simapp, "rebase-patches", "--continue")
     page = simapp.root.parent / "review.html"
     result = simapp.run("report", "--format", "html", "-o", str(page))

@@ -95,10 +95,11 @@ def test_while_stopped_a_new_start_is_refused_by_the_guard(checkout: Checkout):
 
 def test_resume_takes_the_maintainers_resolution_and_finishes(checkout: Checkout):
     session(checkout).start(None, fuzz=0, drop_merged=False, force=False)
-    with pytest.raises(ConflictError, match="still has conflict markers: bundle/app.py"):
+    with pytest.raises(ConflictError, match="unmerged paths: bundle/app.py"):
         session(checkout).resume(skip=False)
     resolved = APP.replace(b"line 40\n", b"upstream 40 patched\n")
     (checkout.path / "bundle/app.py").write_bytes(resolved)
+    git(checkout.path, "add", "bundle/app.py")
     outcome = session(checkout).resume(skip=False)  # the default display: Quiet
     assert outcome.action == "continue" and outcome.stopped is None
     assert [report.status for report in outcome.reports] == [Status.RESOLVED]
