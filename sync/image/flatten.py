@@ -23,12 +23,12 @@ from typing import Any
 
 from sync.config.manifest import PathMapping
 from sync.errors import ImageError, UnsafeArchiveError
+from sync.image.blobs import BlobStore
 from sync.image.layer_tar import TarMembers, tar_errors
 from sync.image.model import (
     MODE_EXECUTABLE,
     MODE_FILE,
     MODE_SYMLINK,
-    BlobStore,
     Checkpoints,
     Layer,
     Leaf,

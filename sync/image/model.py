@@ -1,28 +1,22 @@
 """What every image source hands to the flattener, and what the flattener hands back.
 
-The image package knows nothing of git: content goes through a ``BlobStore`` that the caller
-provides (the git adapter implements it), and the result is a ``Tree`` of modes and blob ids.
+The image package knows nothing of git: content goes through a ``blobs.BlobStore`` that the
+caller provides (the git adapter implements it), and the result is a ``Tree`` of modes and blob
+ids.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from typing import BinaryIO, Protocol
+from typing import Protocol
+
+from sync.image.blobs import Opener
 
 # git file modes, the only ones a flattened tree holds
 MODE_FILE = 0o100644
 MODE_EXECUTABLE = 0o100755
 MODE_SYMLINK = 0o120000
-
-
-class BlobStore(Protocol):
-    """Where file content goes. ``write`` reads exactly ``size`` bytes from ``stream``."""
-
-    def write(self, stream: BinaryIO, size: int) -> str:
-        """Store the content and return its blob id (hex)."""
-        ...
 
 
 class Checkpoints(Protocol):
@@ -90,7 +84,7 @@ class Layer:
     """
 
     description: str  # for progress and errors: "layer 3/12 sha256:ab12..", "docker cp /opt/amazon"
-    open: Callable[[], AbstractContextManager[BinaryIO]]
+    open: Opener
     size: int | None = None  # compressed size in bytes, for progress; None when unknown
     rename: Callable[[str], str | None] | None = None
     whiteouts: bool = True  # False for engine archives, where ".wh." names are plain files

@@ -17,14 +17,15 @@ import queue
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import contextmanager
 from typing import Any, BinaryIO, cast
+
+from sync.image.blobs import Opener
 
 CHUNK = 1 << 20
 _END = object()
 _POLL = 0.2  # seconds between checks of the stop flag while a buffer is full
 
-RawOpener = Callable[[], AbstractContextManager[BinaryIO]]
 # (bytes so far, or None when done) for one blob, called from a worker thread
 OnProgress = Callable[[int | None], None]
 
@@ -32,7 +33,7 @@ OnProgress = Callable[[int | None], None]
 class _Pipe:
     """One blob's chunks, from its worker to the reader."""
 
-    def __init__(self, open_raw: RawOpener, capacity: int, on_progress: OnProgress | None,
+    def __init__(self, open_raw: Opener, capacity: int, on_progress: OnProgress | None,
                  stop: threading.Event) -> None:
         self.open_raw = open_raw
         self.chunks: queue.Queue[Any] = queue.Queue(maxsize=max(1, capacity // CHUNK))
@@ -114,7 +115,7 @@ class Prefetcher:
         self.pool: ThreadPoolExecutor | None = None
         self.on_start: Callable[[int], None] | None = None  # told the first blob downloaded
 
-    def add(self, open_raw: RawOpener, on_progress: OnProgress | None = None) -> RawOpener:
+    def add(self, open_raw: Opener, on_progress: OnProgress | None = None) -> Opener:
         """Register a blob; return its opener (prefetched the first time, direct after)."""
         pipe = _Pipe(open_raw, self.buffer_bytes, on_progress, self.stop)
         self.pipes.append(pipe)

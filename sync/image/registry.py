@@ -2,9 +2,9 @@
 
 ``docker://REF`` (skopeo's transport name; REF defaults to the manifest's ``image`` with its
 ``digest`` or ``tag``) resolves a tag through an image index / manifest list to the manifest for
-the manifest's ``platform`` (Docker v2 schema 2 and OCI media types), reads the image config,
-and yields one ``Layer`` per layer blob. Each layer streams from the registry through
-``layers.layer_opener``, which decompresses (gzip, zstd or plain) and verifies the blob digest
+the manifest's ``platform`` (``resolve`` walks the documents by the rules of ``oci``), reads the
+image config, and yields one ``Layer`` per layer blob. Each layer streams from the registry through
+``streams.LayerStream``, which decompresses (gzip, zstd or plain) and verifies the blob digest
 and the config's diff_id while the flattener reads it: a mismatch stops the pull before the
 layer's end is accepted, and nothing is committed. Manifests and the config are small: they are
 read whole, capped, and checked against their digests before they are parsed.
@@ -17,47 +17,30 @@ downloaded nor read again.
 
 from __future__ import annotations
 
-import json
 import re
 import threading
 from collections.abc import Callable, Collection, Iterator
-from contextlib import AbstractContextManager, contextmanager
-from dataclasses import dataclass
-from typing import Any, BinaryIO, Protocol
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from typing import Protocol
 
 from sync.config.manifest import Manifest
 from sync.errors import ConfigError, ImageError
 from sync.image import credentials as docker_credentials
+from sync.image.blobs import Opener
 from sync.image.credentials import Credentials
 from sync.image.distribution import RegistryClient, RetryPolicy
-from sync.image.model import ImageInfo, Layer, Limits, OpenedImage
+from sync.image.model import ImageInfo, Limits, OpenedImage
+from sync.image.oci import ACCEPT, DIGEST, Descriptor, Platform, check_size, parse_document
 from sync.image.prefetch import OnProgress, Prefetcher
-from sync.image.streams import layer_opener
+from sync.image.resolve import image_config, layers_of, manifest_blobs, resolve_manifest
 
 TRANSPORT = "docker://"
 DOCKER_HUB_REGISTRY = "registry-1.docker.io"
-INDEX_TYPES = frozenset({
-    "application/vnd.oci.image.index.v1+json",
-    "application/vnd.docker.distribution.manifest.list.v2+json",
-})
-MANIFEST_TYPES = frozenset({
-    "application/vnd.oci.image.manifest.v1+json",
-    "application/vnd.docker.distribution.manifest.v2+json",
-})
-ACCEPT = (*sorted(MANIFEST_TYPES), *sorted(INDEX_TYPES))
-_CONFIG_TYPES = frozenset({
-    "application/vnd.oci.image.config.v1+json",
-    "application/vnd.docker.container.image.v1+json",
-})
-_LAYER_TYPE = re.compile(
-    r"^application/vnd\.(oci\.image\.layer(\.nondistributable)?\.v1\.tar(\+gzip|\+zstd)?"
-    r"|docker\.image\.rootfs(\.foreign)?\.diff\.tar(\.gzip|\.zstd)?)$")
-_DIGEST = re.compile(r"^(sha256:[0-9a-f]{64}|sha384:[0-9a-f]{96}|sha512:[0-9a-f]{128})$")
 _COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
 _REPOSITORY = re.compile(rf"^{_COMPONENT}(?:/{_COMPONENT})*$")
 _TAG = re.compile(r"^\w[\w.-]{0,127}$")
-_MAX_DEPTH = 4
-_HINT = "check image:, tag:, digest: and platform: in upstream-manifest.yaml"
+_DAMAGED = "the image in the registry is damaged or not an image"
 TOTAL_LABEL = "all layers"  # the download bar that sums the others
 
 
@@ -94,7 +77,7 @@ class ImageReference:
 def parse_reference(text: str) -> ImageReference:
     """Parse ``[registry/]repository[:tag][@digest]`` as docker does (Docker Hub by default)."""
     name, at, digest = text.partition("@")
-    if at and not _DIGEST.match(digest):
+    if at and not DIGEST.match(digest):
         raise ConfigError(f"{text!r}: invalid digest {digest!r}",
                           hint="a digest looks like sha256:<64 hex digits>")
     tag = None
@@ -157,81 +140,55 @@ def open_registry_image(
 def _open(client: RegistryClient, reference: ImageReference, label: str, manifest: Manifest,
           limits: Limits, prefetcher: Prefetcher | None,
           progress: DownloadProgress | None) -> OpenedImage:
+    blobs = _RegistryBlobs(client)
+    wanted = Platform.parse(manifest.platform)
     body, media_type, top_digest = client.manifest(reference.version, ACCEPT)
-    where = str(reference)
-    document, media_type = _parse(body, media_type, where)
-    for _depth in range(_MAX_DEPTH):
-        if media_type not in INDEX_TYPES:
-            break
-        chosen = _choose_platform(_field(document, "manifests", list, where), manifest.platform,
-                                  where)
-        digest = _descriptor_digest(chosen, where)
-        where = f"{reference.registry}/{reference.repository}@{digest}"
-        body, media_type, _ = client.manifest(digest, ACCEPT)
-        _check_size(chosen, body, where)
-        document, media_type = _parse(body, media_type, where)
-    if media_type not in MANIFEST_TYPES:
-        raise ImageError(f"{where}: unsupported manifest type {media_type!r}",
-                         hint="expected a Docker v2 schema 2 or OCI image manifest or index")
+    top = parse_document(body, media_type, str(reference), _DAMAGED)
+    image = resolve_manifest(blobs, top, wanted)
     if manifest.digest and top_digest != manifest.digest:
         raise ImageError(f"{reference}: the registry's manifest has digest {top_digest}, but "
                          f"the manifest pins digest: {manifest.digest}",
                          hint="nothing was written; check the registry, or update digest: in "
                               "upstream-manifest.yaml")
-    config_descriptor = _field(document, "config", dict, where)
-    if config_descriptor.get("mediaType") not in _CONFIG_TYPES:
-        raise ImageError(f"{where}: not a container image (config media type "
-                         f"{config_descriptor.get('mediaType')!r})", hint=_HINT)
-    config_digest = _descriptor_digest(config_descriptor, where)
-    config_bytes = client.blob_bytes(config_digest, "image config")
-    _check_size(config_descriptor, config_bytes, where)
-    config = _load(config_bytes, f"{where}: config")
-    _check_platform(config, manifest.platform, where)
-    layers = _layers(client, document, config, where, limits, prefetcher, progress)
-    created = config.get("created")
-    info = ImageInfo(reference=label, digest=top_digest, image_id=config_digest,
-                     created=created if isinstance(created, str) else None)
+    config = image_config(blobs, image, wanted)
+    found = manifest_blobs(blobs, image, image.where)
+    if prefetcher is not None:
+        total = _Total(progress) if progress is not None else None
+        if total is not None:
+            prefetcher.on_start = total.started
+        found = [replace(blob, open=prefetcher.add(
+            blob.open, _reporter(progress, layer.digest, layer.size or 0, total, index)))
+            for index, (blob, layer) in enumerate(zip(found, image.layers, strict=True))]
+    layers = layers_of(found, config, image.where, _DAMAGED, limits)
+    info = ImageInfo(reference=label, digest=top_digest, image_id=image.config.digest,
+                     created=config.created)
     return OpenedImage(info=info, layers=layers)
 
 
-def _layers(client: RegistryClient, document: Any, config: Any, where: str, limits: Limits,
-            prefetcher: Prefetcher | None,
-            progress: DownloadProgress | None) -> tuple[Layer, ...]:
-    descriptors = _field(document, "layers", list, where)
-    diff_ids = _field(_field(config, "rootfs", dict, f"{where}: config"), "diff_ids", list,
-                      f"{where}: config")
-    if len(diff_ids) != len(descriptors):
-        raise ImageError(f"{where}: the config lists {len(diff_ids)} layers, the manifest "
-                         f"{len(descriptors)}", hint="the image in the registry is damaged")
-    layers = []
-    count = len(descriptors)
-    total = _Total(progress) if prefetcher is not None and progress is not None else None
-    if prefetcher is not None and total is not None:
-        prefetcher.on_start = total.started
-    for index, (descriptor, diff_id) in enumerate(zip(descriptors, diff_ids, strict=True)):
-        kind = descriptor.get("mediaType") if isinstance(descriptor, dict) else None
-        if not isinstance(kind, str) or not _LAYER_TYPE.match(kind):
-            raise ImageError(f"{where}: unsupported layer media type {kind!r}",
-                             hint="only tar, tar+gzip and tar+zstd layers can be read")
-        digest = _descriptor_digest(descriptor, where)
-        size = descriptor.get("size")
-        if not isinstance(size, int) or size < 0:
-            raise ImageError(f"{where}: layer {digest} has no valid size")
-        if not isinstance(diff_id, str) or not _DIGEST.match(diff_id):
-            raise ImageError(f"{where}: config: invalid diff_id {diff_id!r}")
-        description = f"layer {index + 1}/{count} {digest[:19]}"
-        raw = _blob_opener(client, digest, size, f"{description} ({where})")
-        if prefetcher is not None:
-            raw = prefetcher.add(raw, _reporter(progress, digest, size, total, index))
-        opener = layer_opener(raw, description=f"{description} ({where})", digest=digest,
-                              diff_id=diff_id, limits=limits)
-        layers.append(Layer(description=description, open=opener, size=size, digest=digest))
-    return tuple(layers)
+class _RegistryBlobs:
+    """The repository's blobs as a ``BlobReader``: manifests by digest, configs, layer streams."""
 
+    def __init__(self, client: RegistryClient) -> None:
+        self.client = client
+        self.where = f"{client.registry}/{client.repository}"
+        self.hint = _DAMAGED
 
-def _blob_opener(client: RegistryClient, digest: str, size: int,
-                 where: str) -> Callable[[], AbstractContextManager[BinaryIO]]:
-    return lambda: client.open_blob(digest, size, where)
+    def describe(self, digest: str) -> str:
+        return f"{self.where}@{digest}"
+
+    def document(self, descriptor: Descriptor) -> bytes:
+        body, _, _ = self.client.manifest(descriptor.digest, ACCEPT)
+        check_size(descriptor, body, self.describe(descriptor.digest), self.hint)
+        return body
+
+    def config(self, descriptor: Descriptor) -> bytes:
+        body = self.client.blob_bytes(descriptor.digest, "image config")
+        check_size(descriptor, body, self.describe(descriptor.digest), self.hint)
+        return body
+
+    def opener(self, descriptor: Descriptor, where: str) -> Opener:
+        digest, size = descriptor.digest, descriptor.size or 0
+        return lambda: self.client.open_blob(digest, size, where)
 
 
 class _Total:
@@ -273,94 +230,3 @@ def _reporter(progress: DownloadProgress | None, digest: str, size: int, total: 
             total.update(index, size if count is None else count)
 
     return report
-
-
-# -- documents -------------------------------------------------------------------------------------
-
-
-def _parse(body: bytes, media_type: str, where: str) -> tuple[Any, str]:
-    """The JSON document and its media type (the header's, else the document's own)."""
-    document = _load(body, where)
-    if not isinstance(document, dict):
-        raise ImageError(f"{where}: the manifest is not a JSON object")
-    if document.get("schemaVersion") == 1:
-        raise ImageError(f"{where}: a Docker v2 schema 1 manifest, which is not supported",
-                         hint="push the image again with a current docker or buildkit")
-    own = document.get("mediaType")
-    if media_type not in INDEX_TYPES | MANIFEST_TYPES:
-        if isinstance(own, str):
-            media_type = own
-        elif "manifests" in document:  # OCI allows the field to be left out
-            media_type = "application/vnd.oci.image.index.v1+json"
-        elif "layers" in document:
-            media_type = "application/vnd.oci.image.manifest.v1+json"
-    return document, media_type
-
-
-def _load(body: bytes, where: str) -> Any:
-    try:
-        return json.loads(body)
-    except (ValueError, UnicodeDecodeError) as error:
-        raise ImageError(f"{where}: malformed JSON ({error})",
-                         hint="the registry sent something that is not an image") from None
-
-
-def _field(document: Any, key: str, kind: type, where: str) -> Any:
-    value = document.get(key) if isinstance(document, dict) else None
-    if not isinstance(value, kind):
-        raise ImageError(f"{where}: missing or malformed {key!r}",
-                         hint="the image in the registry is damaged or not an image")
-    return value
-
-
-def _descriptor_digest(descriptor: Any, where: str) -> str:
-    digest = descriptor.get("digest") if isinstance(descriptor, dict) else None
-    if not isinstance(digest, str) or not _DIGEST.match(digest):
-        raise ImageError(f"{where}: invalid digest {digest!r}",
-                         hint="the image in the registry is damaged")
-    return digest
-
-
-def _check_size(descriptor: dict[str, Any], body: bytes, where: str) -> None:
-    size = descriptor.get("size")
-    if isinstance(size, int) and size != len(body):
-        raise ImageError(f"{where}: {descriptor.get('digest')} is {len(body)} bytes, its "
-                         f"descriptor says {size}", hint="the image in the registry is damaged")
-
-
-# -- platforms -------------------------------------------------------------------------------------
-
-
-def _matches(candidate: Any, platform: str) -> bool:
-    if not isinstance(candidate, dict):
-        return False
-    os_name, _, rest = platform.partition("/")
-    architecture, _, variant = rest.partition("/")
-    if candidate.get("os") != os_name or candidate.get("architecture") != architecture:
-        return False
-    return not variant or candidate.get("variant") in (None, variant)
-
-
-def _describe(candidate: Any) -> str:
-    if not isinstance(candidate, dict):
-        return "unknown"
-    parts = (candidate.get("os"), candidate.get("architecture"), candidate.get("variant"))
-    return "/".join(str(part) for part in parts if part)
-
-
-def _choose_platform(descriptors: list[Any], platform: str, where: str) -> dict[str, Any]:
-    found = [d for d in descriptors if isinstance(d, dict) and _matches(d.get("platform"),
-                                                                        platform)]
-    if not found:
-        available = ", ".join(sorted({_describe(d.get("platform")) for d in descriptors
-                                      if isinstance(d, dict)}))
-        raise ImageError(f"{where}: no manifest for platform {platform} (available: "
-                         f"{available or 'none'})",
-                         hint="set platform: in upstream-manifest.yaml to one of these")
-    return found[0]  # as docker: the first match in the index's order
-
-
-def _check_platform(config: Any, platform: str, where: str) -> None:
-    if not _matches(config, platform):
-        raise ImageError(f"{where}: the image is for {_describe(config)}, not {platform}",
-                         hint="set platform: in upstream-manifest.yaml to the image's platform")

@@ -22,12 +22,13 @@ import queue
 import threading
 import zlib
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, BinaryIO, cast
 
 import zstandard
 
 from sync.errors import ImageError, UnsafeArchiveError
+from sync.image.blobs import Opener
 from sync.image.model import Limits
 
 try:  # isal decompresses gzip about 2.5x faster than zlib; optional
@@ -304,13 +305,13 @@ def _read_head(raw: BinaryIO, description: str) -> bytes:
 
 
 def layer_opener(
-    open_raw: Callable[[], AbstractContextManager[BinaryIO]],
+    open_raw: Opener,
     *,
     description: str,
     digest: str | None = None,
     diff_id: str | None = None,
     limits: Limits | None = None,
-) -> Callable[[], AbstractContextManager[BinaryIO]]:
+) -> Opener:
     """A ``Layer.open`` for a blob that ``open_raw`` streams (compressed or not).
 
     Each call opens the blob afresh, so the flattener may read a layer again.
