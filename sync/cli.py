@@ -2,9 +2,10 @@
 
 Each module in ``COMMANDS`` exposes ``configure(subparsers, common)``: it adds its subparser
 (with ``common`` as a parent, which brings the global options) and sets ``handler`` to a function
-``(args, ui) -> int``. Only the module of the command being run is imported (start-up time: a
-no-op pull should not pay for the Docker SDK); help, usage errors and shell completion import
-them all.
+``(args, ui) -> int``, or ``(args, ui, workspace) -> int`` with ``needs_workspace=True`` for a
+command that works in a checkout (the CLI opens the ``Workspace`` once, for it). Only the
+module of the command being run is imported (start-up time: a no-op pull should not pay for the
+Docker SDK); help, usage errors and shell completion import them all.
 
 Global options (``--json``, ``-q``, ``-v``, ``--no-color``, ``--no-pager``, ``-C``,
 ``--manifest``) are accepted before or after the command, as git and docker users expect: the
@@ -139,7 +140,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     try:
-        return int(args.handler(args, ui))
+        return int(_dispatch(args, ui))
     except SyncError as error:
         ui.error(error.message, error.hint)
         if args.json:
@@ -150,6 +151,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_INTERRUPTED
     except BrokenPipeError:
         return _quiet_broken_pipe()
+
+
+def _dispatch(args: argparse.Namespace, ui: UI) -> int:
+    """Run the command. One that works in a checkout (``needs_workspace``) gets it opened here,
+    once: ``handler(args, ui, workspace)``; the others get ``handler(args, ui)``."""
+    if not getattr(args, "needs_workspace", False):
+        return int(args.handler(args, ui))
+    from sync.workspace import Workspace  # not before: --help and completion stay light
+
+    return int(args.handler(args, ui, Workspace.from_args(args)))
 
 
 def _quiet_broken_pipe() -> int:

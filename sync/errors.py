@@ -59,6 +59,12 @@ class RebaseInProgress(SyncError):
     exit_code = 1
 
 
+class WorkspaceBusy(SyncError):
+    """Another simapp-sync command holds the checkout's writer lock."""
+
+    exit_code = 1
+
+
 class CheckFailed(SyncError):
     """A verification found a difference (drift, stale rendered file, unclean series)."""
 

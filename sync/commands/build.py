@@ -10,19 +10,18 @@ from __future__ import annotations
 import argparse
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from rich.progress import Progress, TaskID
 
 from sync import docker_engine as engine
-from sync.commands.render import render_in_memory
-from sync.config.manifest import MANIFEST_NAME, Manifest, load_manifest
 from sync.errors import CheckFailed
 from sync.git import Repository
 from sync.git import repo as gitrepo
 from sync.render import DEFAULT_PREFIX, dockerfile_path, image_tag, stale_files
+from sync.render_gate import render_in_memory
 from sync.ui import UI
+from sync.workspace import Workspace
 
 
 def configure(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
@@ -36,16 +35,12 @@ def configure(subparsers: argparse._SubParsersAction, common: argparse.ArgumentP
     parser.add_argument("--push", action="store_true", help="push each image after building it")
     parser.add_argument("--prefix", default=DEFAULT_PREFIX, metavar="PREFIX",
                         help=f"registry/organisation of the tags (default: {DEFAULT_PREFIX})")
-    parser.set_defaults(handler=run)
+    parser.set_defaults(handler=run, needs_workspace=True)
 
 
-def run(args: argparse.Namespace, ui: UI) -> int:
-    """CLI adapter: open the repository and manifest, then call ``build``."""
-    repo = gitrepo.open_repository(Path(args.directory))
-    root = gitrepo.work_tree(repo)
-    manifest = load_manifest(Path(args.manifest) if args.manifest else root / MANIFEST_NAME)
-    return build(repo, root, manifest, ui, names=args.variant, push=args.push,
-                 prefix=args.prefix)
+def run(args: argparse.Namespace, ui: UI, workspace: Workspace) -> int:
+    """CLI adapter."""
+    return build(workspace, ui, names=args.variant, push=args.push, prefix=args.prefix)
 
 
 @dataclass
@@ -64,10 +59,11 @@ class Built:
                 "seconds": round(self.seconds, 3)}
 
 
-def build(repo: Repository, root: Path, manifest: Manifest, ui: UI, *,
-          names: list[str] | None = None, push: bool = False,
+def build(workspace: Workspace, ui: UI, *, names: list[str] | None = None, push: bool = False,
           prefix: str = DEFAULT_PREFIX) -> int:
     """Gate, check the rendered files, then build (and push) each selected variant."""
+    workspace.refuse_if_rebasing()
+    repo, root, manifest = workspace.repo, workspace.root, workspace.manifest
     rendering = render_in_memory(repo, root, manifest, names)
     wanted = {dockerfile_path(variant.name) for variant in rendering.variants}
     stale = stale_files(root, [file for file in rendering.files if file.path in wanted])

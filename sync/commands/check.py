@@ -15,13 +15,9 @@ from typing import Any
 
 from rich.text import Text
 
-from sync.commands.project import open_project, read_series, source_tree, upstream_of
-from sync.config.manifest import Manifest
-from sync.git import Repository
-from sync.git.repo import git_dir
-from sync.series.state import StateStore
 from sync.series.verify import DriftKind, Verification, verify
 from sync.ui import UI, short_oid
+from sync.workspace import Workspace
 
 HINT = ("capture intended edits with `python -m sync patches new NAME`, or restore the files "
         "with `git restore`")
@@ -39,27 +35,29 @@ def configure(subparsers: argparse._SubParsersAction, common: argparse.ArgumentP
     parser.add_argument("--rev", metavar="REV", default=None,
                         help="check the targets and patches/ of this commit instead of the "
                              "work tree")
-    parser.set_defaults(handler=run)
+    parser.set_defaults(handler=run, needs_workspace=True)
 
 
-def run(args: argparse.Namespace, ui: UI) -> int:
+def run(args: argparse.Namespace, ui: UI, workspace: Workspace) -> int:
     """CLI adapter."""
-    repo, manifest = open_project(args)
-    return check(repo, manifest, ui, rev=args.rev)
+    return check(workspace, ui, rev=args.rev)
 
 
-def check(repo: Repository, manifest: Manifest, ui: UI, *, rev: str | None = None) -> int:
+def check(workspace: Workspace, ui: UI, *, rev: str | None = None) -> int:
     """0 when the targets (of the work tree, or of ``rev``) equal upstream + series, else 1."""
     if rev is None:  # a commit's series is settled whatever the work tree is doing
-        StateStore(git_dir(repo)).refuse_if_in_progress()
-    tree = source_tree(repo, manifest, rev)
-    loaded = read_series(repo, manifest, tree)
-    upstream = upstream_of(repo, manifest, loaded)
-    result = verify(repo, loaded, upstream.tree, tree, manifest.targets)
+        workspace.refuse_if_rebasing()
+        tree, loaded = workspace.work_series()
+    else:
+        tree = str(workspace.commit(rev).tree_id)
+        loaded = workspace.series_at(tree)
+    upstream = workspace.base_of(loaded)
+    targets = workspace.manifest.targets
+    result = verify(workspace.repo, loaded, upstream.tree, tree, targets)
     where = rev if rev is not None else "the work tree"
     ui.emit_json(_as_json(result, upstream.commit, upstream.recorded, rev,
                           len(loaded.patches)))
-    _report(result, ui, where, upstream.commit, ", ".join(f"{t}/" for t in manifest.targets))
+    _report(result, ui, where, upstream.commit, ", ".join(f"{t}/" for t in targets))
     return 0 if result.clean else 1
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 from sync.ci.github import (
     DEFAULT_CRON,
@@ -15,9 +14,8 @@ from sync.ci.github import (
     render_workflow,
     write_workflow,
 )
-from sync.config.manifest import MANIFEST_NAME, load_manifest
-from sync.git import repo as gitrepo
 from sync.ui import UI
+from sync.workspace import Workspace
 
 PROVIDERS = ("github",)
 
@@ -48,14 +46,12 @@ def configure(subparsers: argparse._SubParsersAction, common: argparse.ArgumentP
                       help="replace an existing workflow file that differs")
     init.add_argument("--print", dest="print_only", action="store_true",
                       help="print the workflow instead of writing it")
-    init.set_defaults(handler=run_init)
+    init.set_defaults(handler=run_init, needs_workspace=True)
 
 
-def run_init(args: argparse.Namespace, ui: UI) -> int:
+def run_init(args: argparse.Namespace, ui: UI, workspace: Workspace) -> int:
     """Render the workflow for this repository's manifest and write (or print) it."""
-    repo = gitrepo.open_repository(Path(args.directory))
-    root = gitrepo.work_tree(repo)
-    manifest = load_manifest(Path(args.manifest) if args.manifest else root / MANIFEST_NAME)
+    root, manifest = workspace.root, workspace.manifest
     options = WorkflowOptions(cron=args.cron, source=args.source, python=args.python,
                               install=args.install)
     text = render_workflow(manifest, options)

@@ -21,11 +21,11 @@ from pathlib import Path
 
 from rich.console import Console
 
-from sync.commands.pull import check, image_opener, pull
+from sync.commands.pull import check, pull
 from sync.commands.rebase import rebase_patches
 from sync.commands.render import render
 from sync.commands.report import report
-from sync.config.manifest import MANIFEST_NAME, Manifest, load_manifest
+from sync.config.manifest import MANIFEST_NAME
 from sync.config.version import VERSION_NAME
 from sync.errors import ConfigError, SyncError
 from sync.git import Repository, worktree
@@ -34,6 +34,7 @@ from sync.git import repo as gitrepo
 from sync.git.diff import diff_text
 from sync.git.trees import Entry, TreeSource, write_blob
 from sync.image.current import current_image
+from sync.importer import image_opener
 from sync.render import TEMPLATE_NAME
 from sync.review.collect import review_last_rebase
 from sync.sample import SAMPLE_MANIFEST, demo_project, write_sample
@@ -41,6 +42,7 @@ from sync.sample.demo_project import SERIES, DemoPatch
 from sync.series.refresh import render_patch
 from sync.ui import UI
 from sync.watch import watch_upstream
+from sync.workspace import Workspace
 
 BRANCH = "main"
 
@@ -58,24 +60,24 @@ def configure(subparsers: argparse._SubParsersAction, common: argparse.ArgumentP
 
 
 def run(args: argparse.Namespace, ui: UI) -> int:
-    """CLI adapter: pick the workspace, then call ``demo``."""
+    """CLI adapter: pick the folder, then call ``demo``."""
     if args.keep is None:
         with tempfile.TemporaryDirectory(prefix="simapp-sync-demo-") as scratch:
             return demo(Path(scratch), ui, keep=False)
-    workspace = Path(args.keep)
-    if workspace.exists() and (not workspace.is_dir() or any(workspace.iterdir())):
-        raise ConfigError(f"--keep {workspace}: exists and is not an empty folder",
+    folder = Path(args.keep)
+    if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
+        raise ConfigError(f"--keep {folder}: exists and is not an empty folder",
                           hint="name a new or empty folder")
-    return demo(workspace, ui, keep=True)
+    return demo(folder, ui, keep=True)
 
 
-def demo(workspace: Path, ui: UI, *, keep: bool) -> int:
-    """Run the workflow in ``workspace``; 0 when every step succeeded, else the failing code."""
+def demo(folder: Path, ui: UI, *, keep: bool) -> int:
+    """Run the workflow in ``folder``; 0 when every step succeeded, else the failing code."""
     started = time.monotonic()
     steps = _Steps(ui)
-    images = workspace / "images"
+    images = folder / "images"
     archives = {version_: write_sample(images, version_) for version_ in (1, 2)}
-    root = workspace / "simapp"
+    root = folder / "simapp"
     repo = gitrepo.init_repository(root, initial_head=BRANCH)
     manifest_path = root / MANIFEST_NAME
     manifest_path.write_text(f"{SAMPLE_MANIFEST}\n{demo_project.variants()}", encoding="utf-8")
@@ -83,40 +85,42 @@ def demo(workspace: Path, ui: UI, *, keep: bool) -> int:
     (root / VERSION_NAME).write_bytes(demo_project.version())
     steps.commit(repo, "Track the sample image; the project's template and version")
 
-    def manifest() -> Manifest:
-        return load_manifest(manifest_path)
+    def opened() -> Workspace:  # afresh for each step: the manifest changes on the way
+        return Workspace.open(root)
 
     def pull_step(number: int) -> int:
+        checkout = opened()
         spec = f"docker-archive:{archives[number]}"
-        return pull(repo, manifest(), image_opener(spec, manifest()), steps.ui)
+        return pull(checkout, image_opener(spec, checkout.manifest), steps.ui)
 
     def check_step(number: int) -> int:
-        current = current_image(f"docker-archive:{archives[number]}", manifest())
-        moved = check(watch_upstream(repo, manifest(), current), steps.ui)
+        checkout = opened()
+        current = current_image(f"docker-archive:{archives[number]}", checkout.manifest)
+        moved = check(watch_upstream(repo, checkout.manifest, current), steps.ui)
         return 0 if moved == 1 else 1  # the demo expects news here: up to date is a failure
 
     def report_step(fmt: str) -> int:
-        review = review_last_rebase(repo, manifest())
-        return report(review, steps.ui, fmt=fmt, output=workspace / f"review.{fmt}")
+        review = review_last_rebase(repo, opened().manifest)
+        return report(review, steps.ui, fmt=fmt, output=folder / f"review.{fmt}")
 
     code = (
-        steps.run(f"python -m sync pull --from docker-archive:{_shown(archives[1], workspace)}",
+        steps.run(f"python -m sync pull --from docker-archive:{archives[1].relative_to(folder)}",
                   lambda: pull_step(1))
         or steps.write_series(repo, root)
         or steps.run("python -m sync rebase-patches   # the series on version 1",
-                     lambda: rebase_patches(repo, manifest(), steps.ui))
+                     lambda: rebase_patches(opened(), steps.ui))
         or steps.commit(repo, "bundle = upstream v1 + series")
         or steps.bump_tag(repo, manifest_path)
         or steps.run(f"python -m sync pull --check --from docker-archive:"
-                     f"{_shown(archives[2], workspace)}   # exit 1: there is news",
+                     f"{archives[2].relative_to(folder)}   # exit 1: there is news",
                      lambda: check_step(2))
-        or steps.run(f"python -m sync pull --from docker-archive:{_shown(archives[2], workspace)}",
+        or steps.run(f"python -m sync pull --from docker-archive:{archives[2].relative_to(folder)}",
                      lambda: pull_step(2))
         or steps.run("python -m sync rebase-patches   # onto version 2",
-                     lambda: rebase_patches(repo, manifest(), steps.ui))
+                     lambda: rebase_patches(opened(), steps.ui))
         or steps.commit(repo, "Rebase the series onto upstream v2")
         or steps.run("python -m sync render",
-                     lambda: render(repo, root, manifest(), steps.ui))
+                     lambda: render(opened(), steps.ui))
         or steps.commit(repo, "Render the Dockerfiles")
         or steps.run("python -m sync report --format html -o ../review.html",
                      lambda: report_step("html"))
@@ -217,10 +221,6 @@ def _commit_all(repo: Repository, message: str) -> None:
     files = [path for path, _ in TreeSource(repo, snap.tree).files()]
     tracked = gitindex.tracked_paths(repo)
     gitindex.stage(repo, files, sorted(tracked - set(files)))
-
-
-def _shown(path: Path, workspace: Path) -> str:
-    return str(path.relative_to(workspace))
 
 
 def _silent() -> UI:

@@ -15,36 +15,19 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 from typing import Any
 
 from rich.syntax import Syntax
 from rich.text import Text
 
-from sync.commands.project import (
-    open_project,
-    read_series,
-    resolve_commit,
-    upstream_of,
-)
-from sync.config.manifest import Manifest
-from sync.errors import PatchError
-from sync.git import Repository, worktree
 from sync.git import repo as gitrepo
-from sync.git.trees import Entry, TreeSource, write_blob
-from sync.series.capture import new_patch
-from sync.series.engine import apply_series
+from sync.series.capture import capture_patch, check_patch_name
 from sync.series.history import last_series_change
-from sync.series.load import PATCHES, SERIES, LoadedSeries, SeriesPatch
-from sync.series.parse import parse_patch
-from sync.series.paths import PathProblem, check_path
+from sync.series.load import PATCHES, SERIES, SeriesPatch
 from sync.series.rangediff import Kind, range_diff
-from sync.series.seriesfile import SeriesEntry
-from sync.series.state import StateStore
-from sync.series.verify import base_tree, expected_tree
+from sync.series.verify import statuses
 from sync.ui import UI, short_oid
-
-NOT_TRIED = "not tried"
+from sync.workspace import Workspace
 
 
 def configure(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
@@ -55,68 +38,54 @@ def configure(subparsers: argparse._SubParsersAction, common: argparse.ArgumentP
     commands = parser.add_subparsers(dest="patches_command", metavar="SUBCOMMAND", required=True)
     listing = commands.add_parser("list", parents=[common], help="one row per patch, with its "
                                   "status against the current upstream")
-    listing.set_defaults(handler=run_list)
+    listing.set_defaults(handler=run_list, needs_workspace=True)
     show = commands.add_parser("show", parents=[common], help="a patch's header and diff")
     show.add_argument("name", metavar="NAME", help="patch file name (or its number)")
-    show.set_defaults(handler=run_show)
+    show.set_defaults(handler=run_show, needs_workspace=True)
     new = commands.add_parser("new", parents=[common], help="capture uncaptured edits in the "
                               "targets into a new patch at the end of the series")
     new.add_argument("name", metavar="NAME", help="file name of the new patch in patches/")
     new.add_argument("-m", "--message", default=None,
                      help="subject (first line) and description (default: from NAME)")
-    new.set_defaults(handler=run_new)
+    new.set_defaults(handler=run_new, needs_workspace=True)
     review = commands.add_parser("range-diff", parents=[common], help="what each patch's "
                                  "change became since OLD_REV (an interdiff per patch)")
     review.add_argument("old", metavar="OLD_REV", nargs="?", default=None,
                         help="the commit holding the series before (default: HEAD when "
                              "patches/ has uncommitted changes, else the parent of the last "
                              "commit that changed patches/)")
-    review.set_defaults(handler=run_range_diff)
+    review.set_defaults(handler=run_range_diff, needs_workspace=True)
 
 
-def run_list(args: argparse.Namespace, ui: UI) -> int:
-    repo, manifest = open_project(args)
-    return list_patches(repo, manifest, ui)
+def run_list(args: argparse.Namespace, ui: UI, workspace: Workspace) -> int:
+    return list_patches(workspace, ui)
 
 
-def run_show(args: argparse.Namespace, ui: UI) -> int:
-    repo, manifest = open_project(args)
-    return show_patch(repo, manifest, ui, args.name)
+def run_show(args: argparse.Namespace, ui: UI, workspace: Workspace) -> int:
+    return show_patch(workspace, ui, args.name)
 
 
-def run_new(args: argparse.Namespace, ui: UI) -> int:
-    repo, manifest = open_project(args)
-    return new_patch_command(repo, manifest, ui, args.name, message=args.message)
+def run_new(args: argparse.Namespace, ui: UI, workspace: Workspace) -> int:
+    return new_patch_command(workspace, ui, args.name, message=args.message)
 
 
-def run_range_diff(args: argparse.Namespace, ui: UI) -> int:
-    repo, manifest = open_project(args)
-    return range_diff_command(repo, manifest, ui, old=args.old)
-
-
-def _work_series(repo: Repository, manifest: Manifest) -> tuple[str, LoadedSeries]:
-    tree = worktree.snapshot(repo, (*manifest.targets, PATCHES)).tree
-    return tree, read_series(repo, manifest, tree)
+def run_range_diff(args: argparse.Namespace, ui: UI, workspace: Workspace) -> int:
+    return range_diff_command(workspace, ui, old=args.old)
 
 
 # --- list --------------------------------------------------------------------------------------
-def list_patches(repo: Repository, manifest: Manifest, ui: UI) -> int:
+def list_patches(workspace: Workspace, ui: UI) -> int:
     """The series as a table (or --json), statuses against the upstream branch's tip."""
-    _tree, loaded = _work_series(repo, manifest)
-    tip = gitrepo.branch_tip(repo, manifest.branch)
-    statuses: list[str | None] = [None] * len(loaded.patches)
+    _tree, loaded = workspace.work_series()
+    tip = workspace.upstream_tip()
+    found: list[str | None] = [None] * len(loaded.patches)
     if tip is None:
-        ui.warn(f"branch {manifest.branch!r} does not exist: no statuses "
+        ui.warn(f"branch {workspace.manifest.branch!r} does not exist: no statuses "
                 "(run `python -m sync pull` first)")
     else:
-        applied = apply_series(repo, list(loaded.patches), str(tip.tree_id),
-                               base=base_tree(repo, loaded))
-        reports = [*applied.reports, *([applied.stop.report] if applied.stop else [])]
-        statuses = [report.status_text for report in reports]
-        statuses += [NOT_TRIED] * (len(loaded.patches) - len(statuses))
+        found = list(statuses(workspace.repo, loaded, str(tip.tree_id)))
     rows = [_row(number, item, status)
-            for number, (item, status) in enumerate(zip(loaded.patches, statuses, strict=True),
-                                                   1)]
+            for number, (item, status) in enumerate(zip(loaded.patches, found, strict=True), 1)]
     ui.emit_json({"upstream": str(tip.id) if tip else None, "base": loaded.series.base,
                   "patches": rows})
     if rows:
@@ -166,10 +135,10 @@ def _cut(text: str, limit: int) -> str:
 
 
 # --- show --------------------------------------------------------------------------------------
-def show_patch(repo: Repository, manifest: Manifest, ui: UI, name: str) -> int:
+def show_patch(workspace: Workspace, ui: UI, name: str) -> int:
     """Header and highlighted diff of patch ``name`` (its file name, or its number)."""
-    _tree, loaded = _work_series(repo, manifest)
-    item = _find(loaded, name)
+    _tree, loaded = workspace.work_series()
+    item = loaded.find(name)
     patch = item.patch
     meta = patch.meta
     diff = patch.text[len(patch.preamble):]
@@ -210,92 +179,36 @@ def _print_diff(ui: UI, diff: bytes) -> None:
         ui.print(text, markup=False, soft_wrap=True, end="")
 
 
-def _find(loaded: LoadedSeries, name: str) -> SeriesPatch:
-    for item in loaded.patches:
-        if item.entry.name == name:
-            return item
-    if name.isdigit() and 1 <= int(name) <= len(loaded.patches):
-        return loaded.patches[int(name) - 1]
-    known = ", ".join(item.entry.name for item in loaded.patches[:10]) or "none"
-    raise PatchError(f"{name}: no such patch in {SERIES}",
-                     hint=f"give a name (or number) from `python -m sync patches list`; "
-                          f"the series has: {known}")
-
-
 # --- new ---------------------------------------------------------------------------------------
-def new_patch_command(repo: Repository, manifest: Manifest, ui: UI, name: str, *,
+def new_patch_command(workspace: Workspace, ui: UI, name: str, *,
                       message: str | None = None) -> int:
     """Capture the uncaptured edits in the targets as patch ``name``, appended to the series."""
-    _check_name(name)
-    StateStore(gitrepo.git_dir(repo)).refuse_if_in_progress()
-    tree, loaded = _work_series(repo, manifest)
-    if any(item.entry.name == name for item in loaded.patches) or \
-            TreeSource(repo, tree).entry(f"{PATCHES}/{name}") is not None or \
-            (Path(gitrepo.work_tree(repo)) / PATCHES / name).exists():
-        raise PatchError(f"{PATCHES}/{name}: already exists",
-                         hint="choose another name (patches are never overwritten)")
-    upstream = upstream_of(repo, manifest, loaded)
-    applied = expected_tree(repo, loaded, upstream.tree)
-    if applied.stop is not None:
-        raise PatchError(f"{applied.stop.report.name} does not apply to upstream "
-                         f"{short_oid(upstream.commit)}: cannot tell which edits are new",
-                         hint="run `python -m sync rebase-patches` first")
-    subject, description = _message(name, message)
-    who = gitrepo.signature(repo)
-    text = new_patch(repo, applied.tree, tree, manifest.targets, subject=subject,
-                     author=f"{who.name} <{who.email}>", description=description)
-    if text is None:
-        raise PatchError(f"nothing to capture: {', '.join(manifest.targets)} equal upstream "
-                         f"{short_oid(upstream.commit)} + series",
-                         hint="edit files under the targets first, then run this again")
-    series = loaded.series.with_entry(SeriesEntry(name))
-    # the patch file first, the series last: a crash in between leaves an unlisted file only
-    worktree.write_changes(repo, [
-        worktree.Change(f"{PATCHES}/{name}", Entry(0o100644, write_blob(repo, text))),
-        worktree.Change(SERIES, Entry(0o100644, write_blob(repo, series.format())))],
-        (PATCHES,))
-    patch = parse_patch(text, f"{PATCHES}/{name}", targets=manifest.targets)
-    ui.emit_json({"name": name, "subject": subject, "files": [f.path for f in patch.files],
-                  "added": patch.added, "removed": patch.removed,
-                  "index": len(loaded.patches) + 1})
+    workspace.refuse_if_rebasing()
+    check_patch_name(name)
+    with workspace.lock():
+        tree, loaded = workspace.work_series()
+        upstream = workspace.base_of(loaded)
+        who = gitrepo.signature(workspace.repo)
+        captured = capture_patch(workspace.repo, loaded, tree, (upstream.commit, upstream.tree),
+                                 workspace.manifest.targets, name, message=message,
+                                 author=f"{who.name} <{who.email}>")
+    patch = captured.patch
+    ui.emit_json({"name": name, "subject": captured.subject,
+                  "files": [f.path for f in patch.files], "added": patch.added,
+                  "removed": patch.removed, "index": captured.index})
     ui.print(f"{PATCHES}/{name}: {_files(len(patch.files))}, +{patch.added} −{patch.removed}, "
-             f"appended to {SERIES} as patch {len(loaded.patches) + 1}", markup=False,
-             soft_wrap=True)
+             f"appended to {SERIES} as patch {captured.index}", markup=False, soft_wrap=True)
     for file in patch.files:
         ui.print(f"  {file.path}", markup=False)
     return 0
 
 
-def _check_name(name: str) -> None:
-    try:
-        check_path(name, None)
-    except PathProblem as problem:
-        raise PatchError(f"patch name {problem}") from None
-    if "/" in name or name == "series" or name.startswith((".", "-")) or \
-            any(char.isspace() or char == "#" for char in name):
-        raise PatchError(f"{name}: not a usable patch name",
-                         hint="use a plain file name such as 0006-fix-redis.patch")
-
-
-def _message(name: str, message: str | None) -> tuple[str, str]:
-    if message and message.strip():
-        subject, _, description = message.strip().partition("\n")
-        return subject.strip(), description.strip()
-    stem = name.removesuffix(".patch").removesuffix(".diff")
-    words = stem.split("-")
-    if words and words[0].isdigit():
-        words = words[1:]
-    subject = " ".join(word for word in words if word) or stem
-    return subject[:1].upper() + subject[1:], ""
-
-
 # --- range-diff --------------------------------------------------------------------------------
-def range_diff_command(repo: Repository, manifest: Manifest, ui: UI, *,
-                       old: str | None = None) -> int:
+def range_diff_command(workspace: Workspace, ui: UI, *, old: str | None = None) -> int:
     """Each patch of OLD_REV's series against the work tree's: unchanged, moved or interdiff."""
-    tree, loaded = _work_series(repo, manifest)
-    old_commit = resolve_commit(repo, old, "OLD_REV") if old else last_series_change(repo)
-    before = read_series(repo, manifest, str(old_commit.tree_id))
+    _tree, loaded = workspace.work_series()
+    old_commit = workspace.commit(old, "OLD_REV") if old else last_series_change(workspace.repo)
+    before = workspace.series_at(str(old_commit.tree_id))
     deltas = range_diff({item.entry.name: item.patch for item in before.patches},
                         {item.entry.name: item.patch for item in loaded.patches})
     ui.emit_json({"old": str(old_commit.id), "new": "work tree",

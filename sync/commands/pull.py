@@ -1,37 +1,32 @@
 """`sync pull`: read the upstream image's mapped paths and commit them to the upstream branch.
 
-Only the object database and the branch ref change: blobs stream straight in, the tree is built
-in memory, and the ref moves last, by compare-and-swap against the tip read at the start.
+Arguments -> ``sync.importer.import_image`` (or, with ``--check``, ``sync.watch``) -> the summary
+and --json. Only the object database and the branch ref change (see ``sync.importer``).
 """
 
 from __future__ import annotations
 
 import argparse
 import time
-from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from rich.progress import Progress, TaskID
 
-from sync.config.manifest import MANIFEST_NAME, Manifest, load_manifest
-from sync.errors import ConfigError, ImageError
-from sync.git import Commit, Repository, objects
-from sync.git import repo as gitrepo
-from sync.git.checkpoints import GitCheckpoints, prune_checkpoints
+from sync.git.checkpoints import prune_checkpoints
 from sync.image.current import current_image
-from sync.image.flatten import flatten
-from sync.image.model import ImageInfo, Limits, OpenedImage, ReadReport
+from sync.image.model import Limits
+from sync.importer import (
+    DAEMON_TRANSPORT,
+    DEFAULT_LIMITS,
+    Cache,
+    ImageOpener,
+    PullOutcome,
+    image_opener,
+    import_image,
+)
 from sync.ui import UI, short_oid
-from sync.upstream import Upstream, already_recorded, commit_message
 from sync.watch import UpstreamWatch, watch_upstream
-
-ARCHIVE_TRANSPORTS = ("docker-archive:", "oci-archive:", "oci:")
-DAEMON_TRANSPORT = "docker-daemon:"
-REGISTRY_TRANSPORT = "docker://"
-DEFAULT_LIMITS = Limits()
+from sync.workspace import Workspace
 
 
 def configure(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
@@ -62,101 +57,54 @@ def configure(subparsers: argparse._SubParsersAction, common: argparse.ArgumentP
     parser.add_argument("--check", action="store_true",
                         help="only ask whether the image moved since the last pull (no layer "
                              "is downloaded): exit 0 up to date, 1 when there is a new one")
-    parser.set_defaults(handler=run)
+    parser.set_defaults(handler=run, needs_workspace=True)
 
 
-def run(args: argparse.Namespace, ui: UI) -> int:
-    """CLI adapter: build the collaborators, then call ``pull`` (or ``check``)."""
-    repo = gitrepo.open_repository(Path(args.directory))
-    root = gitrepo.work_tree(repo)
-    manifest = load_manifest(Path(args.manifest) if args.manifest else root / MANIFEST_NAME)
+def run(args: argparse.Namespace, ui: UI, workspace: Workspace) -> int:
+    """CLI adapter: choose the source, then call ``pull`` (or ``check``)."""
+    manifest = workspace.manifest
     if args.check:
         current = current_image(args.source, manifest,
                                 insecure_registries=tuple(args.insecure_registry))
-        return check(watch_upstream(repo, manifest, current), ui)
+        return check(watch_upstream(workspace.repo, manifest, current), ui)
     defaults = DEFAULT_LIMITS
     limits = Limits(max_file_size=args.max_file_size or defaults.max_file_size,
                     max_layer_size=args.max_layer_size or defaults.max_layer_size)
     opener = image_opener(args.source, manifest, limits,
                           insecure_registries=tuple(args.insecure_registry))
-    if args.prune_cache:
-        prune_checkpoints(repo)
-    cache: Literal["use", "cold", "off"] = (
-        "off" if args.prune_cache else "cold" if args.no_cache else "use")
-    return pull(repo, manifest, opener, ui, limits=limits, reread=args.reread, cache=cache)
+    cache: Cache = "off" if args.prune_cache else "cold" if args.no_cache else "use"
+    return pull(workspace, opener, ui, limits=limits, reread=args.reread, cache=cache,
+                prune_cache=args.prune_cache)
 
 
-@dataclass
-class PullOutcome:
-    """Everything the summary and --json report."""
-
-    image: str
-    digest: str | None
-    image_id: str
-    created: str | None
-    branch: str
-    previous: str | None
-    commit: str | None  # the new commit, or the unchanged tip
-    changed: bool
-    report: ReadReport = field(default_factory=ReadReport)
-    files_changed: int = 0
-    insertions: int = 0
-    deletions: int = 0
-    seconds: float = 0.0
-    read_layers: bool = True
-
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "image": self.image, "digest": self.digest, "image_id": self.image_id,
-            "created": self.created, "branch": self.branch, "previous": self.previous,
-            "commit": self.commit, "changed": self.changed, "files": self.report.files,
-            "bytes": self.report.bytes, "excluded": self.report.excluded,
-            "skipped": self.report.skipped, "warnings": self.report.warnings,
-            "files_changed": self.files_changed, "insertions": self.insertions,
-            "deletions": self.deletions, "seconds": round(self.seconds, 3),
-        }
-
-
-# Given the command's live progress display, opens the image (pulling it first if need be).
-ImageOpener = Callable[[Progress], AbstractContextManager[OpenedImage]]
-
-
-def pull(repo: Repository, manifest: Manifest, open_image: ImageOpener, ui: UI, *,
-         limits: Limits = DEFAULT_LIMITS, reread: bool = False,
-         cache: Literal["use", "cold", "off"] = "use") -> int:
-    """Import the image into ``manifest.branch``; 0 on success (changed or not).
-
-    ``cache``: "use" restores the layers already read (per-layer checkpoints in the
-    repository) and keeps this image's; "cold" reads every layer but keeps this image's;
-    "off" neither reads nor writes the cache.
-    """
+def pull(workspace: Workspace, open_image: ImageOpener, ui: UI, *,
+         limits: Limits = DEFAULT_LIMITS, reread: bool = False, cache: Cache = "use",
+         prune_cache: bool = False) -> int:
+    """Import the image into the manifest's upstream branch; 0 on success (changed or not)."""
+    workspace.refuse_if_rebasing()
     started = time.monotonic()
-    tip = gitrepo.branch_tip(repo, manifest.branch)
-    previous = str(tip.id) if tip is not None else None
-    recorded = Upstream.of(tip) if tip is not None else None
-    with ui.progress() as progress, open_image(progress) as opened:
-        info = opened.info
-        _check_pinned_digest(manifest, info, ui)
-        outcome = PullOutcome(image=manifest.reference, digest=info.digest,
-                              image_id=info.image_id, created=info.created,
-                              branch=manifest.branch, previous=previous, commit=previous,
-                              changed=False)
-        if not reread and already_recorded(recorded, manifest, info):
-            outcome.read_layers = False
-        else:
-            tree_id, outcome.report = _read_into_tree(repo, manifest, opened, progress, limits,
-                                                      cache)
-            if tip is None or str(tip.tree_id) != tree_id:
-                parents = [previous] if previous else []
-                commit = gitrepo.create_commit(repo, tree_id, parents,
-                                               commit_message(manifest, info))
-                gitrepo.move_branch(repo, manifest.branch, commit, previous,
-                                    reflog_message=f"simapp-sync pull: {manifest.reference}")
-                outcome.commit, outcome.changed = commit, True
-                _count_changes(repo, tip, commit, outcome)
-    outcome.seconds = time.monotonic() - started
-    _report(outcome, ui)
+    with workspace.lock():
+        if prune_cache:
+            prune_checkpoints(workspace.repo)
+        with ui.progress() as progress, open_image(PullProgress(progress)) as opened:
+            outcome = import_image(workspace.repo, workspace.manifest, opened, limits=limits,
+                                   reread=reread, cache=cache, warn=ui.warn,
+                                   progress=LayerProgress(progress, len(opened.layers)))
+    _report(outcome, time.monotonic() - started, ui)
     return 0
+
+
+def outcome_json(outcome: PullOutcome, seconds: float) -> dict[str, Any]:
+    """The --json document of a pull."""
+    return {
+        "image": outcome.image, "digest": outcome.digest, "image_id": outcome.image_id,
+        "created": outcome.created, "branch": outcome.branch, "previous": outcome.previous,
+        "commit": outcome.commit, "changed": outcome.changed, "files": outcome.report.files,
+        "bytes": outcome.report.bytes, "excluded": outcome.report.excluded,
+        "skipped": outcome.report.skipped, "warnings": outcome.report.warnings,
+        "files_changed": outcome.files_changed, "insertions": outcome.insertions,
+        "deletions": outcome.deletions, "seconds": round(seconds, 3),
+    }
 
 
 def check(watch: UpstreamWatch, ui: UI) -> int:
@@ -181,31 +129,6 @@ def check(watch: UpstreamWatch, ui: UI) -> int:
              f"{created}{how}\n  run `python -m sync pull`, then `python -m sync "
              "rebase-patches`", soft_wrap=True, markup=False)
     return 1
-
-
-def _check_pinned_digest(manifest: Manifest, info: ImageInfo, ui: UI) -> None:
-    if not manifest.digest:
-        return
-    if info.digest is None:
-        ui.warn(f"the image read carries no registry digest: cannot confirm the pinned "
-                f"{manifest.digest}")
-    elif info.digest != manifest.digest:
-        raise ImageError(f"digest mismatch: the manifest pins {manifest.digest} but the image "
-                         f"read is {info.digest}",
-                         hint="update `digest:` in the manifest only if this image is trusted")
-
-
-def _read_into_tree(repo: Repository, manifest: Manifest, opened: OpenedImage,
-                    progress: Progress, limits: Limits,
-                    cache: str = "use") -> tuple[str, ReadReport]:
-    checkpoints = GitCheckpoints(repo, read=cache == "use") if cache != "off" else None
-    with objects.ObjectWriter(repo) as writer:
-        result = flatten(opened.layers, manifest.paths, writer, limits,
-                         progress=LayerProgress(progress, len(opened.layers)),
-                         checkpoints=checkpoints)
-    if checkpoints is not None:
-        checkpoints.commit()  # the blobs its states name are on disk now
-    return objects.write_tree(repo, result.tree), result.report
 
 
 class LayerProgress:
@@ -236,20 +159,8 @@ class LayerProgress:
         self.task = None
 
 
-def _count_changes(repo: Repository, tip: Commit | None, commit: str,
-                   outcome: PullOutcome) -> None:
-    if tip is None:
-        outcome.files_changed = outcome.report.files
-        return
-    new = gitrepo.commit_by_id(repo, commit)
-    assert new is not None
-    stats = gitrepo.diff_stats(repo, str(tip.tree_id), str(new.tree_id))
-    outcome.files_changed, outcome.insertions, outcome.deletions = (
-        stats.files_changed, stats.insertions, stats.deletions)
-
-
-def _report(outcome: PullOutcome, ui: UI) -> None:
-    ui.emit_json(outcome.as_json())
+def _report(outcome: PullOutcome, seconds: float, ui: UI) -> None:
+    ui.emit_json(outcome_json(outcome, seconds))
     for warning in outcome.report.warnings:
         ui.warn(warning)
     identity = f"{outcome.image} ({(outcome.digest or outcome.image_id)[:19]}…)"
@@ -275,43 +186,10 @@ def _report(outcome: PullOutcome, ui: UI) -> None:
             ("excluded", f"{report.excluded:,}"),
             ("skipped", skipped or "0"),
             ("warnings", str(len(report.warnings))),
-            ("time", f"{outcome.seconds:.1f} s")]
+            ("time", f"{seconds:.1f} s")]
     for key, value in rows:
         table.add_row(f"  {key}", value)
     ui.print(table)
-
-
-def image_opener(spec: str, manifest: Manifest, limits: Limits = DEFAULT_LIMITS, *,
-                 insecure_registries: tuple[str, ...] = ()) -> ImageOpener:
-    """The image source named by a skopeo-style transport (``--from``)."""
-    if spec.startswith(REGISTRY_TRANSPORT):
-        from sync.image.registry import open_registry_image, source_reference
-
-        named = source_reference(spec)
-        return lambda progress: open_registry_image(
-            manifest, named, insecure=insecure_registries, limits=limits,
-            progress=PullProgress(progress))
-    if spec.startswith(ARCHIVE_TRANSPORTS):
-        from sync.image.archive import open_archive
-
-        return lambda _progress: open_archive(spec, manifest.platform, limits)
-    if spec.startswith(DAEMON_TRANSPORT):
-        reference = spec[len(DAEMON_TRANSPORT):]
-        if reference:
-            raise ConfigError(f"--from {spec}: the image is named by the manifest; "
-                              "use plain --from docker-daemon:")
-        return lambda progress: _daemon_image(manifest, progress)
-    raise ConfigError(f"--from {spec}: unknown transport",
-                      hint="use docker-daemon:, docker://[REF], docker-archive:PATH, "
-                           "oci-archive:PATH or oci:DIR")
-
-
-@contextmanager
-def _daemon_image(manifest: Manifest, progress: Progress) -> Iterator[OpenedImage]:
-    from sync.image.daemon import open_daemon_image
-
-    with open_daemon_image(manifest, progress=PullProgress(progress)) as opened:
-        yield opened
 
 
 class PullProgress:

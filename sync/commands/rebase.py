@@ -13,19 +13,16 @@ import argparse
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
 from rich.progress import Progress, TaskID
 from rich.text import Text
 
-from sync.config.manifest import MANIFEST_NAME, Manifest, load_manifest
-from sync.git import Repository
-from sync.git import repo as gitrepo
 from sync.series.engine import PatchReport
 from sync.series.outcome import Status
-from sync.series.session import Outcome, RebaseSession
+from sync.series.session import Outcome
 from sync.ui import UI, short_oid
+from sync.workspace import Workspace
 
 ACTIONS = ("start", "continue", "skip", "abort")
 CONFLICT_HINT = ("resolve them (git status / git mergetool), mark them resolved with "
@@ -55,15 +52,12 @@ def configure(subparsers: argparse._SubParsersAction, common: argparse.ArgumentP
                          ("abort", "restore patches/ and the targets as they were")):
         actions.add_argument(f"--{action}", dest="action", action="store_const", const=action,
                              help=text)
-    parser.set_defaults(handler=run, action="start")
+    parser.set_defaults(handler=run, needs_workspace=True, action="start")
 
 
-def run(args: argparse.Namespace, ui: UI) -> int:
-    """CLI adapter: build the collaborators, then call ``rebase_patches``."""
-    repo = gitrepo.open_repository(Path(args.directory))
-    root = gitrepo.work_tree(repo)
-    manifest = load_manifest(Path(args.manifest) if args.manifest else root / MANIFEST_NAME)
-    return rebase_patches(repo, manifest, ui, onto=args.onto, fuzz=args.fuzz,
+def run(args: argparse.Namespace, ui: UI, workspace: Workspace) -> int:
+    """CLI adapter."""
+    return rebase_patches(workspace, ui, onto=args.onto, fuzz=args.fuzz,
                           drop_merged=args.drop_merged, force=args.force, action=args.action)
 
 
@@ -77,9 +71,8 @@ def _fuzz(text: str) -> int:
     return value
 
 
-def rebase_patches(repo: Repository, manifest: Manifest, ui: UI, *,
-                   onto: str | None = None, fuzz: int = 0, drop_merged: bool = False,
-                   force: bool = False, action: str = "start") -> int:
+def rebase_patches(workspace: Workspace, ui: UI, *, onto: str | None = None, fuzz: int = 0,
+                   drop_merged: bool = False, force: bool = False, action: str = "start") -> int:
     """Rebase ``patches/series`` onto ``onto`` (default: the upstream branch); 0 done, 1 conflict.
 
     ``action`` is "start", or "continue", "skip", "abort" for a stopped rebase.
@@ -87,15 +80,15 @@ def rebase_patches(repo: Repository, manifest: Manifest, ui: UI, *,
     if action not in ACTIONS:
         raise ValueError(f"unknown action {action!r}")
     started = time.monotonic()
-    session = RebaseSession(repo, manifest.targets, manifest.branch, _Display(ui))
-    if action == "start":
-        outcome = session.start(onto, fuzz=fuzz, drop_merged=drop_merged, force=force)
-    elif action == "abort":
-        outcome = session.abort()
-    else:
-        outcome = session.resume(skip=action == "skip")
-    seconds = time.monotonic() - started
-    ui.emit_json(outcome_json(outcome, seconds))
+    session = workspace.session(_Display(ui))
+    with workspace.lock():
+        if action == "start":
+            outcome = session.start(onto, fuzz=fuzz, drop_merged=drop_merged, force=force)
+        elif action == "abort":
+            outcome = session.abort()
+        else:
+            outcome = session.resume(skip=action == "skip")
+    ui.emit_json(outcome_json(outcome, time.monotonic() - started))
     _report(outcome, ui)
     return 1 if outcome.stopped else 0
 

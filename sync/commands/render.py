@@ -1,36 +1,30 @@
 """`sync render`: Dockerfile.j2 -> docker/Dockerfile.<variant> and docker-bake.json, gated.
 
 Nothing is written unless the series applies cleanly to the current upstream and the work
-tree's targets are exactly upstream + series (see ``sync.commands.gate``). ``--check`` writes
+tree's targets are exactly upstream + series (see ``sync.render_gate``). ``--check`` writes
 nothing at all: it renders in memory and fails with a diff when a file on disk is stale.
 """
 
 from __future__ import annotations
 
 import argparse
-from dataclasses import dataclass
 from pathlib import Path
 
 from rich.text import Text
 
-from sync.commands.gate import GateResult, render_gate
-from sync.config.manifest import MANIFEST_NAME, Manifest, load_manifest
-from sync.config.variants import Variant
-from sync.config.version import VERSION_NAME, read_version
+from sync.config.manifest import MANIFEST_NAME
 from sync.errors import CheckFailed
-from sync.git import Repository
-from sync.git import repo as gitrepo
 from sync.render import (
     BAKE_NAME,
     TEMPLATE_NAME,
-    RenderedFile,
     StaleFile,
-    render_all,
     stale_files,
     undeclared_dockerfiles,
     write_files,
 )
+from sync.render_gate import Rendering, render_in_memory
 from sync.ui import UI
+from sync.workspace import Workspace
 
 
 def configure(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
@@ -44,49 +38,26 @@ def configure(subparsers: argparse._SubParsersAction, common: argparse.ArgumentP
                         help="render only this variant (repeatable; default: all)")
     parser.add_argument("--check", action="store_true",
                         help="write nothing; exit 1 with a diff when a rendered file is stale")
-    parser.set_defaults(handler=run)
+    parser.set_defaults(handler=run, needs_workspace=True)
 
 
-def run(args: argparse.Namespace, ui: UI) -> int:
-    """CLI adapter: open the repository and manifest, then call ``render``."""
-    repo = gitrepo.open_repository(Path(args.directory))
-    root = gitrepo.work_tree(repo)
-    manifest = load_manifest(Path(args.manifest) if args.manifest else root / MANIFEST_NAME)
-    return render(repo, root, manifest, ui, names=args.variant, check=args.check)
+def run(args: argparse.Namespace, ui: UI, workspace: Workspace) -> int:
+    """CLI adapter."""
+    return render(workspace, ui, names=args.variant, check=args.check)
 
 
-@dataclass(frozen=True)
-class Rendering:
-    """Everything one rendering needs and produced; shared with `build`."""
-
-    variants: tuple[Variant, ...]  # the selected ones
-    declared: tuple[Variant, ...]  # all of them
-    version: str
-    files: tuple[RenderedFile, ...]
-    gate: GateResult
-
-
-def render_in_memory(repo: Repository, root: Path, manifest: Manifest,
-                     names: list[str] | None) -> Rendering:
-    """Validate the inputs, pass the gate, and render (writing nothing)."""
-    declared = manifest.declared_variants
-    selected = manifest.select_variants(names)
-    version = read_version(root / VERSION_NAME)
-    gate = render_gate(repo, manifest)
-    files = render_all(root / TEMPLATE_NAME, selected, declared, version, gate.upstream,
-                       manifest.platform, name=TEMPLATE_NAME)
-    return Rendering(selected, declared, version, files, gate)
-
-
-def render(repo: Repository, root: Path, manifest: Manifest, ui: UI, *,
-           names: list[str] | None = None, check: bool = False) -> int:
+def render(workspace: Workspace, ui: UI, *, names: list[str] | None = None,
+           check: bool = False) -> int:
     """Render (or with ``check`` compare) the outputs; 0 when written or up to date."""
-    rendering = render_in_memory(repo, root, manifest, names)
+    workspace.refuse_if_rebasing()
+    root = workspace.root
+    rendering = render_in_memory(workspace.repo, root, workspace.manifest, names)
     ui.info(rendering.gate.summary())
     undeclared = [] if names else undeclared_dockerfiles(root, rendering.declared)
     if check:
         return _check(root, rendering, undeclared, ui)
-    results = write_files(root, rendering.files)
+    with workspace.lock():
+        results = write_files(root, rendering.files)
     for orphan in undeclared:
         ui.warn(f"{orphan.path}: its variant is no longer declared in {MANIFEST_NAME}; "
                 "delete the file if it is not needed")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from sync.commands.project import open_project
 from sync.errors import ConfigError
 from sync.render import atomic_write
 from sync.review.collect import review_last_rebase, review_range
@@ -13,6 +12,7 @@ from sync.review.markdown import render_markdown
 from sync.review.model import Review
 from sync.review.page import render_page
 from sync.ui import UI
+from sync.workspace import Workspace
 
 FORMATS = ("md", "html")
 
@@ -42,17 +42,17 @@ def configure(subparsers: argparse._SubParsersAction, common: argparse.ArgumentP
                         help="the --fuzz the rebase was run with (default 0)")
     parser.add_argument("--html-url", metavar="URL", default=None,
                         help="where the HTML review will be (markdown links to it)")
-    parser.set_defaults(handler=run)
+    parser.set_defaults(handler=run, needs_workspace=True)
 
 
-def run(args: argparse.Namespace, ui: UI) -> int:
+def run(args: argparse.Namespace, ui: UI, workspace: Workspace) -> int:
     """CLI adapter: gather the review, then write it."""
     if (args.from_rev is None) != (args.to_rev is None):
         raise ConfigError("--from and --to go together",
                           hint="give both upstream commits, or neither (the last rebase)")
     if args.from_rev and args.old:
         raise ConfigError("--old is for the last rebase; it does not go with --from/--to")
-    repo, manifest = open_project(args)
+    repo, manifest = workspace.repo, workspace.manifest
     if args.from_rev:
         review = review_range(repo, manifest, args.from_rev, args.to_rev, fuzz=args.fuzz)
     else:

@@ -1,4 +1,4 @@
-"""A new patch from edits that no patch explains (quilt ``new`` + ``refresh``).
+"""A new patch from edits that no patch explains (quilt ``new`` + ``refresh``): `patches new`.
 
 The patch is the difference, under the targets, between what upstream + series gives and the
 tree holding the maintainer's edits, written in the same canonical form as a refreshed patch: a
@@ -9,11 +9,20 @@ as ``sync.git.diff`` produces it (so a later rebase rewrites nothing that did no
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
 
+from sync.errors import PatchError
 from sync.git import Repository, worktree
 from sync.git.diff import diff_text
-from sync.git.trees import TreeSource
+from sync.git.trees import Entry, TreeSource, write_blob
+from sync.series.load import PATCHES, SERIES, LoadedSeries
+from sync.series.model import MODE_FILE, Patch
+from sync.series.parse import parse_patch
+from sync.series.paths import PathProblem, check_path
 from sync.series.refresh import FIXED_FROM, render_patch
+from sync.series.seriesfile import SeriesEntry
+from sync.series.verify import expected_tree
 
 
 def header(subject: str, author: str, description: str = "") -> bytes:
@@ -40,3 +49,71 @@ def new_patch(repo: Repository, expected: str, actual: str, targets: Sequence[st
     if not diff:
         return None
     return render_patch(header(subject, author, description), diff)
+
+
+@dataclass(frozen=True)
+class Captured:
+    """A patch ``capture_patch`` wrote and appended to the series."""
+
+    name: str
+    subject: str
+    patch: Patch
+    index: int  # 1-based position in the series
+
+
+def check_patch_name(name: str) -> None:
+    """Refuse a name that is not a plain, safe file name for ``patches/``."""
+    try:
+        check_path(name, None)
+    except PathProblem as problem:
+        raise PatchError(f"patch name {problem}") from None
+    if "/" in name or name == "series" or name.startswith((".", "-")) or \
+            any(char.isspace() or char == "#" for char in name):
+        raise PatchError(f"{name}: not a usable patch name",
+                         hint="use a plain file name such as 0006-fix-redis.patch")
+
+
+def subject_of(name: str, message: str | None) -> tuple[str, str]:
+    """Subject and description: from ``message`` (first line, rest), else from ``name``."""
+    if message and message.strip():
+        subject, _, description = message.strip().partition("\n")
+        return subject.strip(), description.strip()
+    stem = name.removesuffix(".patch").removesuffix(".diff")
+    words = stem.split("-")
+    if words and words[0].isdigit():
+        words = words[1:]
+    subject = " ".join(word for word in words if word) or stem
+    return subject[:1].upper() + subject[1:], ""
+
+
+def capture_patch(repo: Repository, loaded: LoadedSeries, tree: str,
+                  upstream: tuple[str, str], targets: Sequence[str], name: str, *,
+                  message: str | None = None, author: str) -> Captured:
+    """Write the edits in ``tree`` that ``upstream`` (commit, tree) + series does not explain as
+    ``patches/NAME`` and append it to the series (the patch file first, the series last: a
+    crash in between leaves an unlisted file only). Nothing is ever overwritten."""
+    check_patch_name(name)
+    if any(item.entry.name == name for item in loaded.patches) or \
+            TreeSource(repo, tree).entry(f"{PATCHES}/{name}") is not None or \
+            (Path(worktree.workdir(repo)) / PATCHES / name).exists():
+        raise PatchError(f"{PATCHES}/{name}: already exists",
+                         hint="choose another name (patches are never overwritten)")
+    where = f"upstream {upstream[0][:7]}"
+    applied = expected_tree(repo, loaded, upstream[1])
+    if applied.stop is not None:
+        raise PatchError(f"{applied.stop.report.name} does not apply to {where}: cannot tell "
+                         "which edits are new",
+                         hint="run `python -m sync rebase-patches` first")
+    subject, description = subject_of(name, message)
+    text = new_patch(repo, applied.tree, tree, targets, subject=subject, author=author,
+                     description=description)
+    if text is None:
+        raise PatchError(f"nothing to capture: {', '.join(targets)} equal {where} + series",
+                         hint="edit files under the targets first, then run this again")
+    series = loaded.series.with_entry(SeriesEntry(name))
+    worktree.write_changes(repo, [
+        worktree.Change(f"{PATCHES}/{name}", Entry(MODE_FILE, write_blob(repo, text))),
+        worktree.Change(SERIES, Entry(MODE_FILE, write_blob(repo, series.format())))],
+        (PATCHES,))
+    patch = parse_patch(text, f"{PATCHES}/{name}", targets=targets)
+    return Captured(name, subject, patch, len(loaded.patches) + 1)

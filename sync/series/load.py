@@ -29,6 +29,18 @@ class LoadedSeries:
     patches: tuple[SeriesPatch, ...]
     found: bool  # False when there is no patches/series at all
 
+    def find(self, name: str) -> SeriesPatch:
+        """Patch ``name`` (its file name, or its 1-based number); a PatchError listing names."""
+        for item in self.patches:
+            if item.entry.name == name:
+                return item
+        if name.isdigit() and 1 <= int(name) <= len(self.patches):
+            return self.patches[int(name) - 1]
+        known = ", ".join(item.entry.name for item in self.patches[:10]) or "none"
+        raise PatchError(f"{name}: no such patch in {SERIES}",
+                         hint=f"give a name (or number) from `python -m sync patches list`; "
+                              f"the series has: {known}")
+
 
 def load_series(source: TreeSource, targets: Sequence[str]) -> LoadedSeries:
     """Parse the series file and every patch it names; paths are confined to ``targets``.

@@ -19,6 +19,7 @@ from sync.series.engine import SeriesResult, apply_series
 from sync.series.load import LoadedSeries
 
 LISTED = 20  # drifting files named in a message; the rest are counted
+NOT_TRIED = "not tried"  # the status of the patches after one that conflicts
 
 
 class DriftKind(str, Enum):
@@ -73,6 +74,15 @@ def base_tree(repo: Repository, loaded: LoadedSeries) -> str | None:
 def expected_tree(repo: Repository, loaded: LoadedSeries, upstream: str) -> SeriesResult:
     """The series applied onto tree ``upstream`` at fuzz 0 (3-way from the recorded base)."""
     return apply_series(repo, list(loaded.patches), upstream, base=base_tree(repo, loaded))
+
+
+def statuses(repo: Repository, loaded: LoadedSeries, upstream: str) -> list[str]:
+    """Each patch's status text applied onto tree ``upstream`` (``expected_tree``'s rules);
+    after a conflict, the later patches are "not tried"."""
+    applied = expected_tree(repo, loaded, upstream)
+    reports = [*applied.reports, *([applied.stop.report] if applied.stop else [])]
+    found = [report.status_text for report in reports]
+    return found + [NOT_TRIED] * (len(loaded.patches) - len(found))
 
 
 def drift_between(repo: Repository, expected: str, actual: str,

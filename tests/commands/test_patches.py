@@ -11,8 +11,8 @@ from rich.console import Console
 
 from sync import ui as ui_module
 from sync.commands.patches import show_patch
-from sync.config.manifest import load_manifest
 from sync.ui import UI
+from sync.workspace import Workspace
 from tests.commands.projects import (
     AGENT,
     SERIES,
@@ -109,8 +109,7 @@ def test_show_highlights_and_pages_on_a_terminal_shorter_than_the_patch(simapp: 
     paged: list[str] = []
     monkeypatch.setattr(ui_module, "_run_pager", lambda command, text: paged.append(text))
     ui = UI(out=Console(force_terminal=True, color_system="standard", width=120, height=5))
-    manifest = load_manifest(simapp.root / "upstream-manifest.yaml")
-    assert show_patch(simapp.repo, manifest, ui, "0002-environment-pins.patch") == 0
+    assert show_patch(Workspace.open(simapp.root), ui, "0002-environment-pins.patch") == 0
     assert len(paged) == 1
     assert "\x1b[" in paged[0] and "tensorflow==2.13" in paged[0]
 

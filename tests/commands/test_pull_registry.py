@@ -13,7 +13,6 @@ from pathlib import Path
 
 import pygit2
 import pytest
-from rich.progress import Progress
 
 from sync.cli import main
 from sync.commands.pull import pull
@@ -24,6 +23,7 @@ from sync.image.distribution import RetryPolicy
 from sync.image.model import Layer, OpenedImage
 from sync.image.registry import open_registry_image
 from sync.ui import UI
+from sync.workspace import Workspace
 from tests.fixtures.docker_services import (
     Entry,
     File,
@@ -150,13 +150,13 @@ def test_the_registry_going_down_mid_pull_leaves_the_branch_untouched(
         repo = pygit2.Repository(str(repo_dir))
         fast = RetryPolicy(attempts=2, backoff=0.01, timeout=10)
         v1_manifest = replace(manifest, tag="v1")
-        pull(repo, v1_manifest,
+        pull(Workspace(repo, v1_manifest),
              lambda _progress: open_registry_image(v1_manifest, retry=fast), UI.create())
         before = tip(repo_dir)
         assert before is not None
 
         @contextmanager
-        def opener(_progress: Progress) -> Iterator[OpenedImage]:
+        def opener(_downloads: object) -> Iterator[OpenedImage]:
             # one layer at a time: with prefetching the small second layer could be in
             # memory before the registry stops (tests/image/test_prefetch.py covers errors)
             with open_registry_image(manifest, retry=fast, workers=1) as opened, \
@@ -164,7 +164,7 @@ def test_the_registry_going_down_mid_pull_leaves_the_branch_untouched(
                 yield image
 
         with pytest.raises(ImageError, match="cannot reach the registry") as error:
-            pull(repo, manifest, opener, UI.create())
+            pull(Workspace(repo, manifest), opener, UI.create())
 
         assert error.value.exit_code == 2
         assert tip(repo_dir) == before

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from sync.commands.rebase import rebase_patches
-from sync.config.manifest import load_manifest
 from sync.ui import UI
+from sync.workspace import Workspace
 from tests.series.builders import Checkout, format_patches, git, read_worktree
 
 
@@ -27,9 +27,8 @@ def checkout(repo_dir: Path) -> Checkout:
 
 
 def run(checkout: Checkout, *, action: str = "start", json_mode: bool = False, **options) -> int:
-    manifest = load_manifest(checkout.path / "upstream-manifest.yaml")
     ui = UI.create(json_mode=json_mode)
-    return rebase_patches(checkout.repo, manifest, ui, action=action, **options)
+    return rebase_patches(Workspace.open(checkout.path), ui, action=action, **options)
 
 
 def prepare(checkout: Checkout, tmp_path: Path, base: dict, steps: list[tuple[str, dict]],

@@ -117,3 +117,4 @@ def test_diff_stats_counts_as_git_diff_shortstat(repo_dir: Path):
     assert (stats.files_changed, stats.insertions, stats.deletions) == (2, 4, 0)
     assert git(repo_dir, "diff", "--shortstat", before, after) == \
         "2 files changed, 4 insertions(+)"
+

@@ -1,8 +1,8 @@
-"""The render gate, shared by `render` and `build` (not a command itself).
+"""The render gate: Dockerfiles are rendered and images built only from "upstream + series".
 
-Images are built only from a tree that is exactly "current upstream + the series". Before
-anything is written or built:
+Shared by `render` and `build`. Before anything is written or built:
 
+0. no rebase-patches may be stopped (``RebaseInProgress``, exit 1: the series is not settled);
 1. the series is applied, in memory, to the tip of the upstream branch (fuzz 0: fuzz can
    misapply silently, so a patch that needs it is not clean); a conflict refuses, naming the
    patch and its files;
@@ -17,18 +17,21 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from sync.config.manifest import Manifest
+from sync.config.variants import Variant
+from sync.config.version import VERSION_NAME, read_version
 from sync.errors import CheckFailed, GitError
 from sync.git import Repository, worktree
 from sync.git import repo as gitrepo
 from sync.git.trees import TreeSource
+from sync.render import TEMPLATE_NAME, RenderedFile, render_all
 from sync.series.engine import PatchReport
 from sync.series.load import PATCHES, load_series
 from sync.series.outcome import Status
 from sync.series.state import StateStore
 from sync.series.verify import drift_lines, verify
-from sync.ui import short_oid
 from sync.upstream import Upstream
 
 
@@ -46,8 +49,31 @@ class GateResult:
             counts[report.status.value] = counts.get(report.status.value, 0) + 1
         detail = ", ".join(f"{count} {status}" for status, count in counts.items())
         patches = f"{len(self.reports)} patch{'es' if len(self.reports) != 1 else ''}"
-        return (f"series: {patches} apply to upstream {short_oid(self.upstream.commit)}"
+        return (f"series: {patches} apply to upstream {self.upstream.commit[:7]}"
                 f"{f' ({detail})' if detail else ''}; the work tree matches")
+
+
+@dataclass(frozen=True)
+class Rendering:
+    """A gated rendering (nothing written yet): what `render` writes and `build` builds."""
+
+    variants: tuple[Variant, ...]  # the selected ones
+    declared: tuple[Variant, ...]  # all of them
+    version: str
+    files: tuple[RenderedFile, ...]
+    gate: GateResult
+
+
+def render_in_memory(repo: Repository, root: Path, manifest: Manifest,
+                     names: list[str] | None) -> Rendering:
+    """Validate the inputs, pass the gate, and render (writing nothing)."""
+    declared = manifest.declared_variants
+    selected = manifest.select_variants(names)
+    version = read_version(root / VERSION_NAME)
+    gate = render_gate(repo, manifest)
+    files = render_all(root / TEMPLATE_NAME, selected, declared, version, gate.upstream,
+                       manifest.platform, name=TEMPLATE_NAME)
+    return Rendering(selected, declared, version, files, gate)
 
 
 def render_gate(repo: Repository, manifest: Manifest) -> GateResult:
@@ -63,7 +89,7 @@ def render_gate(repo: Repository, manifest: Manifest) -> GateResult:
     loaded = load_series(TreeSource(repo, snap.tree), manifest.targets)
     checked = verify(repo, loaded, str(tip.tree_id), snap.tree, manifest.targets)
     applied = checked.applied
-    where = f"upstream {short_oid(upstream.commit)}"
+    where = f"upstream {upstream.commit[:7]}"
     if applied.stop is not None:
         raise CheckFailed(
             f"the patch series does not apply cleanly to {where}:\n"

@@ -1,0 +1,162 @@
+"""Import an image's mapped paths into the upstream branch (what `sync pull` does).
+
+The image is opened from the source a skopeo-style transport names (``image_opener``); its
+layers are flattened straight into the object database (per-layer checkpoints make a re-read
+cheap); a commit with the upstream trailers is written only when the tree changed; and the branch
+moves last, by compare-and-swap against the tip read at the start. The work tree, the index and
+HEAD are never touched.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass, field
+from typing import Literal, Protocol
+
+from sync.config.manifest import Manifest
+from sync.errors import ConfigError, ImageError
+from sync.git import Commit, Repository, objects
+from sync.git import repo as gitrepo
+from sync.git.checkpoints import GitCheckpoints
+from sync.image.flatten import flatten
+from sync.image.model import ImageInfo, Limits, OpenedImage, ReadProgress, ReadReport
+from sync.upstream import Upstream, already_recorded, commit_message
+
+ARCHIVE_TRANSPORTS = ("docker-archive:", "oci-archive:", "oci:")
+DAEMON_TRANSPORT = "docker-daemon:"
+REGISTRY_TRANSPORT = "docker://"
+DEFAULT_LIMITS = Limits()
+Cache = Literal["use", "cold", "off"]
+
+
+class Downloads(Protocol):
+    """Receives per-layer download progress while an image is pulled (engine or registry)."""
+
+    def update(self, layer: str, status: str, current: int | None, total: int | None) -> None:
+        ...
+
+
+# Given where download progress goes, opens the image (pulling it first if need be).
+ImageOpener = Callable[[Downloads | None], AbstractContextManager[OpenedImage]]
+
+
+@dataclass
+class PullOutcome:
+    """What one import did (the command reports it)."""
+
+    image: str
+    digest: str | None
+    image_id: str
+    created: str | None
+    branch: str
+    previous: str | None
+    commit: str | None  # the new commit, or the unchanged tip
+    changed: bool
+    report: ReadReport = field(default_factory=ReadReport)
+    files_changed: int = 0
+    insertions: int = 0
+    deletions: int = 0
+    read_layers: bool = True
+
+
+def import_image(repo: Repository, manifest: Manifest, opened: OpenedImage, *,
+                 limits: Limits = DEFAULT_LIMITS, reread: bool = False, cache: Cache = "use",
+                 progress: ReadProgress | None = None,
+                 warn: Callable[[str], None] = lambda _message: None) -> PullOutcome:
+    """Commit ``opened``'s mapped paths to ``manifest.branch`` when they changed.
+
+    ``cache``: "use" restores the layers already read (per-layer checkpoints in the
+    repository) and keeps this image's; "cold" reads every layer but keeps this image's;
+    "off" neither reads nor writes the cache. An image the branch already records is not read
+    at all unless ``reread``.
+    """
+    tip = gitrepo.branch_tip(repo, manifest.branch)
+    previous = str(tip.id) if tip is not None else None
+    recorded = Upstream.of(tip) if tip is not None else None
+    info = opened.info
+    check_pinned_digest(manifest, info, warn)
+    outcome = PullOutcome(image=manifest.reference, digest=info.digest, image_id=info.image_id,
+                          created=info.created, branch=manifest.branch, previous=previous,
+                          commit=previous, changed=False)
+    if not reread and already_recorded(recorded, manifest, info):
+        outcome.read_layers = False
+        return outcome
+    tree_id, outcome.report = _read_into_tree(repo, manifest, opened, limits, cache, progress)
+    if tip is None or str(tip.tree_id) != tree_id:
+        commit = gitrepo.create_commit(repo, tree_id, [previous] if previous else [],
+                                       commit_message(manifest, info))
+        gitrepo.move_branch(repo, manifest.branch, commit, previous,
+                            reflog_message=f"simapp-sync pull: {manifest.reference}")
+        outcome.commit, outcome.changed = commit, True
+        _count_changes(repo, tip, commit, outcome)
+    return outcome
+
+
+def check_pinned_digest(manifest: Manifest, info: ImageInfo,
+                        warn: Callable[[str], None]) -> None:
+    """Refuse an image whose registry digest is not the one the manifest pins."""
+    if not manifest.digest:
+        return
+    if info.digest is None:
+        warn(f"the image read carries no registry digest: cannot confirm the pinned "
+             f"{manifest.digest}")
+    elif info.digest != manifest.digest:
+        raise ImageError(f"digest mismatch: the manifest pins {manifest.digest} but the image "
+                         f"read is {info.digest}",
+                         hint="update `digest:` in the manifest only if this image is trusted")
+
+
+def _read_into_tree(repo: Repository, manifest: Manifest, opened: OpenedImage, limits: Limits,
+                    cache: Cache, progress: ReadProgress | None) -> tuple[str, ReadReport]:
+    checkpoints = GitCheckpoints(repo, read=cache == "use") if cache != "off" else None
+    with objects.ObjectWriter(repo) as writer:
+        result = flatten(opened.layers, manifest.paths, writer, limits, progress=progress,
+                         checkpoints=checkpoints)
+    if checkpoints is not None:
+        checkpoints.commit()  # the blobs its states name are on disk now
+    return objects.write_tree(repo, result.tree), result.report
+
+
+def _count_changes(repo: Repository, tip: Commit | None, commit: str,
+                   outcome: PullOutcome) -> None:
+    if tip is None:
+        outcome.files_changed = outcome.report.files
+        return
+    new = gitrepo.commit_by_id(repo, commit)
+    assert new is not None
+    stats = gitrepo.diff_stats(repo, str(tip.tree_id), str(new.tree_id))
+    outcome.files_changed, outcome.insertions, outcome.deletions = (
+        stats.files_changed, stats.insertions, stats.deletions)
+
+
+def image_opener(spec: str, manifest: Manifest, limits: Limits = DEFAULT_LIMITS, *,
+                 insecure_registries: tuple[str, ...] = ()) -> ImageOpener:
+    """The image source named by a skopeo-style transport (``--from``)."""
+    if spec.startswith(REGISTRY_TRANSPORT):
+        from sync.image.registry import open_registry_image, source_reference
+
+        named = source_reference(spec)
+        return lambda downloads: open_registry_image(
+            manifest, named, insecure=insecure_registries, limits=limits, progress=downloads)
+    if spec.startswith(ARCHIVE_TRANSPORTS):
+        from sync.image.archive import open_archive
+
+        return lambda _downloads: open_archive(spec, manifest.platform, limits)
+    if spec.startswith(DAEMON_TRANSPORT):
+        reference = spec[len(DAEMON_TRANSPORT):]
+        if reference:
+            raise ConfigError(f"--from {spec}: the image is named by the manifest; "
+                              "use plain --from docker-daemon:")
+        return lambda downloads: _daemon_image(manifest, downloads)
+    raise ConfigError(f"--from {spec}: unknown transport",
+                      hint="use docker-daemon:, docker://[REF], docker-archive:PATH, "
+                           "oci-archive:PATH or oci:DIR")
+
+
+@contextmanager
+def _daemon_image(manifest: Manifest, downloads: Downloads | None) -> Iterator[OpenedImage]:
+    from sync.image.daemon import open_daemon_image
+
+    with open_daemon_image(manifest, progress=downloads) as opened:
+        yield opened

@@ -1,0 +1,167 @@
+"""The opened checkout every command works in: repository, manifest, series and lock, once.
+
+The CLI opens one ``Workspace`` (``-C DIR``, ``--manifest``) and hands it to the command; the
+command asks it for what it needs instead of re-discovering the project:
+
+- ``repo``, ``root`` and ``manifest`` (validated at load);
+- the series: ``work_series()`` reads ``patches/`` from the work tree (uncommitted edits
+  included, as ``git status`` sees them; read once per workspace), ``series_at(tree)`` from any
+  tree, and ``base_of(series)`` the upstream commit it is measured against;
+- the rebase state: ``refuse_if_rebasing()`` is the one "rebase in progress" guard (exit 1,
+  naming ``rebase-patches --continue/--skip/--abort``), and ``session()`` the rebase itself;
+- ``lock()``: the exclusive lock a command that writes holds while it writes, so that two
+  simapp-sync processes never write one checkout at once (exit 1 when it is taken).
+
+Layer: between the commands and the domain. Commands import it; the domain (image, series,
+render) never does: it is handed the repository, manifest and trees it needs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import fcntl
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sync.config.manifest import MANIFEST_NAME, Manifest, load_manifest
+from sync.errors import GitError, WorkspaceBusy
+from sync.git import Commit, Repository, worktree
+from sync.git import repo as gitrepo
+from sync.git.trees import TreeSource
+from sync.series.load import PATCHES, SERIES, LoadedSeries, load_series
+from sync.series.session import Display, RebaseSession
+from sync.series.state import StateStore
+from sync.upstream import Upstream
+
+
+@dataclass(frozen=True)
+class SeriesBase:
+    """The upstream commit a series is measured against, and why that one."""
+
+    upstream: Upstream
+    recorded: bool  # the series' own "# upstream:" record (else the branch tip)
+
+    @property
+    def commit(self) -> str:
+        """The upstream commit's id."""
+        return self.upstream.commit
+
+    @property
+    def tree(self) -> str:
+        """The upstream commit's tree: what the series applies to."""
+        assert self.upstream.tree is not None  # always read from a commit here
+        return self.upstream.tree
+
+
+@dataclass
+class Workspace:
+    """A simapp checkout: its repository and manifest, and what commands read from them."""
+
+    repo: Repository
+    manifest: Manifest
+    _work_series: tuple[str, LoadedSeries] | None = field(default=None, init=False, repr=False)
+
+    @classmethod
+    def open(cls, directory: Path | str = ".", manifest: Path | str | None = None) -> Workspace:
+        """The repository around ``directory`` and its manifest (default: at the top)."""
+        repo = gitrepo.open_repository(Path(directory))
+        path = Path(manifest) if manifest else gitrepo.work_tree(repo) / MANIFEST_NAME
+        return cls(repo, load_manifest(path))
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace) -> Workspace:
+        """The workspace the global options ``-C DIR`` and ``--manifest PATH`` name."""
+        return cls.open(args.directory, args.manifest)
+
+    @property
+    def root(self) -> Path:
+        """The top of the work tree."""
+        return gitrepo.work_tree(self.repo)
+
+    @property
+    def roots(self) -> tuple[str, ...]:
+        """What the series governs in the work tree: the targets and ``patches/``."""
+        return (*self.manifest.targets, PATCHES)
+
+    # --- the rebase state --------------------------------------------------------------------
+    @property
+    def rebase_state(self) -> StateStore:
+        return StateStore(gitrepo.git_dir(self.repo))
+
+    def rebase_in_progress(self) -> bool:
+        return self.rebase_state.exists()
+
+    def refuse_if_rebasing(self) -> None:
+        """The guard of every command that must not run while a rebase is stopped."""
+        self.rebase_state.refuse_if_in_progress()
+
+    def session(self, display: Display | None = None) -> RebaseSession:
+        """The rebase session of this checkout (``rebase-patches``)."""
+        return RebaseSession(self.repo, self.manifest.targets, self.manifest.branch, display)
+
+    @contextmanager
+    def lock(self) -> Iterator[None]:
+        """Hold the checkout's writer lock for the block.
+
+        An advisory ``flock`` on the ``.git`` folder itself: nothing is written for it, and the
+        kernel releases it when the process ends, even by SIGKILL, so a crash never leaves a
+        stale lock behind (git's own ``index.lock`` files are not involved).
+        """
+        fd = os.open(gitrepo.git_dir(self.repo), os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise WorkspaceBusy(
+                    f"{self.root}: another simapp-sync command is writing this checkout",
+                    hint="wait for it to finish, then run this again") from None
+            yield
+        finally:
+            os.close(fd)  # closing the descriptor releases the lock
+
+    # --- the series --------------------------------------------------------------------------
+    def snapshot(self) -> worktree.Snapshot:
+        """The work tree's targets and ``patches/`` stored as a tree (nothing else written)."""
+        return worktree.snapshot(self.repo, self.roots)
+
+    def work_series(self) -> tuple[str, LoadedSeries]:
+        """The work tree's tree (targets and ``patches/``) and the series in it; read once."""
+        if self._work_series is None:
+            tree = self.snapshot().tree
+            self._work_series = (tree, self.series_at(tree))
+        return self._work_series
+
+    def series_at(self, tree: str) -> LoadedSeries:
+        """The series and its patches as they are in ``tree``."""
+        return load_series(TreeSource(self.repo, tree), self.manifest.targets)
+
+    def commit(self, rev: str, what: str = "--rev") -> Commit:
+        """``rev`` as a commit; a GitError naming the option ``what`` otherwise."""
+        found = gitrepo.find_commit(self.repo, rev)
+        if found is None:
+            raise GitError(f"{what} {rev}: no such commit",
+                           hint="give a branch, tag or commit id (see `git log`)")
+        return found
+
+    def upstream_tip(self) -> Commit | None:
+        """The tip of the manifest's upstream branch; None before the first pull."""
+        return gitrepo.branch_tip(self.repo, self.manifest.branch)
+
+    def base_of(self, loaded: LoadedSeries) -> SeriesBase:
+        """The recorded base of the series, else the tip of the upstream branch."""
+        base = loaded.series.base
+        if base is not None:
+            found = gitrepo.commit_by_id(self.repo, base)
+            if found is None:
+                raise GitError(f"{SERIES}: the recorded upstream {base[:12]} is not in this "
+                               "repository", hint="fetch the upstream branch (or run `python "
+                                                  "-m sync pull`), then try again")
+            return SeriesBase(Upstream.of(found), recorded=True)
+        tip = self.upstream_tip()
+        if tip is None:
+            raise GitError(f"branch {self.manifest.branch!r} does not exist and {SERIES} "
+                           "records no upstream base", hint="run `python -m sync pull` first")
+        return SeriesBase(Upstream.of(tip), recorded=False)
