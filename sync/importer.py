@@ -14,14 +14,15 @@ from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
+from sync import program
 from sync.config.manifest import Manifest
-from sync.errors import ConfigError, ImageError
+from sync.errors import ConfigError, GitError, ImageError
 from sync.git import Commit, Repository, objects
 from sync.git import repo as gitrepo
 from sync.git.checkpoints import GitCheckpoints
 from sync.image.flatten import flatten
 from sync.image.model import ImageInfo, Limits, OpenedImage, ReadProgress, ReadReport
-from sync.upstream import Upstream, already_recorded, commit_message
+from sync.upstream import Upstream, already_recorded, commit_message, read_label
 
 ARCHIVE_TRANSPORTS = ("docker-archive:", "oci-archive:", "oci:")
 DAEMON_TRANSPORT = "docker-daemon:"
@@ -76,7 +77,10 @@ def import_image(repo: Repository, manifest: Manifest, opened: OpenedImage, *,
     recorded = Upstream.of(tip) if tip is not None else None
     info = opened.info
     check_pinned_digest(manifest, info, warn)
-    outcome = PullOutcome(image=manifest.reference, digest=info.digest, image_id=info.image_id,
+    label, note = read_label(manifest, info)
+    if note is not None:
+        warn(note)
+    outcome = PullOutcome(image=label, digest=info.digest, image_id=info.image_id,
                           created=info.created, branch=manifest.branch, previous=previous,
                           commit=previous, changed=False)
     if not reread and already_recorded(recorded, manifest, info):
@@ -85,12 +89,22 @@ def import_image(repo: Repository, manifest: Manifest, opened: OpenedImage, *,
     tree_id, outcome.report = _read_into_tree(repo, manifest, opened, limits, cache, progress)
     if tip is None or str(tip.tree_id) != tree_id:
         commit = gitrepo.create_commit(repo, tree_id, [previous] if previous else [],
-                                       commit_message(manifest, info))
+                                       commit_message(manifest, info, label))
         gitrepo.move_branch(repo, manifest.branch, commit, previous,
-                            reflog_message=f"simapp-sync pull: {manifest.reference}")
+                            reflog_message=f"simapp-sync pull: {label}")
         outcome.commit, outcome.changed = commit, True
         _count_changes(repo, tip, commit, outcome)
     return outcome
+
+
+def refuse_checked_out(repo: Repository, branch: str) -> None:
+    """Moving a checked-out branch would leave that work tree silently stale (git refuses too)."""
+    where = gitrepo.checked_out_in(repo, branch)
+    if where is not None:
+        raise GitError(f"branch {branch!r} is checked out in {where}: pull would move it under "
+                       "that work tree and leave it stale; nothing was changed",
+                       hint="switch that work tree to another branch (`git switch main`), "
+                            f"then run {program.command('pull')} again")
 
 
 def check_pinned_digest(manifest: Manifest, info: ImageInfo,

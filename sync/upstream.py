@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import asdict, dataclass, replace
 
 from sync.config.manifest import Manifest
@@ -94,10 +95,12 @@ def image_label(manifest: Manifest) -> str:
     return manifest.reference
 
 
-def commit_message(manifest: Manifest, info: ImageInfo) -> str:
-    """``Upstream <image>:<tag>`` followed by the identity trailers."""
-    lines = [f"Upstream {image_label(manifest)}", ""]
-    lines.append(f"{TRAILER_IMAGE}: {image_label(manifest)}")
+def commit_message(manifest: Manifest, info: ImageInfo, label: str | None = None) -> str:
+    """``Upstream <image>:<tag>`` followed by the identity trailers; ``label`` names the image
+    actually read when it is not the manifest's (see ``read_label``)."""
+    label = label or image_label(manifest)
+    lines = [f"Upstream {label}", ""]
+    lines.append(f"{TRAILER_IMAGE}: {label}")
     if info.digest:
         lines.append(f"{TRAILER_DIGEST}: {info.digest}")
     if info.created:
@@ -105,6 +108,27 @@ def commit_message(manifest: Manifest, info: ImageInfo) -> str:
     lines.append(f"{TRAILER_IMAGE_ID}: {info.image_id}")
     lines.append(f"{TRAILER_MAPPING}: {mapping_fingerprint(manifest)}")
     return "\n".join(lines) + "\n"
+
+
+_REFERENCE = re.compile(r"[a-z0-9][a-z0-9._/:-]*(:[\w][\w.-]{0,127}|@sha256:[0-9a-f]{64})")
+
+
+def read_label(manifest: Manifest, info: ImageInfo) -> tuple[str, str | None]:
+    """The reference to record for the image read, and a note when it is not the manifest's.
+
+    An image named otherwise than the manifest asks (``--from docker://other:tag``, an archive
+    tagged differently) is recorded under its own name; an archive that names no image is
+    recorded under the manifest's repository without a tag (its image id identifies it), never
+    under a tag it was not read from.
+    """
+    wanted = manifest.reference
+    if info.reference == wanted:
+        return wanted, None
+    if _REFERENCE.fullmatch(info.reference):
+        return info.reference, (f"read {info.reference}, not {wanted} as the manifest says: "
+                                f"recording {info.reference}")
+    return manifest.image, (f"{info.reference} names no image: recording it as "
+                            f"{manifest.image} (no tag; image id {info.image_id}), not {wanted}")
 
 
 def already_recorded(upstream: Upstream | None, manifest: Manifest, info: ImageInfo) -> bool:

@@ -23,6 +23,7 @@ from sync.importer import (
     PullOutcome,
     image_opener,
     import_image,
+    refuse_checked_out,
 )
 from sync.ui import UI, short_oid
 from sync.watch import UpstreamWatch, watch_upstream
@@ -83,6 +84,7 @@ def pull(workspace: Workspace, open_image: ImageOpener, ui: UI, *,
     """Import the image into the manifest's upstream branch; 0 on success (changed or not)."""
     workspace.refuse_if_rebasing()
     started = time.monotonic()
+    refuse_checked_out(workspace.repo, workspace.manifest.branch)
     with workspace.lock():
         if prune_cache:
             prune_checkpoints(workspace.repo)

@@ -122,6 +122,22 @@ def branch_tip(repo: pygit2.Repository, branch: str) -> pygit2.Commit | None:
     return commit
 
 
+def checked_out_in(repo: pygit2.Repository, branch: str) -> Path | None:
+    """The work tree (this one or a linked one) whose HEAD is ``branch``, if any."""
+    name = branch_ref(branch)
+    candidates = [repo] + [pygit2.Repository(repo.lookup_worktree(worktree).path)
+                           for worktree in repo.list_worktrees()]
+    for candidate in candidates:
+        try:
+            head = candidate.references.get("HEAD")
+        except pygit2.GitError:
+            continue
+        if head is not None and head.type == pygit2.enums.ReferenceType.SYMBOLIC \
+                and head.target == name and candidate.workdir:
+            return Path(candidate.workdir)
+    return None
+
+
 def signature(repo: pygit2.Repository) -> pygit2.Signature:
     """The user's identity from git config or GIT_* variables, else a neutral tool identity."""
     name = os.environ.get("GIT_COMMITTER_NAME")
