@@ -107,16 +107,19 @@ class Workspace:
         """Hold the checkout's writer lock for the block.
 
         An advisory ``flock`` on the ``.git`` folder itself: nothing is written for it, and the
-        kernel releases it when the process ends, even by SIGKILL, so a crash never leaves a
-        stale lock behind (git's own ``index.lock`` files are not involved).
+        kernel releases it when the process ends, even by SIGKILL, so the lock of a killed
+        process is free at once and the next command takes it (git's own ``index.lock`` files
+        are not involved). A refusal names the holder's pid, read from ``/proc/locks``.
         """
         fd = os.open(gitrepo.git_dir(self.repo), os.O_RDONLY | os.O_DIRECTORY)
         try:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
+                holder = _lock_holder(os.fstat(fd))
+                running = f"pid {holder}" if holder is not None else "pid unknown"
                 raise WorkspaceBusy(
-                    f"{self.root}: another simapp-sync command is writing this checkout",
+                    f"another simapp-sync is running, {running}: it is writing {self.root}",
                     hint="wait for it to finish, then run this again") from None
             yield
         finally:
@@ -165,3 +168,18 @@ class Workspace:
             raise GitError(f"branch {self.manifest.branch!r} does not exist and {SERIES} "
                            "records no upstream base", hint="run `python -m sync pull` first")
         return SeriesBase(Upstream.of(tip), recorded=False)
+
+
+def _lock_holder(info: os.stat_result) -> int | None:
+    """The pid holding a ``flock`` on the file ``info`` describes (Linux ``/proc/locks``)."""
+    inode = f"{os.major(info.st_dev):02x}:{os.minor(info.st_dev):02x}:{info.st_ino}"
+    try:
+        lines = Path("/proc/locks").read_text().splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        fields = line.split()
+        if len(fields) >= 6 and fields[1] == "FLOCK" and fields[5] == inode \
+                and fields[4].isdigit():
+            return int(fields[4])
+    return None

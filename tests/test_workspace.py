@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -143,12 +144,17 @@ def test_the_lock_is_exclusive_between_processes_and_writes_nothing(simapp: Proj
         stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
     try:
         assert holder.stdout is not None and holder.stdout.readline() == "held\n"
-        with pytest.raises(WorkspaceBusy, match="another simapp-sync command") as raised, \
+        busy = f"another simapp-sync is running, pid {holder.pid}"
+        with pytest.raises(WorkspaceBusy, match=busy) as raised, \
                 Workspace.open(simapp.root).lock():
             pass
         assert raised.value.exit_code == 1
-        result = simapp.run("patches", "new", "0003-more.patch")
-        assert result.code == 1 and "another simapp-sync command" in result.err
+        for command in (("patches", "new", "0003-more.patch"), ("rebase-patches",),
+                        ("pull", "--from", "oci:/nowhere")):
+            started = time.monotonic()
+            result = simapp.run(*command)
+            assert result.code == 1 and busy in " ".join(result.err.split()), command
+            assert time.monotonic() - started < 5  # at once, not after waiting
     finally:
         holder.kill()
         holder.wait()
