@@ -20,6 +20,13 @@ from sync.image.safety import display
 from sync.image.streams import CHUNK, Bounded, too_large
 
 _TAR_HINT = "the archive or layer is truncated or corrupt; fetch or save the image again"
+# member types with content, and the types that are skipped (and counted) by name
+REGULAR = frozenset((tarfile.REGTYPE, tarfile.AREGTYPE, tarfile.CONTTYPE, tarfile.GNUTYPE_SPARSE))
+SKIPPED_KINDS = {
+    tarfile.CHRTYPE: "chardev",
+    tarfile.BLKTYPE: "blockdev",
+    tarfile.FIFOTYPE: "fifo",
+}
 
 
 class _ForwardReader:

@@ -14,11 +14,12 @@ from sync.config.manifest import PathMapping
 from sync.image.flatten import FlattenResult, flatten
 from sync.image.model import Layer, Leaf, Limits, Tree
 from sync.image.streams import layer_opener
-from tests.builders.images import Compression, Entry, layer_blob
+from tests.builders.images import Compression, Dir, Entry, layer_blob
 
 AMAZON = PathMapping("/opt/amazon", "bundle")
 SIMAPP = PathMapping("/opt/amazon", "bundle",
                      ("/build/", "/install/", "/log/", "*.psd", "__pycache__/", "*.pyc"))
+BASE: list[Entry] = [Dir("opt"), Dir("opt/amazon")]  # the directories above the usual source
 
 
 def git_blob_id(content: bytes) -> str:
