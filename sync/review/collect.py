@@ -118,11 +118,16 @@ def _rows(reports: Sequence[PatchReport], before: Sequence[SeriesPatch],
           stopped_at: int | None) -> tuple[PatchRow, ...]:
     """One row per rebased patch, then the untried ones, then the patches new since."""
     by_name = {delta.name: delta for delta in deltas}
-    rows = [PatchRow(report.index, report.name, report, by_name.get(report.name))
-            for report in reports]
+    texts = {**{item.entry.name: item.patch for item in before}, **after}
+
+    def paths(name: str) -> tuple[str, ...]:
+        return tuple(texts[name].paths) if name in texts else ()
+
+    rows = [PatchRow(report.index, report.name, report, by_name.get(report.name),
+                     paths=paths(report.name)) for report in reports]
     if stopped_at is not None:
         rows += [PatchRow(number, item.entry.name, None, None, len(item.patch.files),
-                          item.patch.added, item.patch.removed)
+                          item.patch.added, item.patch.removed, paths(item.entry.name))
                  for number, item in enumerate(before, 1) if number > stopped_at + 1]
     known = {item.entry.name for item in before}
     number = len(before)
@@ -130,7 +135,7 @@ def _rows(reports: Sequence[PatchReport], before: Sequence[SeriesPatch],
         if name not in known:
             number += 1
             rows.append(PatchRow(number, name, None, by_name.get(name), len(patch.files),
-                                 patch.added, patch.removed))
+                                 patch.added, patch.removed, paths(name)))
     return tuple(rows)
 
 

@@ -61,6 +61,7 @@ class PatchRow:
     files: int = 0  # for rows without a report (new, not tried): the patch's own counts
     added: int = 0
     removed: int = 0
+    paths: tuple[str, ...] = ()  # the files the patch changes (for syntax colours)
 
     @property
     def category(self) -> str:

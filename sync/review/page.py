@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from importlib import resources
 
 from sync.review.diffview import escape, parse, side_by_side, unified
+from sync.review.highlight import Highlighter, style_sheet
 from sync.review.model import PatchRow, Review
 from sync.upstream import Upstream
 
@@ -27,18 +28,19 @@ def render_page(review: Review) -> str:
     css = assets.joinpath("review.css").read_text("utf-8")
     script = assets.joinpath("review.js").read_text("utf-8")
     title = f"simapp-sync review: {review.title}"
+    colours = Highlighter()
     body = "\n".join([
         f"<h1>{escape(title)}</h1>",
         _overview(review),
         _toolbar(review),
         _index(review.patches),
-        *(_section(row) for row in review.patches),
+        *(_section(row, colours) for row in review.patches),
         '<footer>written by <code>python -m sync report --format html</code></footer>',
     ])
     return (f'<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
             f'<meta http-equiv="Content-Security-Policy" content="{CSP}">\n'
             f'<meta name="viewport" content="width=device-width, initial-scale=1">\n'
-            f"<title>{escape(title)}</title>\n<style>\n{css}</style>\n</head>\n"
+            f"<title>{escape(title)}</title>\n<style>\n{css}{style_sheet()}</style>\n</head>\n"
             f"<body>\n<main>\n{body}\n</main>\n<script>\n{script}</script>\n</body>\n</html>\n")
 
 
@@ -126,7 +128,7 @@ def _index(rows: Sequence[PatchRow]) -> str:
     return "".join(lines)
 
 
-def _section(row: PatchRow) -> str:
+def _section(row: PatchRow, colours: Highlighter) -> str:
     files, added, removed = row.counts
     summary = row.delta.summary if row.delta else (
         "not tried: the rebase stopped before it" if row.category == "not tried" else "")
@@ -142,9 +144,9 @@ def _section(row: PatchRow) -> str:
             + _evidence(evidence, conflicts) + "</header>")
     if row.changed:
         assert row.delta is not None
-        lines = parse(row.delta.interdiff)
+        lines = parse(row.delta.interdiff, row.paths[0] if row.paths else None)
         body = (f"<details open><summary>interdiff: what changed in the patch</summary>"
-                f"{unified(lines)}{side_by_side(lines)}</details>")
+                f"{unified(lines, colours)}{side_by_side(lines, colours)}</details>")
     else:
         body = ""
     return (f'<section class="patch" id="{_anchor(row)}" data-status="{escape(row.category)}" '

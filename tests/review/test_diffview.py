@@ -23,11 +23,33 @@ def test_lines_are_numbered_on_both_sides_of_the_interdiff():
 
 
 def test_the_inner_marker_colours_what_the_line_does_in_the_patch():
-    assert inner("+tensorflow==2.13") == '<span class="in-add">+tensorflow==2.13</span>'
-    assert inner("-x") == '<span class="in-del">-x</span>'
+    assert inner("+tensorflow==2.13") == \
+        '<span class="in-add">+</span><span class="hl">tensorflow==2.13</span>'
+    assert inner("-x").startswith('<span class="in-del">-</span>')
     assert inner("@@ -1 +1 @@") == '<span class="in-hunk">@@ -1 +1 @@</span>'
     assert inner("diff --git a/x b/x").startswith('<span class="in-meta">')
-    assert inner(" context <b>") == " context &lt;b&gt;"
+    assert inner(" context <b>") == '<span class="in-ctx"> </span><span class="hl">context ' \
+                                    "&lt;b&gt;</span>"
+
+
+def test_the_code_is_coloured_by_the_language_of_its_file():
+    python = inner("+def reward(params): return 1.0  # scaled", "bundle/markov/reward.py")
+    assert '<span class="k">def</span>' in python and '<span class="c1"># scaled</span>' in python
+    yaml_line = inner(" - tensorflow==2.13", "bundle/configs/environment.yml")
+    assert 'class="l l-Scalar l-Scalar-Plain">tensorflow==2.13' in yaml_line
+    assert inner("+a < b", "notes.unknown-extension") == \
+        '<span class="in-add">+</span><span class="hl">a &lt; b</span>'
+
+
+def test_the_file_follows_the_sections_of_the_patch():
+    interdiff = (b"--- old\n+++ new\n@@ -1,3 +1,3 @@\n"
+                 b" +x = 1\n"
+                 b" diff --git a/bundle/a.yml b/bundle/a.yml\n"
+                 b"- +key: old\n"
+                 b"+ +key: new\n")
+    lines = parse(interdiff, "bundle/first.py")
+    assert [line.path for line in lines[3:]] == [
+        "bundle/first.py", "bundle/a.yml", "bundle/a.yml", "bundle/a.yml"]
 
 
 def test_unified_keeps_every_line_in_order():
