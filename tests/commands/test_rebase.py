@@ -623,3 +623,25 @@ def test_abort_after_a_conflict_on_a_renamed_file_restores_the_exact_bytes(
     assert run(checkout, action="abort") == 0
     assert checkout.files() == before
     assert git(checkout.path, "status", "--porcelain") == ""
+
+
+# --- the --json document is the documented output schema, not the state format -----------------
+def documented_example() -> dict:
+    """The example document of README.md's `rebase-patches --json` paragraph."""
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    block = readme.split("`rebase-patches --json` prints one document", 1)[1]
+    return json.loads(block.split("```json\n", 1)[1].split("```", 1)[0])
+
+
+def test_the_json_document_has_the_documented_fields_and_the_state_its_own(
+        checkout: Checkout, tmp_path: Path, capsys):
+    conflicting(checkout, tmp_path)
+    assert run(checkout, json_mode=True) == 1
+    document = json.loads(capsys.readouterr().out)
+    example = documented_example()
+    assert document.keys() == example.keys()
+    assert [row.keys() for row in document["patches"]] == [example["patches"][0].keys()]
+    assert (document["status"], document["stopped_at"]) == ("conflict", "0001-fix.patch")
+    state = json.loads((checkout.path / ".git/simapp-sync/rebase/state.json").read_text())
+    assert state["format"] == 2 and "schema_version" not in state
+    assert state.keys() != document.keys()
