@@ -123,7 +123,8 @@ def _command_name(argv: Sequence[str]) -> str | None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``python -m sync`` and ``simapp-sync``; returns the exit code."""
-    program.set_invoked(program.name_from_argv0(sys.argv[0] if sys.argv else ""))
+    if argv is None:  # a real start: name the program as it was run (tests keep the default)
+        program.set_invoked(program.name_from_argv0(sys.argv[0] if sys.argv else ""))
     argv = list(sys.argv[1:] if argv is None else argv)
     completing = "_ARGCOMPLETE" in os.environ
     parser = build_parser(None if completing else _command_name(argv))

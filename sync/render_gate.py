@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from sync import program
 from sync.config.manifest import Manifest
 from sync.config.variants import Variant
 from sync.config.version import VERSION_NAME, read_version
@@ -81,7 +82,7 @@ def render_gate(repo: Repository, manifest: Manifest) -> GateResult:
     tip = gitrepo.branch_tip(repo, manifest.branch)
     if tip is None:
         raise GitError(f"branch {manifest.branch!r} does not exist: nothing to render from",
-                       hint="run `python -m sync pull` first")
+                       hint=f"run `{program.command('pull')}` first")
     StateStore(gitrepo.git_dir(repo)).refuse_if_in_progress()
     # a branch made by hand records no image: label with what the manifest asks for
     upstream = Upstream.of(tip).labelled_as(manifest)
@@ -95,15 +96,15 @@ def render_gate(repo: Repository, manifest: Manifest) -> GateResult:
             f"the patch series does not apply cleanly to {where}:\n"
             + _patch_lines([*applied.reports, applied.stop.report])
             + "\n  (later patches were not tried)",
-            hint="run `python -m sync rebase-patches`, resolve the conflicts, commit, then "
+            hint=f"run `{program.command('rebase-patches')}`, resolve the conflicts, commit, then "
                  "try again")
     if checked.drift:
         raise CheckFailed(
             f"the work tree's targets differ from {where} + series:\n"
             + drift_lines(checked.drift),
-            hint="capture intended edits with `python -m sync patches new NAME`, or run "
-                 "`python -m sync rebase-patches` to rewrite the targets (`python -m sync "
-                 "check` shows the drift)")
+            hint=f"capture intended edits with `{program.command('patches new NAME')}`, or run "
+                 f"`{program.command('rebase-patches')}` to rewrite the targets "
+                 f"(`{program.command('check')}` shows the drift)")
     return GateResult(upstream, applied.reports)
 
 

@@ -26,6 +26,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from sync import program
 from sync.config.manifest import MANIFEST_NAME, Manifest, load_manifest
 from sync.errors import GitError, WorkspaceBusy
 from sync.git import Commit, Repository, worktree
@@ -160,13 +161,14 @@ class Workspace:
             found = gitrepo.commit_by_id(self.repo, base)
             if found is None:
                 raise GitError(f"{SERIES}: the recorded upstream {base[:12]} is not in this "
-                               "repository", hint="fetch the upstream branch (or run `python "
-                                                  "-m sync pull`), then try again")
+                               "repository", hint="fetch the upstream branch (or run "
+                                                  f"`{program.command('pull')}`), then try again")
             return SeriesBase(Upstream.of(found), recorded=True)
         tip = self.upstream_tip()
         if tip is None:
             raise GitError(f"branch {self.manifest.branch!r} does not exist and {SERIES} "
-                           "records no upstream base", hint="run `python -m sync pull` first")
+                           "records no upstream base",
+                           hint=f"run `{program.command('pull')}` first")
         return SeriesBase(Upstream.of(tip), recorded=False)
 
 

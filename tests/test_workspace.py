@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from sync.errors import ConfigError, GitError, RebaseInProgress, WorkspaceBusy
-from sync.series.state import IN_PROGRESS, IN_PROGRESS_HINT
+from sync.series.state import IN_PROGRESS, in_progress_hint
 from sync.workspace import Workspace
 from tests.commands.projects import SERIES, UPSTREAM_FILES, Project, make_project
 
@@ -132,7 +132,7 @@ def test_the_guard_is_one_error_for_callers_too(simapp: Project):
     assert workspace.rebase_in_progress()
     with pytest.raises(RebaseInProgress) as raised:
         workspace.refuse_if_rebasing()
-    assert (raised.value.message, raised.value.hint) == (IN_PROGRESS, IN_PROGRESS_HINT)
+    assert (raised.value.message, raised.value.hint) == (IN_PROGRESS, in_progress_hint())
 
 
 # --- the lock --------------------------------------------------------------------------------

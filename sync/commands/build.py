@@ -15,6 +15,7 @@ from typing import Any
 from rich.progress import Progress, TaskID
 
 from sync import docker_engine as engine
+from sync import program
 from sync.errors import CheckFailed
 from sync.git import Repository
 from sync.git import repo as gitrepo
@@ -69,7 +70,7 @@ def build(workspace: Workspace, ui: UI, *, names: list[str] | None = None, push:
     stale = stale_files(root, [file for file in rendering.files if file.path in wanted])
     if stale:
         raise CheckFailed(f"stale rendered files: {', '.join(item.path for item in stale)}",
-                          hint="run `python -m sync render` first (and commit the result)")
+                          hint=f"run `{program.command('render')}` first (and commit the result)")
     client = engine.connect_for_builds()
     revision = _revision(repo)
     results: list[Built] = []

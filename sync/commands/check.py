@@ -15,12 +15,17 @@ from typing import Any
 
 from rich.text import Text
 
+from sync import program
 from sync.series.verify import DriftKind, Verification, verify
 from sync.ui import UI, short_oid
 from sync.workspace import Workspace
 
-HINT = ("capture intended edits with `python -m sync patches new NAME`, or restore the files "
-        "with `git restore`")
+
+def _hint() -> str:
+    return (f"capture intended edits with `{program.command('patches new NAME')}`, or restore "
+            "the files with `git restore`")
+
+
 _STYLE = {DriftKind.MODIFIED: "yellow", DriftKind.MISSING: "red",
           DriftKind.UNEXPLAINED: "magenta"}
 
@@ -82,7 +87,7 @@ def _report(result: Verification, ui: UI, where: str, upstream: str, targets: st
                  soft_wrap=True)
         for line in stop.report.evidence:
             ui.print(f"  {line}", markup=False, soft_wrap=True)
-        ui.print("  refresh the series with `python -m sync rebase-patches`", markup=False)
+        ui.print(f"  refresh the series with `{program.command('rebase-patches')}`", markup=False)
         return
     if not result.drift:
         patches = _count(len(result.applied.reports), "patch", "patches")
@@ -97,7 +102,7 @@ def _report(result: Verification, ui: UI, where: str, upstream: str, targets: st
         row.append(item.kind.value.ljust(width), style=_STYLE[item.kind])
         row.append(f"  {item.path}")
         ui.print(row, soft_wrap=True)
-    ui.print(f"  {HINT}", markup=False, soft_wrap=True)
+    ui.print(f"  {_hint()}", markup=False, soft_wrap=True)
 
 
 def _count(number: int, one: str, many: str) -> str:

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from rich.console import Console
 
+from sync import program
 from sync.commands.pull import check, pull
 from sync.commands.rebase import rebase_patches
 from sync.commands.render import render
@@ -103,28 +104,29 @@ def demo(folder: Path, ui: UI, *, keep: bool) -> int:
         review = review_last_rebase(repo, opened().manifest)
         return report(review, steps.ui, fmt=fmt, output=folder / f"review.{fmt}")
 
+    prog = program.name()
     code = (
-        steps.run(f"python -m sync pull --from docker-archive:{archives[1].relative_to(folder)}",
+        steps.run(f"{prog} pull --from docker-archive:{archives[1].relative_to(folder)}",
                   lambda: pull_step(1))
         or steps.write_series(repo, root)
-        or steps.run("python -m sync rebase-patches   # the series on version 1",
+        or steps.run(f"{prog} rebase-patches   # the series on version 1",
                      lambda: rebase_patches(opened(), steps.ui))
         or steps.commit(repo, "bundle = upstream v1 + series")
         or steps.bump_tag(repo, manifest_path)
-        or steps.run(f"python -m sync pull --check --from docker-archive:"
+        or steps.run(f"{prog} pull --check --from docker-archive:"
                      f"{archives[2].relative_to(folder)}   # exit 1: there is news",
                      lambda: check_step(2))
-        or steps.run(f"python -m sync pull --from docker-archive:{archives[2].relative_to(folder)}",
+        or steps.run(f"{prog} pull --from docker-archive:{archives[2].relative_to(folder)}",
                      lambda: pull_step(2))
-        or steps.run("python -m sync rebase-patches   # onto version 2",
+        or steps.run(f"{prog} rebase-patches   # onto version 2",
                      lambda: rebase_patches(opened(), steps.ui))
         or steps.commit(repo, "Rebase the series onto upstream v2")
-        or steps.run("python -m sync render",
+        or steps.run(f"{prog} render",
                      lambda: render(opened(), steps.ui))
         or steps.commit(repo, "Render the Dockerfiles")
-        or steps.run("python -m sync report --format html -o ../review.html",
+        or steps.run(f"{prog} report --format html -o ../review.html",
                      lambda: report_step("html"))
-        or steps.run("python -m sync report -o ../review.md   # the pull request's body",
+        or steps.run(f"{prog} report -o ../review.md   # the pull request's body",
                      lambda: report_step("md"))
     )
     seconds = time.monotonic() - started
@@ -135,7 +137,7 @@ def demo(folder: Path, ui: UI, *, keep: bool) -> int:
     if keep:
         ui.print(f"the repository is in {root}: try `git -C {root} log --oneline --all`, "
                  f"`git -C {root} show HEAD~1 -- patches/` (what the rebase refreshed), "
-                 f"`python -m sync -C {root} render --check`", markup=False)
+                 f"`{program.command(f'-C {root} render --check')}`", markup=False)
     return code
 
 

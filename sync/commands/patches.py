@@ -20,6 +20,7 @@ from typing import Any
 from rich.syntax import Syntax
 from rich.text import Text
 
+from sync import program
 from sync.git import repo as gitrepo
 from sync.series.capture import capture_patch, check_patch_name
 from sync.series.history import last_series_change
@@ -81,7 +82,7 @@ def list_patches(workspace: Workspace, ui: UI) -> int:
     found: list[str | None] = [None] * len(loaded.patches)
     if tip is None:
         ui.warn(f"branch {workspace.manifest.branch!r} does not exist: no statuses "
-                "(run `python -m sync pull` first)")
+                f"(run `{program.command('pull')}` first)")
     else:
         found = list(statuses(workspace.repo, loaded, str(tip.tree_id)))
     rows = [_row(number, item, status)
@@ -200,6 +201,7 @@ def new_patch_command(workspace: Workspace, ui: UI, name: str, *,
              f"appended to {SERIES} as patch {captured.index}", markup=False, soft_wrap=True)
     for file in patch.files:
         ui.print(f"  {file.path}", markup=False)
+    ui.hint(f"next: git add {PATCHES}/ && git commit (the series now explains these edits)")
     return 0
 
 

@@ -12,6 +12,7 @@ from typing import Any
 
 from rich.progress import Progress, TaskID
 
+from sync import program
 from sync.git.checkpoints import prune_checkpoints
 from sync.image.current import current_image
 from sync.image.model import Limits
@@ -116,8 +117,9 @@ def check(watch: UpstreamWatch, ui: UI) -> int:
     created = f" (created {watch.current.created})" if watch.current.created else ""
     if watch.recorded is None:
         ui.print(f"{watch.image}: nothing pulled yet (no {watch.branch!r} branch with upstream "
-                 f"trailers); now {watch.new or 'unknown'}{created}\n"
-                 "  run `python -m sync pull`", soft_wrap=True, markup=False)
+                 f"trailers); now {watch.new or 'unknown'}{created}",
+                 soft_wrap=True, markup=False)
+        ui.hint(f"next: {program.command('pull')}")
         return 1
     if not watch.outdated:
         ui.print(f"{watch.image}: up to date ({what} still {watch.new}, pulled into "
@@ -128,8 +130,8 @@ def check(watch: UpstreamWatch, ui: UI) -> int:
     moved = f"upstream {what} moved" if watch.recorded.image == watch.image else \
         f"upstream {watch.recorded.image} → {watch.image}"
     ui.print(f"{moved}: {watch.old or 'unknown'} → {watch.new or 'unknown'}"
-             f"{created}{how}\n  run `python -m sync pull`, then `python -m sync "
-             "rebase-patches`", soft_wrap=True, markup=False)
+             f"{created}{how}", soft_wrap=True, markup=False)
+    ui.hint(f"next: {program.command('pull')}, then {program.command('rebase-patches')}")
     return 1
 
 
@@ -192,6 +194,7 @@ def _report(outcome: PullOutcome, seconds: float, ui: UI) -> None:
     for key, value in rows:
         table.add_row(f"  {key}", value)
     ui.print(table)
+    ui.hint(f"next: {program.command('rebase-patches')} (carry the series onto the new upstream)")
 
 
 class PullProgress:

@@ -18,6 +18,7 @@ from typing import Any
 from rich.progress import Progress, TaskID
 from rich.text import Text
 
+from sync import program
 from sync.series.engine import PatchReport
 from sync.series.outcome import Status
 from sync.series.session import Outcome
@@ -25,9 +26,24 @@ from sync.ui import UI, short_oid
 from sync.workspace import Workspace
 
 ACTIONS = ("start", "continue", "skip", "abort")
-CONFLICT_HINT = ("resolve them (git status / git mergetool), mark them resolved with "
-                 "`git add`, then: python -m sync rebase-patches --continue\n"
-                 "  or skip this patch: --skip · or give up and restore everything: --abort")
+
+
+def conflict_hints(conflicts: Sequence[str]) -> list[str]:
+    """What to run after a stop, as git's rebase says it: resolve, then continue, skip or abort."""
+    files = " ".join(sorted(conflicts)) or "the files of the patch"
+    return [f"resolve the conflicts (git status, git diff, git mergetool), then: git add {files}",
+            f"then: {program.command('rebase-patches --continue')}",
+            f"or drop this patch: {program.command('rebase-patches --skip')}",
+            f"or give up and restore everything: {program.command('rebase-patches --abort')}"]
+
+
+def done_hints(targets: Sequence[str]) -> list[str]:
+    """What to run after a rebase that finished: render, review, commit."""
+    paths = " ".join(f"{target}/" for target in targets)
+    return [f"next: {program.command('render')} (the Dockerfiles from the rebased series)",
+            f"review: {program.command('patches range-diff')} · "
+            f"{program.command('report --format html -o review.html')}",
+            f"then commit: git add -A patches/ {paths} and the rendered files"]
 
 
 def configure(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
@@ -89,7 +105,7 @@ def rebase_patches(workspace: Workspace, ui: UI, *, onto: str | None = None, fuz
         else:
             outcome = session.resume(skip=action == "skip")
     ui.emit_json(outcome_json(outcome, time.monotonic() - started))
-    _report(outcome, ui)
+    _report(outcome, ui, workspace.manifest.targets)
     return 1 if outcome.stopped else 0
 
 
@@ -197,7 +213,7 @@ def _table(rows: Sequence[PatchReport]) -> Text:
     return Text("\n").join(lines)
 
 
-def _report(result: Outcome, ui: UI) -> None:
+def _report(result: Outcome, ui: UI, targets: Sequence[str]) -> None:
     if result.aborted:
         ui.print(f"rebase aborted: patches/ and the targets are back as they were "
                  f"({result.written} files restored, {result.removed} removed)")
@@ -220,7 +236,8 @@ def _report(result: Outcome, ui: UI) -> None:
         ui.print(f"stopped at {result.stopped.name}: "
                  f"{_list(result.stopped.conflicts) or 'the patch'} has conflicts", markup=False,
                  soft_wrap=True)
-        ui.print(f"  {CONFLICT_HINT}", markup=False, soft_wrap=True)
+        for line in conflict_hints(result.stopped.conflicts):
+            ui.hint(line)
         return
     base = f"{short_oid(result.base)} → " if result.base else ""
     rewritten = sum(1 for report in result.reports if report.rewritten)
@@ -232,5 +249,7 @@ def _report(result: Outcome, ui: UI) -> None:
     if dropped:
         ui.print(f"  dropped from the series: {', '.join(dropped)}", markup=False,
                  soft_wrap=True)
+    for line in done_hints(targets):
+        ui.hint(line)
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from rich.text import Text
 
+from sync import program
 from sync.config.manifest import MANIFEST_NAME
 from sync.errors import CheckFailed
 from sync.render import (
@@ -68,6 +69,9 @@ def render(workspace: Workspace, ui: UI, *, names: list[str] | None = None,
     for path, changed in results:
         table.add_row(path, "written" if changed else "unchanged")
     ui.print(table)
+    if any(changed for _path, changed in results):
+        paths = " ".join(path for path, changed in results if changed)
+        ui.hint(f"next: git add {paths} && git commit; then {program.command('build')}")
     return 0
 
 
@@ -85,5 +89,5 @@ def _check(root: Path, rendering: Rendering, undeclared: list[StaleFile], ui: UI
     names = ", ".join(f"{item.path} ({item.reason})" for item in stale)
     # reported rather than raised: the JSON document above already is this run's only output
     ui.error(f"stale rendered files: {names}",
-             hint="run `python -m sync render` and commit the result")
+             hint=f"run `{program.command('render')}` and commit the result")
     return CheckFailed.exit_code

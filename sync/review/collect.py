@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+from sync import program
 from sync.config.manifest import Manifest
 from sync.errors import GitError
 from sync.git import Commit, Repository, worktree
@@ -211,7 +212,7 @@ def _tip(repo: Repository, manifest: Manifest) -> str:
     tip = gitrepo.branch_tip(repo, manifest.branch)
     if tip is None:
         raise GitError(f"branch {manifest.branch!r} does not exist: nothing to review",
-                       hint="run `python -m sync pull` first")
+                       hint=f"run `{program.command('pull')}` first")
     return str(tip.id)
 
 

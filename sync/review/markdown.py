@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
+from sync import program
 from sync.review.model import PatchRow, Review
 from sync.upstream import Upstream
 
@@ -100,7 +101,7 @@ def _interdiffs(rows: Sequence[PatchRow], budget: int, html_url: str | None) -> 
             left.append(row.name)
     if left:
         where = f"[the HTML review]({html_url})" if html_url else "the HTML review " \
-                "(`python -m sync report --format html`)"
+                f"(`{program.command('report --format html')}`)"
         names = ", ".join(f"`{_code(name)}`" for name in left[:20])
         more = f" and {len(left) - 20} more" if len(left) > 20 else ""
         parts.append(f"_{len(left)} interdiff{'s' if len(left) != 1 else ''} too large for a "
@@ -131,7 +132,7 @@ def _tail(review: Review, html_url: str | None) -> str:
     if html_url:
         lines += [f"The full review, with side-by-side interdiffs: [review.html]({html_url})",
                   ""]
-    lines.append("<sub>written by <code>python -m sync report</code></sub>")
+    lines.append(f"<sub>written by <code>{program.command('report')}</code></sub>")
     return "\n".join(lines) + "\n"
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from importlib import resources
 
+from sync import program
 from sync.review.diffview import escape, parse, side_by_side, unified
 from sync.review.highlight import Highlighter, style_sheet
 from sync.review.model import PatchRow, Review
@@ -35,7 +36,8 @@ def render_page(review: Review) -> str:
         _toolbar(review),
         _index(review.patches),
         *(_section(row, colours) for row in review.patches),
-        '<footer>written by <code>python -m sync report --format html</code></footer>',
+        f"<footer>written by <code>{escape(program.command('report --format html'))}</code>"
+        "</footer>",
     ])
     return (f'<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
             f'<meta http-equiv="Content-Security-Policy" content="{CSP}">\n'

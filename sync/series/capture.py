@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from sync import program
 from sync.errors import PatchError
 from sync.git import Repository, worktree
 from sync.git.diff import diff_text
@@ -103,7 +104,7 @@ def capture_patch(repo: Repository, loaded: LoadedSeries, tree: str,
     if applied.stop is not None:
         raise PatchError(f"{applied.stop.report.name} does not apply to {where}: cannot tell "
                          "which edits are new",
-                         hint="run `python -m sync rebase-patches` first")
+                         hint=f"run `{program.command('rebase-patches')}` first")
     subject, description = subject_of(name, message)
     text = new_patch(repo, applied.tree, tree, targets, subject=subject, author=author,
                      description=description)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from sync import program
 from sync.errors import PatchError
 from sync.git.trees import TreeSource
 from sync.series.model import Patch
@@ -38,7 +39,7 @@ class LoadedSeries:
             return self.patches[int(name) - 1]
         known = ", ".join(item.entry.name for item in self.patches[:10]) or "none"
         raise PatchError(f"{name}: no such patch in {SERIES}",
-                         hint=f"give a name (or number) from `python -m sync patches list`; "
+                         hint=f"give a name (or number) from `{program.command('patches list')}`; "
                               f"the series has: {known}")
 
 

@@ -153,7 +153,7 @@ class RebaseSession:
             tip = gitrepo.branch_tip(self.repo, self.branch)
             if tip is None:
                 raise GitError(f"branch {self.branch!r} does not exist",
-                               hint="run `python -m sync pull` first, or pass --onto REV")
+                               hint=f"run `{program.command('pull')}` first, or pass --onto REV")
             return tip
         found = gitrepo.find_commit(self.repo, onto)
         if found is None:
@@ -310,7 +310,7 @@ class RebaseSession:
         state = self.store.load()
         if state is None:
             raise GitError("no rebase-patches in progress",
-                           hint="start one with `python -m sync rebase-patches`")
+                           hint=f"start one with `{program.command('rebase-patches')}`")
         return state
 
     def resume(self, *, skip: bool) -> Outcome:

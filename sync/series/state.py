@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from sync import program
 from sync.errors import GitError, RebaseInProgress
 from sync.series.engine import PatchReport
 from sync.series.outcome import Status
@@ -32,8 +33,13 @@ STATE_FORMAT = 2
 STATE_FILE = "state.json"
 INDEX_BACKUP = "index.backup"
 IN_PROGRESS = "a rebase-patches is in progress: the series is not settled"
-IN_PROGRESS_HINT = ("finish it with `python -m sync rebase-patches --continue` (or --skip), "
-                    "or undo it with `python -m sync rebase-patches --abort`, then try again")
+
+
+def in_progress_hint() -> str:
+    """What to do about a stopped rebase, spelled the way the user runs us."""
+    return (f"finish it with `{program.command('rebase-patches --continue')}` (or --skip), "
+            f"or undo it with `{program.command('rebase-patches --abort')}`, then try again")
+
 
 Side = tuple[int, str]  # (git mode, blob id)
 
@@ -128,7 +134,7 @@ class StateStore:
     def refuse_if_in_progress(self) -> None:
         """The "rebase in progress" guard: ``RebaseInProgress`` (exit 1) while one is stopped."""
         if self.exists():
-            raise RebaseInProgress(IN_PROGRESS, hint=IN_PROGRESS_HINT)
+            raise RebaseInProgress(IN_PROGRESS, hint=in_progress_hint())
 
     def prepare(self) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)

@@ -172,9 +172,9 @@ def test_a_conflict_stops_with_diff3_markers_and_unmerged_index_entries(
         checkout: Checkout, tmp_path: Path, capsys):
     conflicting(checkout, tmp_path)
     assert run(checkout) == 1
-    out = capsys.readouterr().out
+    out, err = capsys.readouterr()
     assert "CONFLICT" in out and "stopped at 0001-fix.patch" in out
-    assert "bundle/app.py has conflicts" in out and "--continue" in out
+    assert "bundle/app.py has conflicts" in out and "rebase-patches --continue" in err
     merged = checkout.read("bundle/app.py")
     assert b"<<<<<<< upstream " in merged and b"\n||||||| base " in merged
     assert b"upstream 40\n" in merged and b"patched 40\n" in merged
