@@ -2,6 +2,10 @@
 
     python benchmarks/rebase.py [--files 5000] [--patches 900] [--seed 7] [--renamed 1]
                                 [--workdir DIR] [--keep]
+    python benchmarks/rebase.py --scale simapp [--size 1.0] [--cases conflicts,wide,...]
+
+``--scale simapp`` runs the binary-heavy, real-scale cases of ``simapp_bench.py`` instead (a
+~790 MB tree, a 900-mail series of ~180 MB); what follows describes the small case, the default.
 
 Builds, in a temporary folder (removed at the end unless --keep):
 
@@ -374,7 +378,17 @@ def main() -> None:
                         help="share of patched files that upstream renames (default 1%%)")
     parser.add_argument("--workdir", type=Path, default=None)
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
+    parser.add_argument("--scale", choices=("small", "simapp"), default="small",
+                        help="small: the text-only case below (default); simapp: the "
+                             "real-scale binary-heavy cases (simapp_bench.py)")
+    parser.add_argument("--size", type=float, default=1.0,
+                        help="simapp: scale the number of files and patches (default 1)")
+    parser.add_argument("--cases", default="conflicts,wide,grouped,initial",
+                        help="simapp: which cases, comma-separated")
     args = parser.parse_args()
+    if args.scale == "simapp":
+        run_simapp(args)
+        return
     if args.patches > args.files:
         parser.error("--patches cannot exceed --files (one file a patch)")
     for tool in ("git", "quilt"):
@@ -400,6 +414,26 @@ def main() -> None:
         check(ours, our_files, case, ours.conflicts)
         runs.insert(0, ours)
         report(runs)
+    finally:
+        if not args.keep:
+            shutil.rmtree(workdir, ignore_errors=True)
+        else:
+            print(f"kept {workdir}")
+
+
+def run_simapp(args: argparse.Namespace) -> None:
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import simapp_bench
+
+    cases = [name.strip() for name in args.cases.split(",") if name.strip()]
+    unknown = sorted(set(cases) - set(simapp_bench.CASES))
+    if unknown:
+        raise SystemExit(f"--cases: unknown {', '.join(unknown)} "
+                         f"(known: {', '.join(simapp_bench.CASES)})")
+    workdir = args.workdir or Path(tempfile.mkdtemp(prefix="bench-simapp-"))
+    workdir.mkdir(parents=True, exist_ok=True)
+    try:
+        simapp_bench.main(workdir, args.seed, args.size, cases)
     finally:
         if not args.keep:
             shutil.rmtree(workdir, ignore_errors=True)

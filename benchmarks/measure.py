@@ -1,0 +1,111 @@
+"""Run one command in a fresh process; report its peak memory and progress updates (JSON).
+
+    python benchmarks/measure.py OUT.json sync ARGS...   # python -m sync ARGS, in this process
+    python benchmarks/measure.py OUT.json exec CMD...    # any program (peak of it and its children)
+    python benchmarks/measure.py OUT.json quilt DIR NAMES  # the quilt push -a loop (see below)
+
+A benchmark helper, not part of the tool. Peak memory is VmHWM for ``sync`` (this process:
+``ru_maxrss`` would survive an exec and report the parent) and ``RUSAGE_CHILDREN`` for others
+(the largest child; this process starts with none). ``sync`` also records the time of every
+progress bar update, to find the longest stretch without progress output.
+
+The quilt loop: ``quilt push -a``; a patch that does not apply (GNU patch refuses git binary
+patches; a conflict) is taken out of the series (``quilt delete -n``: quilt would not push past
+a forced patch until it is refreshed, which would drop its binary part) and, for a patch named in
+NAMES (comma-separated ``name=path:resolution-file`` items), the resolution is copied in, as a
+maintainer would; then the push goes on.
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+
+def _vmhwm() -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024
+    return 0
+
+
+def _children_peak() -> int:
+    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
+
+
+def run_sync(argv: list[str]) -> dict[str, object]:
+    events: list[float] = []
+    from sync import cli
+    from sync.commands import rebase
+
+    update, advance = rebase._Bar.update, rebase._Bar.advance
+
+    def timed_update(self: rebase._Bar, completed: int, detail: str = "") -> None:
+        events.append(time.time())
+        update(self, completed, detail)
+
+    def timed_advance(self: rebase._Bar, count: int) -> None:
+        events.append(time.time())
+        advance(self, count)
+
+    rebase._Bar.update = timed_update  # type: ignore[method-assign]
+    rebase._Bar.advance = timed_advance  # type: ignore[method-assign]
+    code = cli.main(argv)
+    sys.stdout.flush()
+    return {"exit": code, "peak": _vmhwm(), "events": events, "end": time.time()}
+
+
+def run_exec(argv: list[str]) -> dict[str, object]:
+    started = time.time()
+    code = subprocess.run(argv, check=False).returncode
+    return {"exit": code, "peak": _children_peak(), "seconds": time.time() - started}
+
+
+def run_quilt(folder: str, resolutions: str) -> dict[str, object]:
+    fixes = {}
+    for item in filter(None, resolutions.split(",")):
+        name, _, rest = item.partition("=")
+        path, _, source = rest.partition(":")
+        fixes[name] = (path, source)
+    started = time.time()
+    calls = removed = 0
+    quiet = {"cwd": folder, "capture_output": True, "check": False,
+             "stdin": subprocess.DEVNULL}
+    seen = set()
+    while True:
+        calls += 1
+        if subprocess.run(["quilt", "push", "-a", "-q"], **quiet).returncode == 0:  # type: ignore[call-overload]
+            break
+        upcoming = subprocess.run(["quilt", "next"], **quiet).stdout.decode().strip()  # type: ignore[call-overload]
+        if not upcoming or upcoming in seen:
+            break
+        seen.add(upcoming)
+        calls += 2
+        removed += 1
+        subprocess.run(["quilt", "delete", "-n"], **quiet)  # type: ignore[call-overload]
+        fix = fixes.get(Path(upcoming).name)
+        if fix is not None:
+            shutil.copyfile(fix[1], Path(folder) / fix[0])
+    return {"exit": 0, "peak": _children_peak(), "seconds": time.time() - started,
+            "calls": calls, "removed": removed}
+
+
+def main() -> None:
+    out, mode, *rest = sys.argv[1:]
+    if mode == "sync":
+        result = run_sync(rest)
+    elif mode == "exec":
+        result = run_exec(rest)
+    else:
+        result = run_quilt(rest[0], rest[1] if len(rest) > 1 else "")
+    Path(out).write_text(json.dumps(result))
+    sys.exit(int(result["exit"]))  # type: ignore[call-overload]
+
+
+if __name__ == "__main__":
+    main()
