@@ -33,7 +33,21 @@ def diff_text(repo: pygit2.Repository, before: Mapping[str, Entry | None],
     # renames only: libgit2 prints copies without their "copy from/to" lines, which would turn
     # a copy into an edit of the source; a copy is written as a new file instead
     diff.find_similar(flags=DiffFind.FIND_RENAMES)
-    return b"".join(patch.data for patch in diff if patch is not None)
+    return b"".join(_as_git_writes(patch.data) for patch in diff if patch is not None)
+
+
+def _as_git_writes(section: bytes) -> bytes:
+    """One file section as git writes it: a section without hunks or binary data (an empty
+    file added or deleted, a mode-only change, even of a binary file) is its header alone;
+    libgit2 adds ``---``/``+++`` or "Binary files differ" lines that ``git apply`` and
+    quilt read as a change without data."""
+    if b"\n@@ " in section or b"\nGIT binary patch\n" in section:
+        return section
+    if b"\nBinary files " in section and b"\nold mode " not in section:
+        return section  # a binary change without its data: left for the parser to refuse
+    lines = section.splitlines(keepends=True)
+    return b"".join(line for line in lines
+                    if not line.startswith((b"--- ", b"+++ ", b"Binary files ")))
 
 
 def find_renames(repo: pygit2.Repository, old_tree: str | None, new_tree: str | None,

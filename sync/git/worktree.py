@@ -79,6 +79,7 @@ def snapshot(repo: pygit2.Repository, roots: Sequence[str]) -> Snapshot:
         if under(item.path, roots):
             entries[item.path] = Entry(int(item.mode), str(item.id))
     flags_by_path = status(repo, roots)
+    _refuse_undecodable([*entries, *flags_by_path])
     top = Path(workdir(repo))
     for path, flags in flags_by_path.items():
         if flags & FileStatus.WT_DELETED or (flags & FileStatus.INDEX_DELETED
@@ -91,6 +92,18 @@ def snapshot(repo: pygit2.Repository, roots: Sequence[str]) -> Snapshot:
     untracked = tuple(sorted(p for p, f in flags_by_path.items()
                              if f & FileStatus.WT_NEW and not f & _DIRTY))
     return Snapshot(tree, uncommitted, untracked)
+
+
+def _refuse_undecodable(paths: Iterable[str]) -> None:
+    """A file name that is not UTF-8 cannot be stored in a tree here (nor named in a patch
+    quilt and git agree on): refuse it by name rather than fail half-way."""
+    bad = sorted({path for path in paths if any("\udc80" <= char <= "\udcff" for char in path)})
+    if bad:
+        shown = ", ".join(os.fsencode(path).decode("utf-8", "backslashreplace")
+                          for path in bad[:12])
+        raise GitError(f"file names that are not UTF-8 under the targets: {shown}",
+                       hint="rename them to UTF-8 (`mv`), or move them out of the targets; "
+                            "nothing was written")
 
 
 def read_file(repo: pygit2.Repository, top: Path, path: str) -> Entry | None:

@@ -66,6 +66,7 @@ class _PatchApplier:
 
     def run(self) -> PatchOutcome:
         files = [self._file(file) for file in self.patch.files]
+        self._refuse_clashes()
         # the overlay is untouched until the end, so ``before`` can be read now, when the
         # paths that renames led to are known
         paths = dict.fromkeys((*self.patch.paths, *self.followed.values()))
@@ -80,6 +81,26 @@ class _PatchApplier:
         return PatchOutcome(status=status, files=outcome.files, before=before, after=after,
                             conflicts=outcome.conflicts, evidence=outcome.evidence,
                             renames=tuple(self.followed.items()))
+
+    def _refuse_clashes(self) -> None:
+        """A patch whose files cannot all exist at once (a symlink or file and a file below
+        it) is refused whole: applying part of it would leave a tree no tool agrees on."""
+        created = sorted(path for path, file in self.pending.items() if file is not None)
+        folders: set[str] = set()  # ancestors already known not to be files
+        for path in created:
+            parts = path.split("/")
+            for depth in range(1, len(parts)):
+                above = "/".join(parts[:depth])
+                if above in folders:
+                    continue
+                folders.add(above)
+                if self.view(above) is not None:
+                    raise PatchError(
+                        f"{self.patch.name}: {above} would be a file (or symlink) and "
+                        f"{path} a file below it; the patch cannot apply as a whole and is "
+                        "refused (nothing was applied)",
+                        hint="fix the patch so that its files can all exist (or remove it "
+                             "from patches/series) and rerun")
 
     # --- one file section --------------------------------------------------------------------
     def _file(self, file: FilePatch) -> FileOutcome:

@@ -17,13 +17,14 @@ from sync.errors import PatchError
 from sync.git import Repository, worktree
 from sync.git.diff import diff_text
 from sync.git.trees import Entry, TreeSource, write_blob
-from sync.series.load import PATCHES, SERIES, LoadedSeries
+from sync.series.engine import apply_series
+from sync.series.load import PATCHES, SERIES, LoadedSeries, SeriesPatch
 from sync.series.model import MODE_FILE, Patch
 from sync.series.parse import parse_patch
 from sync.series.paths import PathProblem, check_path
 from sync.series.refresh import FIXED_FROM, render_patch
 from sync.series.seriesfile import SeriesEntry
-from sync.series.verify import expected_tree
+from sync.series.verify import base_tree, drift_between, expected_tree
 
 
 def header(subject: str, author: str, description: str = "") -> bytes:
@@ -111,10 +112,38 @@ def capture_patch(repo: Repository, loaded: LoadedSeries, tree: str,
     if text is None:
         raise PatchError(f"nothing to capture: {', '.join(targets)} equal {where} + series",
                          hint="edit files under the targets first, then run this again")
-    series = loaded.series.with_entry(SeriesEntry(name))
+    entry = SeriesEntry(name)
+    patch = _round_trip(repo, loaded, SeriesPatch(entry, _parsed(text, name, targets)),
+                        upstream[1], tree, targets)
+    series = loaded.series.with_entry(entry)
     worktree.write_changes(repo, [
         worktree.Change(f"{PATCHES}/{name}", Entry(MODE_FILE, write_blob(repo, text))),
         worktree.Change(SERIES, Entry(MODE_FILE, write_blob(repo, series.format())))],
         (PATCHES,))
-    patch = parse_patch(text, f"{PATCHES}/{name}", targets=targets)
     return Captured(name, subject, patch, len(loaded.patches) + 1)
+
+
+def _parsed(text: bytes, name: str, targets: Sequence[str]) -> Patch:
+    try:
+        return parse_patch(text, f"{PATCHES}/{name}", targets=targets)
+    except PatchError as error:
+        raise PatchError(f"{PATCHES}/{name}: the edits cannot be written as a patch this tool "
+                         f"reads back ({error.message}); nothing was written",
+                         hint="rename the file, or move it out of the targets; capture the "
+                              "other edits separately") \
+            from None
+
+
+def _round_trip(repo: Repository, loaded: LoadedSeries, new: SeriesPatch, upstream: str,
+                tree: str, targets: Sequence[str]) -> Patch:
+    """Refuse a patch that, applied after the series, would not give ``tree`` back exactly."""
+    applied = apply_series(repo, [*loaded.patches, new], upstream,
+                           base=base_tree(repo, loaded))
+    drift = () if applied.stop is not None else drift_between(repo, applied.tree, tree,
+                                                              targets)
+    if applied.stop is not None or drift:
+        where = ", ".join(item.path for item in drift[:12]) or "the patch"
+        raise PatchError(f"{PATCHES}/{new.entry.name}: the written patch would not re-apply to "
+                         f"the same files ({where}); nothing was written",
+                         hint="report this; meanwhile capture the other edits separately")
+    return new.patch

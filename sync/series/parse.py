@@ -83,8 +83,8 @@ class _Parser:
                 after_hunk = False
                 self.i += 1
         paths_seen: dict[str, int] = {}
-        for file in files:
-            if file.path in paths_seen:
+        for number, file in enumerate(files):
+            if file.path in paths_seen and not _type_change(files[number - 1], file):
                 raise PatchError(f"{self.name}:{file.line}: {file.path} appears twice in the "
                                  f"patch (first at line {paths_seen[file.path]})")
             paths_seen[file.path] = file.line
@@ -166,7 +166,10 @@ class _Parser:
                 old_name = minus if minus is not None else old_name
                 new_name = plus if plus is not None else new_name
                 where = {"old": dashes, "new": dashes + 1}
-            hunks = self._hunks()
+            # an empty file added or deleted: libgit2 writes ---/+++ without a hunk
+            empty = change in (Change.ADD, Change.DELETE) and not (
+                self.i < len(self.lines) and self.lines[self.i].startswith(b"@@"))
+            hunks = () if empty else self._hunks()
         elif line.startswith(b"GIT binary patch"):
             binary = self._binary()
         elif line.startswith(b"Binary files "):
@@ -371,6 +374,12 @@ class _Parser:
             raise self.error((problem.line or start + 1) - 1, f"corrupt binary patch: {problem}"
                              ) from None
         return BinaryHunk(method=match.group(1).decode(), size=size, data=data, line=start + 1)
+
+
+def _type_change(first: FilePatch, second: FilePatch) -> bool:
+    """git writes a file <-> symlink change as the deletion and the creation of one path."""
+    return (first.change is Change.DELETE and second.change is Change.ADD
+            and first.path == second.path)
 
 
 def _drop_newline(kind: int, before: list[bytes], after: list[bytes]) -> None:
