@@ -29,6 +29,7 @@ from sync.examples import EXAMPLES
 from sync.ui import UI
 
 COMMANDS = {
+    "status": "sync.commands.status",
     "pull": "sync.commands.pull",
     "rebase-patches": "sync.commands.rebase",
     "render": "sync.commands.render",

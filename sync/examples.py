@@ -13,6 +13,10 @@ EXAMPLES: dict[str, list[tuple[str, str]]] = {
         ("status", "where this repository stands and what to run next"),
         ("pull && rebase-patches", "take a new upstream image and carry the series forward"),
     ],
+    "status": [
+        ("status", "upstream, manifest, series, a stopped rebase, rendered files; what next"),
+        ("status --json", "the same as one JSON document (for scripts and CI)"),
+    ],
     "pull": [
         ("pull", "read the manifest's image through the Docker Engine at DOCKER_HOST"),
         ("pull --from docker://", "read it straight from the registry (no engine)"),

@@ -71,6 +71,16 @@ def status(repo: pygit2.Repository, roots: Sequence[str]) -> dict[str, int]:
             if under(path, roots)}
 
 
+def untracked_and_changed(repo: pygit2.Repository,
+                          roots: Sequence[str]) -> tuple[list[str], list[str]]:
+    """Under ``roots``: the untracked files, and the tracked ones with changes (staged or not),
+    each sorted, as ``git status`` lists them (ignored files are neither)."""
+    flags = status(repo, roots)
+    untracked = sorted(path for path, flag in flags.items() if flag & FileStatus.WT_NEW)
+    changed = sorted(path for path, flag in flags.items() if flag & _DIRTY)
+    return untracked, changed
+
+
 def snapshot(repo: pygit2.Repository, roots: Sequence[str]) -> Snapshot:
     """Store the work tree under ``roots`` as a tree, reusing index entries for clean files."""
     repo.index.read()
