@@ -19,10 +19,10 @@ NAMES = [spec.name for spec in PATCHES]
 URL = re.compile(r"https?://")
 
 
-@pytest.fixture(scope="module")
-def review_page(tmp_path_factory: pytest.TempPathFactory) -> Path:
+@pytest.fixture
+def review_page(tmp_path: Path) -> Path:
     """The review page of a bump with every kind of status (see test_report.py)."""
-    simapp: Project = make_project(tmp_path_factory.mktemp("page"), UPSTREAM, PATCHES)
+    simapp: Project = make_project(tmp_path / "page", UPSTREAM, PATCHES)
     simapp.move_upstream(BUMP)
     run_json(simapp, "rebase-patches", code=1)
     simapp.write("bundle/configs/track.yaml", RESOLVED)
