@@ -56,9 +56,9 @@ def test_a_moved_tag_is_exit_1_with_old_and_new_digests_and_no_layer_downloaded(
     v2 = retag(images, v1, [BASE, UPPER, TOP])
     mark = registry.mark()
     assert check(repo_dir, "--from", "docker://") == 1
-    out = capsys.readouterr().out
-    assert f"upstream tag latest moved: {v1.digest} → {v2.digest}" in out
-    assert "created" in out and "python -m sync pull" in out
+    out, err = capsys.readouterr()
+    assert f"upstream tag latest moved: {v1.digest} → {v2.digest} (created " in out
+    assert "pull" in err and "rebase-patches" in err  # the next step, on stderr
     assert registry.blob_gets(mark) == [v2.image_id]
     assert not [r for r in registry.requests(mark) if r.method not in ("GET", "HEAD")]
     assert upstream_tip(repo_dir) == pulled  # nothing moved
