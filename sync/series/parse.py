@@ -77,7 +77,8 @@ class _Parser:
                 after_hunk = True
             elif line.startswith(b"@@"):
                 raise self.error(self.i, "hunk without a file header (--- / +++ lines)")
-            elif after_hunk and line[:1] in (b"+", b"-", b" "):
+            elif after_hunk and line[:1] in (b"+", b"-", b" ") and line.strip(b" \r\n"):
+                # a blank context line past the count is ignored, as GNU patch does
                 raise self.error(self.i, "malformed hunk: more lines than its @@ header says")
             else:
                 after_hunk = False

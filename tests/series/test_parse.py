@@ -123,6 +123,12 @@ def test_strip_levels_follow_the_series_option():
     assert patch.files[0].path == "bundle/f"
 
 
+def test_a_blank_context_line_past_the_hunks_count_is_ignored_as_gnu_patch_does():
+    """busybox's fix-non-linux-build.patch ends a hunk with one " " line too many."""
+    patch = parse("--- a/bundle/f\n+++ b/bundle/f\n@@ -1 +1 @@\n-a\n+b\n \n")
+    assert patch.files[0].hunks[0].after == (b"b\n",)
+
+
 @pytest.mark.parametrize("text, line, message", [
     ("diff --git a/x b/x\n--- a/x\n+++ b/x\n@@ -1,3 +1,3 @@\n a\n-b\n+c\n", 7,
      "malformed hunk at line 4: the patch ends 1 preimage / 1 postimage lines early"),
