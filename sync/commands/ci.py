@@ -65,7 +65,12 @@ def run_init(args: argparse.Namespace, ui: UI, workspace: Workspace) -> int:
     if not changed:
         ui.print(f"{relative}: already up to date", markup=False)
         return 0
-    ui.print(f"{relative}: written (daily at \"{options.cron}\" UTC, and on demand)\n"
-             f"  next: commit and push it; in the repository's Settings → Actions → General, "
-             "allow GitHub Actions to create pull requests", markup=False, soft_wrap=True)
+    ui.print(f"{relative}: written (daily at \"{options.cron}\" UTC, and on demand; the "
+             f"runner installs `pip install \"{options.install}\"`)", markup=False,
+             soft_wrap=True)
+    ui.hint("next: commit and push it; in the repository's Settings → Actions → General, "
+            "allow GitHub Actions to create pull requests"
+            + ("; to install simapp-sync from elsewhere than PyPI, run it again with "
+               "--install 'simapp-sync @ git+URL' --force" if options.install == DEFAULT_INSTALL
+               else ""))
     return 0

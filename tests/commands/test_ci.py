@@ -24,8 +24,9 @@ def project(repo_dir: Path) -> Path:
 
 def test_init_writes_a_valid_workflow(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["ci", "init", "-C", str(project)]) == 0
-    out = capsys.readouterr().out
-    assert f"{WORKFLOW}: written" in out and "create pull requests" in out
+    out, err = capsys.readouterr()
+    assert f"{WORKFLOW}: written" in out and 'pip install "simapp-sync"' in out
+    assert "create pull requests" in err and "--install 'simapp-sync @ git+URL'" in err
     path = project / WORKFLOW
     assert check_jsonschema(path).returncode == 0
     assert actionlint(path) == []
