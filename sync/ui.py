@@ -14,6 +14,8 @@ import os
 import shlex
 import subprocess
 import sys
+import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -26,18 +28,24 @@ from rich.progress import (
     DownloadColumn,
     MofNCompleteColumn,
     Progress,
+    ProgressColumn,
     SpinnerColumn,
+    Task,
     TaskID,
     TextColumn,
     TimeElapsedColumn,
+    TimeRemainingColumn,
     TransferSpeedColumn,
 )
 from rich.table import Table
+from rich.text import Text
 
 SCHEMA_VERSION = 1  # of every --json document; bump on an incompatible change of any schema
 PAGER_ENV = "SIMAPP_SYNC_PAGER"
 DEFAULT_PAGER = "less"
 DEFAULT_LESS = "FRX"  # quit if one screen, raw colour codes, keep the screen on exit (git's)
+PLAIN_INTERVAL = 10.0  # seconds between plain progress lines off a terminal (CI logs)
+PLAIN_INTERVAL_ENV = "SIMAPP_SYNC_PROGRESS_INTERVAL"
 
 
 @dataclass
@@ -132,17 +140,136 @@ class UI:
     # --- progress ----------------------------------------------------------------------------
     @contextmanager
     def progress(self, *, transfer: bool = True) -> Iterator[Progress]:
-        """A live progress display on stderr; invisible in --json or quiet mode."""
+        """A progress display on stderr; invisible in --json or quiet mode.
+
+        On a terminal, rich's live bars with rate and ETA. Elsewhere (CI logs, a pipe), plain
+        lines without escape codes: one when a task starts, one per task that is still running
+        every ``PLAIN_INTERVAL`` seconds (``SIMAPP_SYNC_PROGRESS_INTERVAL``), one when it ends.
+        """
         columns: list[Any] = [SpinnerColumn(), TextColumn("{task.description}"), BarColumn()]
         if transfer:
             columns += [DownloadColumn(), TransferSpeedColumn()]
         else:
-            columns += [MofNCompleteColumn()]
-        columns += [TextColumn("{task.fields[detail]}"), TimeElapsedColumn()]
-        progress = Progress(*columns, console=self.err, transient=False,
-                            disable=self.json_mode or self.quiet)
+            columns += [MofNCompleteColumn(), RateColumn()]
+        columns += [TextColumn("{task.fields[detail]}"), TimeElapsedColumn(),
+                    TimeRemainingColumn()]
+        hidden = self.json_mode or self.quiet
+        progress: Progress
+        if hidden or self.err.is_terminal:
+            progress = Progress(*columns, console=self.err, transient=False, disable=hidden)
+        else:
+            progress = PlainProgress(console=self.err, transfer=transfer,
+                                     interval=_plain_interval())
         with progress:
             yield progress
+
+
+class RateColumn(ProgressColumn):
+    """Items per second (files, patches), once there is a rate to show."""
+
+    def render(self, task: Task) -> Text:
+        speed = task.finished_speed or task.speed
+        return Text(f"{speed:,.0f}/s" if speed else "", style="progress.data.speed")
+
+
+class PlainProgress(Progress):
+    """Progress for a log: plain lines (no escape codes, nothing redrawn) on the console.
+
+    A line when a task is added, then every ``interval`` seconds one per unfinished task that
+    changed or has run for another interval (so a long silent phase still shows it is alive),
+    and a last one when the display stops: "description: 120/900 (13%) detail, 45/s, ETA 16 s".
+    """
+
+    def __init__(self, *, console: Console, transfer: bool, interval: float) -> None:
+        super().__init__(console=console, disable=True)
+        self.transfer = transfer
+        self.interval = interval
+        self._said: dict[TaskID, float] = {}
+        self._stopping = threading.Event()
+        self._ticker = threading.Thread(target=self._tick, name="plain-progress", daemon=True)
+
+    def start(self) -> None:
+        self._ticker.start()
+
+    def stop(self) -> None:
+        if self._ticker.is_alive():
+            self._stopping.set()
+            self._ticker.join()
+        for task in self.tasks:
+            if task.visible:
+                self._say(task, last=True)
+
+    def add_task(self, description: str, start: bool = True, total: float | None = 100.0,
+                 completed: int = 0, visible: bool = True, **fields: Any) -> TaskID:
+        task_id = super().add_task(description, start=start, total=total, completed=completed,
+                                   visible=visible, **fields)
+        with self._lock:
+            task = self._tasks[task_id]
+        if visible:
+            self._say(task)
+        return task_id
+
+    def _tick(self) -> None:
+        while not self._stopping.wait(self.interval):
+            now = time.monotonic()
+            for task in self.tasks:
+                if task.visible and not task.finished and \
+                        now - self._said.get(task.id, 0.0) >= self.interval:
+                    self._say(task)
+
+    def _say(self, task: Task, last: bool = False) -> None:
+        self._said[task.id] = time.monotonic()
+        self.console.print(self.line(task, last=last), markup=False, highlight=False,
+                           soft_wrap=True)
+
+    def line(self, task: Task, *, last: bool = False) -> str:
+        """One task's state in words."""
+        parts = [f"{task.description}:"]
+        done, total = task.completed, task.total
+        if self.transfer:
+            amount = _size(done) + (f"/{_size(total)}" if total else "")
+        else:
+            amount = f"{done:,.0f}" + (f"/{total:,.0f}" if total else "")
+        if total:
+            amount += f" ({min(done / total, 1.0):.0%})"
+        parts.append(amount)
+        detail = task.fields.get("detail")
+        if detail:
+            parts.append(str(detail))
+        speed = task.finished_speed or task.speed
+        if speed and not last:
+            parts.append(f"{_size(speed)}/s" if self.transfer else f"{speed:,.0f}/s")
+        remaining = task.time_remaining
+        if remaining is not None and not last and not task.finished:
+            parts.append(f"ETA {_duration(remaining)}")
+        elapsed = task.finished_time if task.finished_time is not None else task.elapsed
+        if elapsed is not None and (last or elapsed >= 1):
+            parts.append(f"{'done in' if last else 'after'} {_duration(elapsed)}")
+        return " ".join(parts[:2]) + (", " + ", ".join(parts[2:]) if parts[2:] else "")
+
+
+def _plain_interval() -> float:
+    value = os.environ.get(PLAIN_INTERVAL_ENV, "")
+    try:
+        return min(max(float(value), 0.05), PLAIN_INTERVAL) if value else PLAIN_INTERVAL
+    except ValueError:
+        return PLAIN_INTERVAL
+
+
+def _size(count: float) -> str:
+    for unit in ("B", "kB", "MB", "GB"):
+        if abs(count) < 1000 or unit == "GB":
+            return f"{count:,.0f} {unit}" if unit == "B" else f"{count:,.1f} {unit}"
+        count /= 1000
+    return f"{count:,.1f} GB"
+
+
+def _duration(seconds: float) -> str:
+    seconds = max(seconds, 0.0)
+    if seconds < 60:
+        return f"{seconds:.0f} s" if seconds >= 10 else f"{seconds:.1f} s"
+    minutes, rest = divmod(int(seconds), 60)
+    return f"{minutes} min {rest:02d} s"
 
 
 def _run_pager(command: list[str], text: str) -> None:

@@ -272,8 +272,13 @@ class RebaseSession:
         result.written, result.removed = len(written.written), len(written.removed)
         in_targets = [p for p in written.written if worktree.under(p, self.targets)]
         gone = [p for p in written.removed if worktree.under(p, self.targets)]
+        # staging thousands of files takes seconds: a phase of its own, not a silent one
+        bar = progress.bar("updating the index", total=len(in_targets) + len(gone)) \
+            if progress is not None else None
         gitindex.stage(self.repo, in_targets, gone)
         self._settle({record.path for record in state.conflicts} - set(in_targets) - set(gone))
+        if bar is not None:
+            bar.update(len(in_targets) + len(gone))
         self.store.clear()
 
     def _refuse_overwrites(self, disk_tree: str, target: str) -> None:
