@@ -37,6 +37,7 @@ from rich.progress import (
     TimeRemainingColumn,
     TransferSpeedColumn,
 )
+from rich.syntax import Syntax
 from rich.table import Table
 from rich.text import Text
 
@@ -116,6 +117,15 @@ class UI:
         spelled = os.environ.get(PAGER_ENV) or os.environ.get("PAGER") or DEFAULT_PAGER
         command = shlex.split(spelled)
         return None if not command or command == ["cat"] else command
+
+    def diff(self, diff: bytes) -> None:
+        """A unified diff: highlighted (and wrapped) on a terminal; piped, the exact text."""
+        text = diff.decode("utf-8", "replace")
+        if self.out.is_terminal:
+            self.print(Syntax(text, "diff", theme="ansi_dark", background_color="default",
+                              word_wrap=True))
+        else:
+            self.print(text, markup=False, soft_wrap=True, end="")
 
     def hint(self, message: str) -> None:
         """A next-step suggestion ("next: ..."); silenced by -q and --json, like git's advice."""

@@ -188,6 +188,15 @@ def test_an_explicit_less_setting_is_kept(big_project, recording_pager):
     assert json.loads(record.read_text())["LESS"] == "-S"
 
 
+def test_range_diff_pages_its_long_interdiffs(big_project, recording_pager):
+    patch = big_project.root / "patches" / "0001-track-mesh.patch"
+    patch.write_bytes(patch.read_bytes().replace(b"+texture row", b"+texture line"))
+    command, record = recording_pager
+    _run_in_terminal([sys.executable, "-m", "sync", "-C", str(big_project.root), "patches",
+                      "range-diff", "HEAD"], _env(SIMAPP_SYNC_PAGER=command))
+    assert json.loads(record.read_text())["lines"] > 4000
+
+
 def test_no_pager_when_the_output_fits_the_screen(tmp_path: Path, recording_pager):
     command, record = recording_pager
     project = make_project(tmp_path, {"a.py": b"a\n"}, [

@@ -17,15 +17,13 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from rich.syntax import Syntax
 from rich.text import Text
 
 from sync import program
+from sync.commands.range_diff import range_diff_command
 from sync.git import repo as gitrepo
 from sync.series.capture import capture_patch, check_patch_name
-from sync.series.history import last_series_change
 from sync.series.load import PATCHES, SERIES, SeriesPatch
-from sync.series.rangediff import Kind, range_diff
 from sync.series.verify import statuses
 from sync.ui import UI, short_oid
 from sync.workspace import Workspace
@@ -55,6 +53,8 @@ def configure(subparsers: argparse._SubParsersAction, common: argparse.ArgumentP
                         help="the commit holding the series before (default: HEAD when "
                              "patches/ has uncommitted changes, else the parent of the last "
                              "commit that changed patches/)")
+    review.add_argument("--changed-only", action="store_true",
+                        help="leave out the patches whose change did not change")
     review.set_defaults(handler=run_range_diff, needs_workspace=True)
 
 
@@ -71,7 +71,7 @@ def run_new(args: argparse.Namespace, ui: UI, workspace: Workspace) -> int:
 
 
 def run_range_diff(args: argparse.Namespace, ui: UI, workspace: Workspace) -> int:
-    return range_diff_command(workspace, ui, old=args.old)
+    return range_diff_command(workspace, ui, old=args.old, changed_only=args.changed_only)
 
 
 # --- list --------------------------------------------------------------------------------------
@@ -166,18 +166,8 @@ def show_patch(workspace: Workspace, ui: UI, name: str) -> int:
     header.append(f"\n{_files(len(patch.files))}, +{patch.added} −{patch.removed}\n")
     with ui.paged():
         ui.print(header)
-        _print_diff(ui, diff)
+        ui.diff(diff)
     return 0
-
-
-def _print_diff(ui: UI, diff: bytes) -> None:
-    """Highlighted (and wrapped) on a terminal; piped, the exact text, never cropped."""
-    text = diff.decode("utf-8", "replace")
-    if ui.out.is_terminal:
-        ui.print(Syntax(text, "diff", theme="ansi_dark", background_color="default",
-                        word_wrap=True))
-    else:
-        ui.print(text, markup=False, soft_wrap=True, end="")
 
 
 # --- new ---------------------------------------------------------------------------------------
@@ -203,36 +193,6 @@ def new_patch_command(workspace: Workspace, ui: UI, name: str, *,
         ui.print(f"  {file.path}", markup=False)
     ui.hint(f"next: git add {PATCHES}/ && git commit (the series now explains these edits)")
     return 0
-
-
-# --- range-diff --------------------------------------------------------------------------------
-def range_diff_command(workspace: Workspace, ui: UI, *, old: str | None = None) -> int:
-    """Each patch of OLD_REV's series against the work tree's: unchanged, moved or interdiff."""
-    _tree, loaded = workspace.work_series()
-    old_commit = workspace.commit(old, "OLD_REV") if old else last_series_change(workspace.repo)
-    before = workspace.series_at(str(old_commit.tree_id))
-    deltas = range_diff({item.entry.name: item.patch for item in before.patches},
-                        {item.entry.name: item.patch for item in loaded.patches})
-    ui.emit_json({"old": str(old_commit.id), "new": "work tree",
-                  "patches": [delta.as_json() for delta in deltas]})
-    ui.print(f"patches/ in {short_oid(old_commit.id)} → the work tree", markup=False)
-    width = max((len(delta.name) for delta in deltas), default=0)
-    for delta in deltas:
-        line = Text(f"  {delta.name.ljust(width)}  ")
-        line.append(delta.summary, style=_STYLE[delta.kind])
-        if delta.interdiff and delta.kind not in (Kind.NEW, Kind.DROPPED):
-            line.append("  [diff]", style="dim")
-        ui.print(line, soft_wrap=True)
-    for delta in deltas:
-        if delta.interdiff and delta.kind not in (Kind.NEW, Kind.DROPPED):
-            ui.print(Text(f"\n{delta.name}: {delta.summary}", style="bold"), soft_wrap=True)
-            _print_diff(ui, delta.interdiff)
-    return 0
-
-
-_STYLE = {Kind.UNCHANGED: "green", Kind.MOVED: "green", Kind.DESCRIPTION: "cyan",
-          Kind.CONTEXT: "yellow", Kind.CHANGED: "yellow", Kind.REVIEW: "bold red",
-          Kind.NEW: "cyan", Kind.DROPPED: "magenta"}
 
 
 def _files(count: int) -> str:

@@ -29,7 +29,7 @@ from sync.series.load import PATCHES, LoadedSeries, SeriesPatch, load_series
 from sync.series.model import Patch
 from sync.series.parse import parse_patch
 from sync.series.rangediff import PatchDelta, range_diff
-from sync.series.replay import replay
+from sync.series.replay import absorbed, replay
 from sync.series.state import RebaseState, StateStore
 from sync.upstream import Upstream
 
@@ -54,7 +54,7 @@ def review_last_rebase(repo: Repository, manifest: Manifest, *, old_rev: str | N
                        "repository", hint="fetch the upstream branch, then try again")
     after_map = _by_name(after.patches)
     replayed = replay(repo, before.patches, old_tree, new_tree, after_map, fuzz=fuzz)
-    deltas = range_diff(_by_name(before.patches), after_map)
+    deltas = range_diff(_by_name(before.patches), after_map, absorbed(replayed))
     return Review(
         title="the last rebase", old=_side(repo, old_base), new=_side(repo, new_base),
         targets=_targets(repo, manifest, old_tree, new_tree),
@@ -75,7 +75,7 @@ def review_range(repo: Repository, manifest: Manifest, from_rev: str, to_rev: st
         after[item.entry.name] = _refreshed(item, report, manifest)
     stopped = result.stop.report if result.stop else None
     reports = [*result.reports, *([stopped] if stopped else [])]
-    deltas = range_diff(_by_name(before.patches[:len(after)]), after)
+    deltas = range_diff(_by_name(before.patches[:len(after)]), after, absorbed(result))
     notes = ("a dry run: nothing was written; the series is the work tree's",)
     return Review(
         title=f"upstream {from_rev} → {to_rev} (dry run)", old=_side(repo, str(old.id)),
@@ -98,7 +98,8 @@ def _in_progress(repo: Repository, manifest: Manifest, state: RebaseState) -> Re
             after[item.entry.name] = _refreshed(item, report, manifest)
     stopped = state.stopped.report() if state.stopped else None
     rows = [*reports, *([stopped] if stopped else [])]
-    deltas = range_diff(_by_name(before.patches[:len(reports)]), after)
+    deltas = range_diff(_by_name(before.patches[:len(reports)]), after,
+                        {report.name for report in reports if report.status.absorbed})
     old_tree = _tree_of(repo, state.base)
     new_tree = _tree_of(repo, state.onto) or state.backup_tree
     head = gitrepo.head_commit(repo)

@@ -5,14 +5,18 @@ Patches are paired by name. A pair whose change is the same (same stable patch i
 "unchanged", or "moved" when only its line numbers moved; otherwise the two diffs are compared
 with line numbers and ``index`` lines taken out, and the interdiff is kept. A pair whose changed
 lines have too little in common to be the same patch is marked for a full review rather than
-shown as a small edit.
+shown as a small edit. A patch upstream now contains (its rebase status was "already upstream"
+or "empty") is "absorbed", whether the series kept it or ``--drop-merged`` removed it.
+
+Only what the patch changes counts: a pair that differs only in the format-patch signature
+(``-- `` and the git version), ``index`` lines, line numbers or the diffstat is unchanged.
 """
 
 from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum
 
@@ -33,6 +37,13 @@ class Kind(str, Enum):
     REVIEW = "review"  # too changed to pair: review in full
     NEW = "new"
     DROPPED = "dropped"
+    ABSORBED = "absorbed"  # upstream contains the change now
+
+
+SUMMARY_GROUPS = {"unchanged": (Kind.UNCHANGED, Kind.MOVED),
+                  "changed": (Kind.DESCRIPTION, Kind.CONTEXT, Kind.CHANGED, Kind.REVIEW),
+                  "added": (Kind.NEW,), "dropped": (Kind.DROPPED,),
+                  "absorbed": (Kind.ABSORBED,)}
 
 
 @dataclass(frozen=True)
@@ -89,21 +100,52 @@ def compare(name: str, old: Patch | None, new: Patch | None) -> PatchDelta:
                       interdiff)
 
 
-def range_diff(before: Mapping[str, Patch], after: Mapping[str, Patch]) -> list[PatchDelta]:
-    """One delta per patch name (series order): the new series' patches, then the dropped."""
-    rows = [compare(name, before.get(name), patch) for name, patch in after.items()]
-    rows += [compare(name, patch, None) for name, patch in before.items() if name not in after]
+def range_diff(before: Mapping[str, Patch], after: Mapping[str, Patch],
+               absorbed: Collection[str] = ()) -> list[PatchDelta]:
+    """One delta per patch name (series order): the new series' patches, then the dropped.
+
+    ``absorbed``: the names of the patches upstream now contains (as the rebase found them).
+    """
+    rows = [_absorbed(name, True) if name in absorbed else compare(name, before.get(name), patch)
+            for name, patch in after.items()]
+    rows += [_absorbed(name, False) if name in absorbed else compare(name, patch, None)
+             for name, patch in before.items() if name not in after]
     return rows
 
 
+def summary_counts(deltas: Sequence[PatchDelta]) -> dict[str, int]:
+    """How many patches are unchanged, changed, added, dropped and absorbed."""
+    return {group: sum(1 for delta in deltas if delta.kind in kinds)
+            for group, kinds in SUMMARY_GROUPS.items()}
+
+
+def summary_line(counts: Mapping[str, int]) -> str:
+    """E.g. "5 unchanged, 2 changed, 0 added, 1 dropped, 1 absorbed"."""
+    return ", ".join(f"{counts[group]} {group}" for group in SUMMARY_GROUPS)
+
+
+def _absorbed(name: str, kept: bool) -> PatchDelta:
+    where = "still in the series" if kept else "dropped from the series"
+    return PatchDelta(name, Kind.ABSORBED, f"absorbed: upstream contains it ({where})")
+
+
 def normalized(diff: bytes) -> list[bytes]:
-    """Diff lines without what a rebase changes anyway: ``index`` lines, hunk line numbers."""
+    """Diff lines without what a rebase changes anyway: ``index`` lines, hunk line numbers,
+    the format-patch signature (``-- `` and what follows it)."""
     lines = []
-    for line in diff.splitlines(keepends=True):
+    for line in _without_signature(diff).splitlines(keepends=True):
         if line.startswith(b"index "):
             continue
         lines.append(_HUNK_HEADER.sub(b"@@ ", line) if line.startswith(b"@@ ") else line)
     return lines
+
+
+def _without_signature(diff: bytes) -> bytes:
+    """``diff`` without a trailing format-patch signature ("-- " and the git version)."""
+    at = diff.rfind(b"\n-- \n")
+    if at != -1 and len(diff[at + 5:].strip().splitlines()) <= 1:
+        return diff[:at + 1]
+    return diff
 
 
 def _changed(lines: list[bytes]) -> list[bytes]:

@@ -82,3 +82,8 @@ def _resolve(engine: Rebase, stop: Stop, resolved: Patch) -> None:
     engine.reports.append(PatchReport(stop.index + 1, stop.report.name, Status.RESOLVED,
                                       len(resolved.files), resolved.added, resolved.removed,
                                       evidence=("resolved by hand (--continue)",)))
+
+
+def absorbed(replayed: Replay) -> frozenset[str]:
+    """The patches upstream contains now ("already upstream" or "empty" in the replay)."""
+    return frozenset(report.name for report in replayed.reports if report.status.absorbed)

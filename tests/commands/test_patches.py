@@ -216,7 +216,10 @@ def test_range_diff_after_a_rebase_says_what_changed_for_each_patch(tmp_path: Pa
     assert rows["0001-agent-logging.patch"]["summary"] == "context changed in 1 hunk"
     assert "+ line 17 upstream" in rows["0001-agent-logging.patch"]["interdiff"]
     assert rows["0002-environment-pins.patch"]["kind"] == "unchanged"
-    assert rows["0003-readme.patch"]["kind"] == "dropped"
+    # --drop-merged removed it because upstream contains it: absorbed, not merely dropped
+    assert rows["0003-readme.patch"]["kind"] == "absorbed"
+    assert document["summary"] == {"unchanged": 1, "changed": 1, "added": 0, "dropped": 0,
+                                   "absorbed": 1}
     # committed: the default is the parent of the last commit that changed patches/
     simapp.commit_all("rebase")
     git(simapp.root, "commit", "-q", "--allow-empty", "-m", "later work")
@@ -231,7 +234,8 @@ def test_range_diff_text_marks_each_patch_and_shows_the_interdiffs(simapp: Proje
     result = simapp.run("patches", "range-diff", "HEAD")
     assert result.code == 0, result.err
     lines = result.out.splitlines()
-    assert lines[0] == f"patches/ in {str(simapp.repo.head.target)[:7]} → the work tree"
+    assert lines[0] == (f"patches/ in {str(simapp.repo.head.target)[:7]} → the work tree: "
+                        "1 unchanged, 1 changed, 0 added, 0 dropped, 0 absorbed")
     assert lines[1].split() == ["0001-agent-logging.patch", "unchanged"]
     assert lines[2].split() == ["0002-environment-pins.patch", "changed:", "-tensorflow==2.13",
                                 "+tensorflow==2.14", "[diff]"]
@@ -246,3 +250,38 @@ def test_range_diff_with_a_bad_rev_is_exit_2(simapp: Project):
 
 def test_patches_without_a_subcommand_is_a_usage_error(simapp: Project):
     assert simapp.run("patches").code == 2
+
+
+def test_range_diff_changed_only_leaves_out_the_unchanged(simapp: Project):
+    simapp.write("patches/0002-environment-pins.patch", simapp.read(
+        "patches/0002-environment-pins.patch").replace("+tensorflow==2.13", "+tensorflow==2.14"))
+    result = simapp.run("patches", "range-diff", "HEAD", "--changed-only")
+    assert result.code == 0, result.err
+    assert "0001-agent-logging.patch" not in result.out
+    assert "1 unchanged, 1 changed" in result.out.splitlines()[0]  # the summary counts all
+    document = json.loads(simapp.run("patches", "range-diff", "HEAD", "--changed-only",
+                                     "--json").out)
+    assert [row["name"] for row in document["patches"]] == ["0002-environment-pins.patch"]
+
+
+def test_range_diff_shows_a_patch_upstream_absorbed_as_absorbed_even_if_kept(tmp_path: Path):
+    simapp = make_project(tmp_path, UPSTREAM_FILES, [*SERIES, PatchSpec(
+        "0003-readme.patch", "Readme", {"bundle/README.md": b"community readme\n"})])
+    simapp.move_upstream({"bundle/README.md": b"community readme\n"})
+    assert simapp.run("rebase-patches").code == 0  # kept: "already upstream"
+    document = json.loads(simapp.run("patches", "range-diff", "--json").out)
+    rows = {row["name"]: row["kind"] for row in document["patches"]}
+    assert rows["0003-readme.patch"] == "absorbed"
+    assert document["summary"]["absorbed"] == 1 and document["summary"]["unchanged"] == 2
+
+
+def test_range_diff_ignores_signature_and_index_lines_of_a_rewritten_file(simapp: Project):
+    path = simapp.root / "patches" / "0001-agent-logging.patch"
+    text = path.read_text()
+    rewritten = (text.rstrip("\n").rsplit("\n-- \n", 1)[0] + "\n-- \n2.99.0\n\n") \
+        if "\n-- \n" in text else text + "-- \n2.99.0\n\n"
+    rewritten = "\n".join("index 0000000..1111111 100644" if line.startswith("index ") else line
+                          for line in rewritten.split("\n"))
+    path.write_text(rewritten)
+    document = json.loads(simapp.run("patches", "range-diff", "HEAD", "--json").out)
+    assert {row["kind"] for row in document["patches"]} == {"unchanged"}

@@ -3,7 +3,14 @@
 from __future__ import annotations
 
 from sync.series.parse import parse_patch
-from sync.series.rangediff import Kind, compare, normalized, range_diff
+from sync.series.rangediff import (
+    Kind,
+    compare,
+    normalized,
+    range_diff,
+    summary_counts,
+    summary_line,
+)
 
 HEADER = (b"From 0000000000000000000000000000000000000000 Mon Sep 17 00:00:00 2001\n"
           b"From: Dev <dev@example.com>\nSubject: [PATCH] Pin it\n\nPin it.\n---\n")
@@ -75,3 +82,40 @@ def test_range_diff_lists_new_then_dropped_patches_in_series_order():
 def test_normalized_drops_index_lines_and_hunk_numbers_but_keeps_the_function_context():
     lines = normalized(b"index 1..2 100644\n@@ -10,3 +12,4 @@ def f():\n a\n")
     assert lines == [b"@@ def f():\n", b" a\n"]
+
+
+def test_a_different_format_patch_signature_is_not_a_change():
+    old = patch(hunk(1, context=b" b\n") + b"-- \n2.39.2\n\n")
+    new = patch(hunk(1, context=b" B\n") + b"-- \n2.43.0\n\n")
+    assert normalized(old.text[len(old.preamble):])[-1] == b" b\n"  # the signature is cut
+    delta = compare("0001-pin.patch", old, new)
+    assert b"2.39.2" not in delta.interdiff and b"2.43.0" not in delta.interdiff
+    same = compare("0001-pin.patch", patch(hunk(1) + b"-- \n2.39.2\n\n"),
+                   patch(hunk(4) + b"-- \n2.43.0\n"))
+    assert same.kind is Kind.MOVED
+
+
+def test_a_removed_line_that_looks_like_a_signature_still_counts():
+    yaml = hunk(1, minus=b"-- \n", plus=b"+- item\n")
+    delta = compare("0001-pin.patch", patch(hunk(1, minus=b"-- x\n", plus=b"+- item\n")),
+                    patch(yaml))
+    assert delta.kind is Kind.CHANGED
+
+
+def test_absorbed_patches_are_absorbed_whether_kept_or_dropped():
+    rows = range_diff({"0001-a.patch": patch(hunk(1)), "0002-b.patch": patch(hunk(5))},
+                      {"0001-a.patch": patch(hunk(1))}, absorbed={"0001-a.patch", "0002-b.patch"})
+    assert [(row.name, row.kind) for row in rows] == [("0001-a.patch", Kind.ABSORBED),
+                                                      ("0002-b.patch", Kind.ABSORBED)]
+    assert rows[0].summary == "absorbed: upstream contains it (still in the series)"
+    assert rows[1].summary == "absorbed: upstream contains it (dropped from the series)"
+
+
+def test_the_summary_counts_every_kind_once():
+    rows = range_diff({"0001-a.patch": patch(hunk(1)), "0002-b.patch": patch(hunk(5)),
+                       "0003-c.patch": patch(hunk(9))},
+                      {"0001-a.patch": patch(hunk(3)), "0002-b.patch": patch(
+                          hunk(5, plus=b"+newer\n")), "0004-d.patch": patch(hunk(7))})
+    counts = summary_counts(rows)
+    assert counts == {"unchanged": 1, "changed": 1, "added": 1, "dropped": 1, "absorbed": 0}
+    assert summary_line(counts) == "1 unchanged, 1 changed, 1 added, 1 dropped, 0 absorbed"
