@@ -13,7 +13,6 @@ request from the byte it reached (or re-reads and skips, when the registry ignor
 from __future__ import annotations
 
 import base64
-import hashlib
 import ipaddress
 import logging
 import re
@@ -29,12 +28,11 @@ import urllib3.exceptions
 from sync.errors import ImageError
 from sync.image import credentials as docker_credentials
 from sync.image.credentials import Credentials
-from sync.image.streams import read_capped
+from sync.image.oci import ALGORITHMS, MAX_DOCUMENT, digest_of
+from sync.image.streams import CHUNK, read_capped
 
 log = logging.getLogger(__name__)
 
-CHUNK = 1 << 20
-MAX_DOCUMENT = 16 * 1024**2  # manifests and configs are kilobytes: refuse to buffer more
 _TRANSIENT_STATUS = frozenset({408, 429, 500, 502, 503, 504})
 _TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
     requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError,
@@ -376,9 +374,9 @@ def _read_capped(response: requests.Response, where: str) -> bytes:
 
 
 def _digest_of(body: bytes, algorithm: str, where: str) -> str:
-    if algorithm not in ("sha256", "sha384", "sha512"):
+    if algorithm not in ALGORITHMS:
         raise ImageError(f"{where}: unsupported digest algorithm {algorithm!r}")
-    return f"{algorithm}:{hashlib.new(algorithm, body).hexdigest()}"
+    return digest_of(body, algorithm)
 
 
 def _retry_after(response: requests.Response, default: float) -> float:

@@ -39,6 +39,7 @@ ACCEPT = (*sorted(MANIFEST_TYPES), *sorted(INDEX_TYPES))  # what a registry is a
 _LAYER_TYPE = re.compile(
     r"^application/vnd\.(oci\.image\.layer(\.nondistributable)?\.v1\.tar(\+gzip|\+zstd)?"
     r"|docker\.image\.rootfs(\.foreign)?\.diff\.tar(\.gzip|\.zstd)?)$")
+ALGORITHMS = ("sha256", "sha384", "sha512")
 DIGEST = re.compile(r"^(sha256:[0-9a-f]{64}|sha384:[0-9a-f]{96}|sha512:[0-9a-f]{128})$")
 MAX_DOCUMENT = 16 * 1024**2  # manifests and configs are kilobytes; refuse to buffer a huge "JSON"
 MAX_DEPTH = 4  # image indexes nested in image indexes

@@ -21,8 +21,8 @@ from contextlib import contextmanager
 from typing import Any, BinaryIO, cast
 
 from sync.image.blobs import Opener
+from sync.image.streams import CHUNK
 
-CHUNK = 1 << 20
 _END = object()
 _POLL = 0.2  # seconds between checks of the stop flag while a buffer is full
 

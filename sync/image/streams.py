@@ -30,6 +30,7 @@ import zstandard
 from sync.errors import ImageError, UnsafeArchiveError
 from sync.image.blobs import Opener
 from sync.image.model import Limits
+from sync.image.oci import ALGORITHMS
 
 try:  # isal decompresses gzip about 2.5x faster than zlib; optional
     from isal import igzip as _gzip
@@ -69,7 +70,7 @@ class _Check:
 
     def __init__(self, what: str, expected: str, description: str) -> None:
         algorithm, _, value = expected.partition(":")
-        if algorithm not in ("sha256", "sha384", "sha512") or not value:
+        if algorithm not in ALGORITHMS or not value:
             raise ImageError(f"{description}: unsupported {what} {expected!r}",
                              hint="only sha256, sha384 and sha512 digests are supported")
         self.what = what

@@ -12,7 +12,8 @@ from typing import BinaryIO
 import pytest
 
 from sync.errors import ImageError
-from sync.image.prefetch import CHUNK, Prefetcher
+from sync.image.prefetch import Prefetcher
+from sync.image.streams import CHUNK
 
 
 class Source:
