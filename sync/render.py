@@ -64,21 +64,28 @@ def image_tag(prefix: str, version: str, variant: str) -> str:
 
 
 def render_variant(template: Path, variant: Variant, version: str, upstream: Upstream,
-                   name: str | None = None) -> str:
-    """The Dockerfile text of one variant (a ``RenderError`` naming file and line otherwise)."""
-    context = {"variant": variant, "version": version, "upstream": upstream}
+                   name: str | None = None,
+                   version_info: Mapping[str, Any] | None = None) -> str:
+    """The Dockerfile text of one variant (a ``RenderError`` naming file and line otherwise).
+
+    ``version`` is the version tags use (VERSION's ``simapp``); ``version_info`` the whole
+    VERSION mapping (default ``{"simapp": version}``).
+    """
+    context = {"variant": variant, "version": version, "upstream": upstream,
+               "version_info": dict(version_info or {"simapp": version})}
     return render_template(template, context, name)
 
 
 def render_all(template: Path, variants: Iterable[Variant], all_variants: Iterable[Variant],
                version: str, upstream: Upstream, platform: str,
-               name: str | None = None) -> tuple[RenderedFile, ...]:
+               name: str | None = None,
+               version_info: Mapping[str, Any] | None = None) -> tuple[RenderedFile, ...]:
     """The Dockerfiles of ``variants`` and the bake file, which always covers ``all_variants``.
 
     ``name`` is how messages call the template (default: its path from the current directory).
     """
     files = [RenderedFile(dockerfile_path(variant.name),
-                          render_variant(template, variant, version, upstream, name))
+                          render_variant(template, variant, version, upstream, name, version_info))
              for variant in variants]
     files.append(RenderedFile(BAKE_NAME, bake_file(tuple(all_variants), version, platform)))
     return tuple(files)

@@ -22,7 +22,7 @@ from pathlib import Path
 from sync import program
 from sync.config.manifest import Manifest
 from sync.config.variants import Variant
-from sync.config.version import VERSION_NAME, read_version
+from sync.config.version import VERSION_NAME, read_version_info
 from sync.errors import CheckFailed, GitError
 from sync.git import Repository, worktree
 from sync.git import repo as gitrepo
@@ -70,11 +70,11 @@ def render_in_memory(repo: Repository, root: Path, manifest: Manifest,
     """Validate the inputs, pass the gate, and render (writing nothing)."""
     declared = manifest.declared_variants
     selected = manifest.select_variants(names)
-    version = read_version(root / VERSION_NAME)
+    version = read_version_info(root / VERSION_NAME)
     gate = render_gate(repo, manifest)
-    files = render_all(root / TEMPLATE_NAME, selected, declared, version, gate.upstream,
-                       manifest.platform, name=TEMPLATE_NAME)
-    return Rendering(selected, declared, version, files, gate)
+    files = render_all(root / TEMPLATE_NAME, selected, declared, version.version, gate.upstream,
+                       manifest.platform, name=TEMPLATE_NAME, version_info=version.info)
+    return Rendering(selected, declared, version.version, files, gate)
 
 
 def render_gate(repo: Repository, manifest: Manifest) -> GateResult:

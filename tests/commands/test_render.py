@@ -195,3 +195,26 @@ def test_json_mode_prints_one_document(tmp_path: Path):
     assert [item["path"] for item in document["files"]] == [
         "docker/Dockerfile.cpu", "docker/Dockerfile.gpu", "docker-bake.json"]
     assert all(item["changed"] for item in document["files"])
+
+
+def test_a_json_version_tags_with_simapp_and_gives_the_template_the_whole_mapping(
+        tmp_path: Path):
+    template = ('FROM {{ variant.base }}\n'
+                'LABEL version="{{ version }}" on-aws="{{ version_info["deepracer-on-aws"] }}"\n')
+    project = make_project(tmp_path, UPSTREAM_FILES, SERIES, template=template)
+    project.write("VERSION", '{"simapp": "6.0.5", "deepracer-on-aws": "v1.2.4"}\n')
+    result = project.run("render")
+    assert result.code == 0, result.err
+    assert project.read("docker/Dockerfile.cpu") == (
+        'FROM ubuntu:20.04\nLABEL version="6.0.5" on-aws="v1.2.4"\n')
+    bake = json.loads(project.read("docker-bake.json"))
+    assert bake["target"]["cpu"]["tags"] == ["${PREFIX}/deepracer-simapp:6.0.5-cpu"]
+
+
+def test_a_version_without_simapp_exits_2_naming_version(tmp_path: Path):
+    project = project_with_series(tmp_path)
+    project.write("VERSION", '{"deepracer-on-aws": "v1.2.4"}\n')
+    result = project.run("render")
+    assert result.code == 2
+    assert "VERSION: no 'simapp' string" in result.err
+    assert not (project.root / "docker").exists()
