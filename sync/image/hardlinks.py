@@ -8,15 +8,30 @@ it first). Only the layers needed are read again, each only up to what matters.
 from __future__ import annotations
 
 import tarfile
-from typing import TYPE_CHECKING, Any
+from collections.abc import Sequence
+from typing import Any, Protocol
 
+from sync.image.blobs import BlobStore
 from sync.image.layer_tar import REGULAR, SKIPPED_KINDS, TarMembers, tar_errors
-from sync.image.model import MODE_EXECUTABLE, MODE_FILE, Layer
+from sync.image.model import MODE_EXECUTABLE, MODE_FILE, Layer, ReadReport
 from sync.image.safety import normalize_member_name, unsafe
-from sync.image.state_tree import MAX_HOPS, Pending, classify_whiteout
+from sync.image.state_tree import MAX_HOPS, LeafNode, Node, Pending, classify_whiteout
 
-if TYPE_CHECKING:
-    from sync.image.layer_pass import LayerPass
+
+class PassState(Protocol):
+    """What the resolver needs of the layer pass it works for (``layer_pass.LayerPass``)."""
+
+    layers: Sequence[Layer]
+    store: BlobStore
+    report: ReadReport
+
+    def lookup(self, path: str) -> Node | None: ...
+
+    def remove(self, path: str) -> None: ...
+
+    def check_size(self, path: str, size: int) -> None: ...
+
+    def symlink(self, link: str) -> LeafNode: ...
 
 class _Seen:
     """What one layer holds for one name: its occurrences and what removes it.
@@ -41,7 +56,7 @@ class HardlinkResolver:
     something removed it first). Only the layers needed are read again, each up to what matters.
     """
 
-    def __init__(self, state: LayerPass, layer: int) -> None:
+    def __init__(self, state: PassState, layer: int) -> None:
         self.state = state
         self.layer = layer
         self.scans: dict[int, dict[str, _Seen]] = {}
