@@ -16,6 +16,7 @@ from typing import Any
 from rich.text import Text
 
 from sync import program
+from sync.series.outcome import NOT_TRIED
 from sync.series.verify import DriftKind, Verification, verify
 from sync.ui import UI, short_oid
 from sync.workspace import Workspace
@@ -61,16 +62,22 @@ def check(workspace: Workspace, ui: UI, *, rev: str | None = None) -> int:
     result = verify(workspace.repo, loaded, upstream.tree, tree, targets)
     where = rev if rev is not None else "the work tree"
     ui.emit_json(_as_json(result, upstream.commit, upstream.recorded, rev,
-                          len(loaded.patches)))
+                          [item.entry.name for item in loaded.patches]))
     _report(result, ui, where, upstream.commit, ", ".join(f"{t}/" for t in targets))
     return 0 if result.clean else 1
 
 
 def _as_json(result: Verification, upstream: str, recorded: bool, rev: str | None,
-             patches: int) -> dict[str, Any]:
+             names: list[str]) -> dict[str, Any]:
     stop = result.applied.stop
+    reports = [*result.applied.reports, *([stop.report] if stop else [])]
+    found = [report.status.value for report in reports]
+    found += [NOT_TRIED] * (len(names) - len(found))
     return {"clean": result.clean, "rev": rev, "upstream": upstream,
-            "upstream_recorded": recorded, "patches": patches,
+            "upstream_recorded": recorded, "patches": len(names),
+            "statuses": [{"index": number, "name": name, "status": status}
+                         for number, (name, status) in enumerate(zip(names, found,
+                                                                     strict=True), 1)],
             "drift": [item.as_json() for item in result.drift],
             "conflict": None if stop is None else {
                 "patch": stop.report.name, "files": list(stop.report.conflicts),

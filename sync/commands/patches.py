@@ -79,12 +79,12 @@ def list_patches(workspace: Workspace, ui: UI) -> int:
     """The series as a table (or --json), statuses against the upstream branch's tip."""
     _tree, loaded = workspace.work_series()
     tip = workspace.upstream_tip()
-    found: list[str | None] = [None] * len(loaded.patches)
+    found: list[tuple[str | None, str | None]] = [(None, None)] * len(loaded.patches)
     if tip is None:
         ui.warn(f"branch {workspace.manifest.branch!r} does not exist: no statuses "
                 f"(run `{program.command('pull')}` first)")
     else:
-        found = list(statuses(workspace.repo, loaded, str(tip.tree_id)))
+        found = [*statuses(workspace.repo, loaded, str(tip.tree_id))]
     rows = [_row(number, item, status)
             for number, (item, status) in enumerate(zip(loaded.patches, found, strict=True), 1)]
     ui.emit_json({"upstream": str(tip.id) if tip else None, "base": loaded.series.base,
@@ -97,11 +97,13 @@ def list_patches(workspace: Workspace, ui: UI) -> int:
     return 0
 
 
-def _row(number: int, item: SeriesPatch, status: str | None) -> dict[str, Any]:
+def _row(number: int, item: SeriesPatch,
+         status: tuple[str | None, str | None]) -> dict[str, Any]:
     patch = item.patch
     return {"index": number, "name": item.entry.name, "subject": patch.meta.subject,
             "files": len(patch.files), "added": patch.added, "removed": patch.removed,
-            "status": status, "forwarded": patch.meta.field("Forwarded")}
+            "status": status[0], "status_text": status[1],
+            "forwarded": patch.meta.field("Forwarded")}
 
 
 def _table(rows: list[dict[str, Any]]) -> Text:
@@ -111,7 +113,7 @@ def _table(rows: list[dict[str, Any]]) -> Text:
     for row in rows:
         cells.append((str(row["index"]), row["name"], _cut(row["subject"] or "", 50),
                       str(row["files"]), f"+{row['added']} −{row['removed']}",
-                      row["status"] or "—", row["forwarded"] or "—"))
+                      row["status_text"] or "—", row["forwarded"] or "—"))
     widths = [max(len(cell[column]) for cell in cells) for column in range(7)]
     lines = []
     for number, cell in enumerate(cells):

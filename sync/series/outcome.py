@@ -35,6 +35,12 @@ class Status(str, Enum):
         return self in (Status.ALREADY_UPSTREAM, Status.EMPTY)
 
 
+NOT_TRIED = "not tried"  # after the patch a series stopped at
+# The one vocabulary of a patch's status in every --json document (rebase-patches, patches
+# list, check, status); sync/schemas/*.schema.json enumerate it.
+PATCH_STATUSES: tuple[str, ...] = (*(status.value for status in Status), NOT_TRIED)
+
+
 @dataclass(frozen=True)
 class Conflict:
     """A file left with conflict markers; the sides become index stages 1, 2 and 3."""

@@ -17,9 +17,9 @@ from sync.git.repo import commit_by_id
 from sync.git.trees import TreeSource
 from sync.series.engine import SeriesResult, apply_series
 from sync.series.load import LoadedSeries
+from sync.series.outcome import NOT_TRIED
 
 LISTED = 20  # drifting files named in a message; the rest are counted
-NOT_TRIED = "not tried"  # the status of the patches after one that conflicts
 
 
 class DriftKind(str, Enum):
@@ -76,13 +76,13 @@ def expected_tree(repo: Repository, loaded: LoadedSeries, upstream: str) -> Seri
     return apply_series(repo, list(loaded.patches), upstream, base=base_tree(repo, loaded))
 
 
-def statuses(repo: Repository, loaded: LoadedSeries, upstream: str) -> list[str]:
-    """Each patch's status text applied onto tree ``upstream`` (``expected_tree``'s rules);
-    after a conflict, the later patches are "not tried"."""
+def statuses(repo: Repository, loaded: LoadedSeries, upstream: str) -> list[tuple[str, str]]:
+    """Each patch's status and its text ("offset", "offset +3") applied onto tree ``upstream``
+    (``expected_tree``'s rules); after a conflict, the later patches are "not tried"."""
     applied = expected_tree(repo, loaded, upstream)
     reports = [*applied.reports, *([applied.stop.report] if applied.stop else [])]
-    found = [report.status_text for report in reports]
-    return found + [NOT_TRIED] * (len(loaded.patches) - len(found))
+    found = [(report.status.value, report.status_text) for report in reports]
+    return found + [(NOT_TRIED, NOT_TRIED)] * (len(loaded.patches) - len(found))
 
 
 def drift_between(repo: Repository, expected: str, actual: str,

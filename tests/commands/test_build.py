@@ -20,6 +20,7 @@ import pytest
 
 from tests.commands.projects import UPSTREAM_DIGEST, Project, make_project
 from tests.fixtures.docker_services import File, ImageFactory, Registry
+from tests.test_json_schemas import validate
 
 SHELL_FILES = ("/bin/sh", "/lib/x86_64-linux-gnu/libc.so.6", "/lib64/ld-linux-x86-64.so.2")
 
@@ -114,7 +115,7 @@ def test_build_and_push_a_rendered_variant(tmp_path: Path, tiny_base: str, docke
     prefix = f"{registry.address}/community-{uuid.uuid4().hex[:6]}"
     result = project.run("build", "--push", "--prefix", prefix, "--json")
     assert result.code == 0, result.err
-    document = json.loads(result.out)
+    document = validate("build", json.loads(result.out))  # the shipped schema holds
     (image,) = document["images"]
     tag = f"{prefix}/deepracer-simapp:5.3.3-tiny"
     assert image["tag"] == tag and image["variant"] == "tiny" and image["pushed"] is True

@@ -78,6 +78,10 @@ def test_json_mode_prints_one_document_with_the_drift(tmp_path: Path):
     assert document == {"schema_version": 1, "clean": False, "rev": None,
                         "upstream": simapp.upstream, "upstream_recorded": True,
                         "patches": 2, "conflict": None,
+                        "statuses": [
+                            {"index": 1, "name": "0001-agent-logging.patch", "status": "clean"},
+                            {"index": 2, "name": "0002-environment-pins.patch",
+                             "status": "clean"}],
                         "drift": [{"path": "bundle/README.md", "kind": "modified"}]}
 
 

@@ -62,11 +62,14 @@ def test_list_reports_statuses_against_the_moved_upstream_and_stops_at_a_conflic
     assert result.code == 0, result.err
     document = json.loads(result.out)
     assert document["upstream"] == simapp.upstream
-    assert [(row["name"], row["status"]) for row in document["patches"]] == [
-        ("0001-agent-logging.patch", "offset +3"), ("0002-environment-pins.patch", "conflict")]
+    # the status in the one vocabulary, and in words with its detail
+    assert [(row["name"], row["status"], row["status_text"]) for row in document["patches"]] == [
+        ("0001-agent-logging.patch", "offset", "offset +3"),
+        ("0002-environment-pins.patch", "conflict", "conflict")]
     assert document["patches"][1] == {
         "index": 2, "name": "0002-environment-pins.patch", "subject": "Pin TensorFlow 2.13",
-        "files": 1, "added": 1, "removed": 1, "status": "conflict", "forwarded": None}
+        "files": 1, "added": 1, "removed": 1, "status": "conflict", "status_text": "conflict",
+        "forwarded": None}
 
 
 def test_list_of_patches_after_a_conflict_are_not_tried(tmp_path: Path):
