@@ -1,0 +1,1 @@
+"""Validates a DeepRacer model before it is imported: SageMaker inference endpoint (`serve`)."""
