@@ -26,6 +26,7 @@ from typing import Any, Protocol, TypeAlias
 import docker
 import docker.errors
 import docker.utils
+from docker.utils.build import exclude_paths
 import requests
 import urllib3.exceptions
 
@@ -233,6 +234,12 @@ def connect_for_builds() -> Client:
     except EngineError as error:
         raise BuildError(f"cannot reach the Docker Engine at {engine_address()}: "
                          f"{error.explanation}", hint=DEFAULT_HOST_HINT) from None
+
+
+def context_paths(root: Path, ignore_patterns: list[str]) -> set[str]:
+    """The paths under ``root`` (files and folders, relative, "/"-separated) that a build sends
+    as its context, given the lines of ``.dockerignore``: the SDK's own matcher decides."""
+    return {name.replace("\\", "/") for name in exclude_paths(str(root), ignore_patterns)}
 
 
 def build_image(client: Client, request: BuildRequest, progress: BuildProgress) -> str:

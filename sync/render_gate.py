@@ -20,14 +20,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sync import program
-from sync.config.manifest import Manifest
+from sync.build_context import check_declared, check_sources, copy_sources
+from sync.config.manifest import MANIFEST_NAME, Manifest
 from sync.config.variants import Variant
 from sync.config.version import VERSION_NAME, read_version_info
 from sync.errors import CheckFailed, GitError
 from sync.git import Repository, worktree
 from sync.git import repo as gitrepo
 from sync.git.trees import TreeSource
-from sync.render import TEMPLATE_NAME, RenderedFile, render_all
+from sync.render import TEMPLATE_NAME, RenderedFile, dockerfile_path, render_all
 from sync.series.engine import PatchReport
 from sync.series.load import PATCHES, load_series
 from sync.series.outcome import Status
@@ -67,13 +68,20 @@ class Rendering:
 
 def render_in_memory(repo: Repository, root: Path, manifest: Manifest,
                      names: list[str] | None) -> Rendering:
-    """Validate the inputs, pass the gate, and render (writing nothing)."""
+    """Validate the inputs, pass the gate, render (writing nothing), check the build context
+    (``sync.build_context``: declared image files, COPY sources, .dockerignore)."""
     declared = manifest.declared_variants
     selected = manifest.select_variants(names)
     version = read_version_info(root / VERSION_NAME)
+    shown = manifest.path.name if manifest.path is not None else MANIFEST_NAME
+    check_declared(root, manifest.image_files, shown)
     gate = render_gate(repo, manifest)
     files = render_all(root / TEMPLATE_NAME, selected, declared, version.version, gate.upstream,
                        manifest.platform, name=TEMPLATE_NAME, version_info=version.info)
+    dockerfiles = {dockerfile_path(variant.name) for variant in selected}
+    sources = [source for file in files if file.path in dockerfiles
+               for source in copy_sources(file.path, file.text)]
+    check_sources(root, sources, manifest.image_files, shown)
     return Rendering(selected, declared, version.version, files, gate)
 
 

@@ -84,6 +84,8 @@ def parse(text: str, tmp_path: Path, **build_args: str) -> tuple[DockerfileParse
         if item["instruction"] == "FROM":
             base, _, name = item["value"].partition(" AS ")
             stages.append(Stage(name.strip(), base.strip(), []))
+        elif item["instruction"] == "ARG" and not stages:
+            continue  # the global ARGs of the FROM lines
         elif item["instruction"] != "COMMENT":
             assert stages, f"{item['instruction']} before the first FROM"
             stages[-1].instructions.append((item["instruction"], item["value"]))
@@ -108,17 +110,17 @@ def test_stages_bases_and_copies(variant: str, tmp_path: Path):
     declared = next(v for v in real_variants() if v.name == variant)
     parser, stages = parse(rendered(variant), tmp_path)
     assert [(stage.name, stage.base) for stage in stages] == [
-        ("base", declared.base), ("redis", declared.base), ("build", "base"),
-        ("runtime", "base")]
-    base, redis, build, runtime = stages
-    # only the build stage sees the bundle; the runtime stage gets the colcon install only
-    assert build.values("COPY") == ["bundle/ /opt/amazon/"]
-    assert any("colcon build" in run and "--install-base /opt/amazon/install" in run
-               for run in build.values("RUN"))
-    assert runtime.values("COPY") == ["--from=redis /opt/redis/bin/ /usr/local/bin/",
-                                      "--from=build /opt/amazon/install/ /opt/amazon/install/"]
-    assert base.values("COPY") == redis.values("COPY") == []
-    assert parser.baseimage == "base"
+        ("bundle", "${ROS_IMG}"), ("redis", "${CORE_IMG}"), ("simapp", "${CORE_IMG}")]
+    assert f"ARG CORE_IMG={declared.base}" in rendered(variant)
+    bundle, redis, simapp = stages
+    # only the bundle stage builds the sources; the final stage takes its install tree only
+    assert bundle.values("COPY") == ["bundle/ /opt/bundle/"]
+    assert any("colcon build" in run for run in bundle.values("RUN"))
+    assert [copy for copy in simapp.values("COPY") if copy.startswith("--from=")] == [
+        "--from=redis /usr/local/bin/ /usr/local/bin/",
+        "--from=bundle /opt/bundle/install/ /opt/simapp/"]
+    assert redis.values("COPY") == []
+    assert parser.baseimage == declared.base  # the global ARG resolved
 
 
 @pytest.mark.parametrize("variant", ["cpu", "gpu"])
@@ -140,30 +142,28 @@ def test_the_oci_labels_come_from_version_the_revision_and_the_upstream_branch(
 
 def test_the_software_the_issue_asks_for(tmp_path: Path):
     for variant in real_variants():
-        _, (base, redis, build, runtime) = parse(rendered(variant.name), tmp_path)
-        base_runs = " ".join(base.values("RUN"))
-        for package in ("python3", "python3-pip", "ros-noetic-ros-base", "gazebo11",
-                        "libglvnd0", "libegl1", "xvfb"):
-            assert f" {package} " in base_runs, (variant.name, package)
-        assert "packages.osrfoundation.org/gazebo/ubuntu-stable focal" in base_runs
-        assert "packages.ros.org/ros/ubuntu focal" in base_runs
+        _, (bundle, redis, simapp) = parse(rendered(variant.name), tmp_path)
+        simapp_runs = " ".join(simapp.values("RUN"))
+        for package in ("python3", "python3-pip", "ros-noetic-ros-base", "gazebo11", "xvfb"):
+            assert f" {package} " in simapp_runs, (variant.name, package)
+        assert "packages.osrfoundation.org/gazebo/ubuntu-stable focal" in simapp_runs
+        assert "packages.ros.org/ros/ubuntu focal" in simapp_runs
         redis_runs = " ".join(redis.values("RUN"))
         assert "REDIS_VERSION=6.2.7" in redis.values("ARG")
         assert "redis-${REDIS_VERSION}.tar.gz" in redis_runs
         assert "sha256sum --check" in redis_runs
-        assert f'"{variant.tensorflow}"' in " ".join(runtime.values("RUN"))
-        assert "python3-colcon-common-extensions" in " ".join(build.values("RUN"))
+        assert f'"{variant.tensorflow}"' in simapp_runs
+        assert "python3-colcon-common-extensions" in " ".join(bundle.values("RUN"))
 
 
-def test_only_the_gpu_variant_gets_cuda_nvcc_and_the_nvidia_environment(tmp_path: Path):
+def test_only_the_gpu_variant_gets_cuda_nvcc_but_both_get_the_nvidia_environment(
+        tmp_path: Path):
     cpu_text, gpu_text = rendered("cpu"), rendered("gpu")
-    _, (gpu_base, *_rest) = parse(gpu_text, tmp_path)
-    assert any("cuda-nvcc-11-8" in run for run in gpu_base.values("RUN"))
-    assert any("NVIDIA_DRIVER_CAPABILITIES=compute,utility,graphics" in env
-               for env in gpu_base.values("ENV"))
-    assert any("10_nvidia.json" in run for run in gpu_base.values("RUN"))
-    for marker in ("cuda-nvcc", "NVIDIA_", "10_nvidia.json"):
-        assert marker not in cpu_text
+    assert "cuda-nvcc-11-8" in gpu_text and "cuda-nvcc" not in cpu_text
+    for text in (cpu_text, gpu_text):
+        _, stages = parse(text, tmp_path)
+        assert any("NVIDIA_DRIVER_CAPABILITIES=all" in env for env in stages[-1].values("ENV"))
+        assert any("10_nvidia.json" in copy for copy in stages[-1].values("COPY"))
     assert '"tensorflow-cpu==2.13.1"' in cpu_text and '"tensorflow==2.13.1"' in gpu_text
 
 

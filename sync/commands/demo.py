@@ -22,6 +22,7 @@ from pathlib import Path
 from rich.console import Console
 
 from sync import program
+from sync.build_context import summarize_dockerfile
 from sync.commands.pull import check, pull
 from sync.commands.rebase import rebase_patches
 from sync.commands.render import render
@@ -36,7 +37,7 @@ from sync.git.diff import diff_text
 from sync.git.trees import Entry, TreeSource, write_blob
 from sync.image.current import current_image
 from sync.importer import image_opener
-from sync.render import TEMPLATE_NAME
+from sync.render import DEFAULT_PREFIX, TEMPLATE_NAME, image_tag
 from sync.review.collect import review_last_rebase
 from sync.sample import SAMPLE_MANIFEST, demo_project, write_sample
 from sync.sample.demo_project import SERIES, DemoPatch
@@ -84,6 +85,7 @@ def demo(folder: Path, ui: UI, *, keep: bool) -> int:
     manifest_path.write_text(f"{SAMPLE_MANIFEST}\n{demo_project.variants()}", encoding="utf-8")
     (root / TEMPLATE_NAME).write_bytes(demo_project.template())
     (root / VERSION_NAME).write_bytes(demo_project.version())
+    demo_project.write_image_files(root)  # what the template copies besides the bundle
     steps.commit(repo, "Track the sample image; the project's template and version")
 
     def opened() -> Workspace:  # afresh for each step: the manifest changes on the way
@@ -123,6 +125,7 @@ def demo(folder: Path, ui: UI, *, keep: bool) -> int:
         or steps.commit(repo, "Rebase the series onto upstream v2")
         or steps.run(f"{prog} render",
                      lambda: render(opened(), steps.ui))
+        or steps.show_rendered(root)
         or steps.commit(repo, "Render the Dockerfiles")
         or steps.run(f"{prog} report --format html -o ../review.html",
                      lambda: report_step("html"))
@@ -165,6 +168,22 @@ class _Steps:
     def commit(self, repo: Repository, message: str) -> int:
         self.heading(f"git commit -qam {message!r}")
         _commit_all(repo, message)
+        return 0
+
+    def show_rendered(self, root: Path) -> int:
+        """What the rendered Dockerfiles make: stages, entry point, tag (no file dumps)."""
+        self.heading("# the rendered images (docker/Dockerfile.<variant>, docker-bake.json)")
+        for path in sorted((root / "docker").glob("Dockerfile.*")):
+            summary = summarize_dockerfile(path.read_text(encoding="utf-8"))
+            tag = image_tag(DEFAULT_PREFIX, summary.labels.get("version", "?"),
+                            path.name.removeprefix("Dockerfile."))
+            self.ui.print(f"  {tag}  (docker/{path.name})", markup=False)
+            for name, base in summary.stages:
+                self.ui.print(f"    stage {name:<8} FROM {base}", markup=False)
+            self.ui.print(f"    WORKDIR {summary.workdir}  ENTRYPOINT {summary.entrypoint}",
+                          markup=False)
+            self.ui.print(f"    CMD {summary.cmd}  LABEL version={summary.labels.get('version')}",
+                          markup=False)
         return 0
 
     def bump_tag(self, repo: Repository, manifest_path: Path) -> int:

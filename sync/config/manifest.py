@@ -49,6 +49,8 @@ class Manifest:
     paths: tuple[PathMapping, ...]
     variants: tuple[Variant, ...] = ()  # in declaration order; () when the section is absent
     path: Path | None = None  # where it was read from, for messages
+    # repository paths the images COPY (a trailing "/" for a folder); render checks them
+    image_files: tuple[str, ...] = ()
 
     @property
     def reference(self) -> str:
@@ -104,7 +106,7 @@ def parse_manifest(text: str, filename: str, path: Path | None = None) -> Manife
     if root is None:
         raise ConfigError(f"{filename}: empty manifest")
     keys = reader.mapping(root, "", {"image", "tag", "digest", "platform", "branch", "paths",
-                                      "variants"})
+                                      "variants", "image_files"})
     for required in ("image", "paths"):
         if required not in keys:
             raise reader.fail(root, required, "required key is missing")
@@ -132,9 +134,21 @@ def parse_manifest(text: str, filename: str, path: Path | None = None) -> Manife
     branch = optional("branch", "upstream", _valid_branch_name, "is not a valid branch name")
     paths = _read_paths(reader, keys["paths"][1])
     variants = parse_variants(reader, keys["variants"][1]) if "variants" in keys else ()
+    image_files = _read_image_files(reader, keys["image_files"][1]) if "image_files" in keys \
+        else ()
     assert platform is not None and branch is not None
     return Manifest(image=image, tag=tag, digest=digest, platform=platform, branch=branch,
-                    paths=paths, variants=variants, path=path)
+                    paths=paths, variants=variants, path=path, image_files=image_files)
+
+
+def _read_image_files(reader: YamlReader, node: Node) -> tuple[str, ...]:
+    values = reader.string_list(node, "image_files")
+    for index, (value, item) in enumerate(zip(values, node.value, strict=True)):
+        parts = value.rstrip("/").split("/")
+        if value.startswith("/") or "\\" in value or any(part in ("", ".", "..") for part in parts):
+            raise reader.fail(item, f"image_files[{index}]",
+                              f"{value!r} must be a plain path relative to the repository root")
+    return values
 
 
 def _read_paths(reader: YamlReader, node: Node) -> tuple[PathMapping, ...]:

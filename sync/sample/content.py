@@ -108,6 +108,11 @@ def _app_files(version: int) -> list[Entry]:
         File("opt/amazon/install/setup.bash", b"# colcon install output\n"),
         File("opt/amazon/log/latest_build/events.log", b"colcon log\n"),
         Fifo("opt/amazon/run/agent.fifo"),
+        # what the project's Dockerfile.j2 copies from the bundle besides its sources
+        File("opt/amazon/rl_coach.patch", b"--- a/rl_coach/logger.py\n+++ b/rl_coach/logger.py\n"),
+        File("opt/amazon/script/start_deepracer_node_monitor.py", b"print('node monitor')\n"),
+        *(File(f"opt/amazon/src/deepracer_node_monitor/config/deepracer_{kind}node_monitor_list"
+               ".txt", b"/racecar/agent\n") for kind in ("", "evaluation_", "virtual_event_")),
     ]
     if version == 1:
         entries.append(File("opt/amazon/markov/legacy.py", b"# removed in version 2\n"))

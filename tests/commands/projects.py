@@ -48,6 +48,16 @@ REAL_VARIANTS = """\
 """
 
 
+# What the real Dockerfile.j2 copies from the upstream bundle (the other files it copies are
+# the repository's own, under docker/): a project with the real template gets these upstream.
+TEMPLATE_UPSTREAM_FILES = {
+    "rl_coach.patch": b"--- a/rl_coach/logger.py\n+++ b/rl_coach/logger.py\n",
+    "script/start_deepracer_node_monitor.py": b"print('node monitor')\n",
+    **{f"src/deepracer_node_monitor/config/deepracer_{kind}node_monitor_list.txt": b"/racecar\n"
+       for kind in ("", "evaluation_", "virtual_event_")},
+}
+
+
 @dataclass(frozen=True)
 class PatchSpec:
     """One community patch: its name, subject and the files it leaves changed."""
@@ -157,7 +167,13 @@ def patch_text(repo: pygit2.Repository, before: pygit2.Oid, after: pygit2.Oid,
 def make_project(parent: Path, upstream: Mapping[str, bytes],
                  patches: Sequence[PatchSpec] = (), *, variants: str = REAL_VARIANTS,
                  template: str | None = None, version: str = "5.3.3") -> Project:
-    """A committed checkout whose targets are exactly upstream + series (see module doc)."""
+    """A committed checkout whose targets are exactly upstream + series (see module doc).
+
+    With the real template (``template`` None) the project also gets what that template
+    copies: ``TEMPLATE_UPSTREAM_FILES`` upstream, and the repository's docker/ files.
+    """
+    if template is None:
+        upstream = {**TEMPLATE_UPSTREAM_FILES, **upstream}
     root = parent / "simapp"
     repo = pygit2.init_repository(str(root), initial_head="main")
     contents = {f"bundle/{path}": data for path, data in upstream.items()}
@@ -184,6 +200,8 @@ def make_project(parent: Path, upstream: Mapping[str, bytes],
     shutil.copyfile(ROOT / ".dockerignore", root / ".dockerignore")
     if template is None:
         shutil.copyfile(ROOT / "Dockerfile.j2", root / "Dockerfile.j2")
+        shutil.copytree(ROOT / "docker" / "files", root / "docker" / "files", symlinks=True)
+        shutil.copyfile(ROOT / "docker" / "requirements.txt", root / "docker" / "requirements.txt")
     else:
         project.write("Dockerfile.j2", template)
     project.commit_all("simapp: upstream + series")

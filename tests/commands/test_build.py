@@ -131,10 +131,11 @@ def test_build_and_push_a_rendered_variant(tmp_path: Path, tiny_base: str, docke
     assert file_in_image(docker_client, tag, "/opt/amazon/src/simulation/launch.py") == \
         b"print('launch')\n"
     assert file_in_image(docker_client, tag, "/opt/amazon/built") == b"tensorflow-cpu==2.13.1\n"
-    # .dockerignore keeps the build context to the bundle: no .git, patches/ or manifest
+    # .dockerignore keeps the build context to what the image needs: no .git, patches/, manifest
     with archive_from_image(docker_client, tag, "/context") as tar:
         names = {name.split("/", 2)[1] for name in tar.getnames() if "/" in name}
-    assert names == {"bundle", "docker"}, names  # docker/: the Dockerfile is always sent
+    # docker/: the Dockerfile is always sent; VERSION: the image copies it
+    assert names == {"bundle", "docker", "VERSION"}, names
 
     # the registry serves it under the digest the command reported
     repository = tag.split("/", 1)[1].rsplit(":", 1)[0]

@@ -43,6 +43,11 @@ def test_the_demo_runs_every_step_and_leaves_a_consistent_repository(
     assert row(out, "0003-tensorflow-2.13.patch") == "merged (3-way)"
     assert row(out, "0004-respawn-agent.patch") == "already upstream"
     assert "docker/Dockerfile.gpu" in out
+    # the rendered result is shown: the images DeepRacer-for-Cloud would run
+    assert "awsdeepracercommunity/deepracer-simapp:5.3.3-cpu  (docker/Dockerfile.cpu)" in out
+    assert "stage simapp   FROM nvidia/cuda:11.8.0-cudnn8-runtime-ubuntu20.04" in out
+    assert 'WORKDIR /opt/simapp  ENTRYPOINT ["/bin/bash", "-c"]' in out
+    assert 'CMD ["./run.sh run distributed_training.launch"]  LABEL version=5.3.3' in out
 
     root = tmp_path / "kept" / "simapp"
     repo = pygit2.Repository(str(root))

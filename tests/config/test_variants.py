@@ -45,7 +45,9 @@ def error_of(section: str) -> str:
 def test_the_repository_declares_cpu_and_gpu_as_the_issue_describes():
     manifest = load_manifest(ROOT / "upstream-manifest.yaml")
     cpu, gpu = manifest.variants
-    assert cpu == Variant(name="cpu", base="ubuntu:20.04", tensorflow="tensorflow-cpu==2.13.1")
+    # both variants set the NVIDIA runtime environment, as 5.3.3 does (facts section 6)
+    assert cpu == Variant(name="cpu", base="ubuntu:20.04", tensorflow="tensorflow-cpu==2.13.1",
+                          nvidia=True)
     assert gpu.name == "gpu"
     assert gpu.base == "nvidia/cuda:11.8.0-cudnn8-runtime-ubuntu20.04"
     assert gpu.packages == ("cuda-nvcc-11-8",)

@@ -20,6 +20,19 @@ def test_the_template_and_version_are_the_projects_own():
     assert demo_project.version() == (PROJECT / "VERSION").read_bytes(), COPY_HINT.format("VERSION")
 
 
+def test_the_image_files_are_the_projects_own():
+    hint = "refresh the demo's copy: python3 -m sync.sample.demo_project"
+    shipped = demo_project.image_files()
+    assert set(shipped) >= {".dockerignore", "docker/requirements.txt",
+                            "docker/files/robomaker/run.sh"}, hint
+    for name, (mode, content) in shipped.items():
+        path = PROJECT / name
+        assert path.is_file() and path.read_bytes() == content, f"{name}: {hint}"
+        assert mode == (0o755 if path.stat().st_mode & 0o111 else 0o644), f"{name}: {hint}"
+    assert demo_project.pack_image_files(PROJECT) == demo_project.data_file(
+        demo_project.IMAGE_FILES), hint  # nothing added or removed either
+
+
 def test_the_variants_are_the_projects_own():
     shipped = yaml.safe_load(demo_project.variants())
     assert set(shipped) == {"variants"}
