@@ -26,9 +26,9 @@ from typing import Any, Protocol, TypeAlias
 import docker
 import docker.errors
 import docker.utils
-from docker.utils.build import exclude_paths
 import requests
 import urllib3.exceptions
+from docker.utils.build import exclude_paths
 
 from sync.errors import BuildError, SyncError
 

@@ -7,7 +7,6 @@ test's.
 
 from __future__ import annotations
 
-import subprocess
 import time
 from pathlib import Path
 
