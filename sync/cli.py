@@ -31,6 +31,7 @@ from sync.ui import UI
 COMMANDS = {
     "status": "sync.commands.status",
     "pull": "sync.commands.pull",
+    "adopt": "sync.commands.adopt",
     "rebase-patches": "sync.commands.rebase",
     "render": "sync.commands.render",
     "build": "sync.commands.build",

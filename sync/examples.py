@@ -23,6 +23,11 @@ EXAMPLES: dict[str, list[tuple[str, str]]] = {
         ("pull --from docker-archive:simapp.tar", "read a `docker save` tarball"),
         ("pull --check", "is there a new upstream? (exit 1 when the tag moved)"),
     ],
+    "adopt": [
+        ("adopt --upstream-rev v5.3.3-import", "patches/ from the community commits since then"),
+        ("adopt --upstream-rev v5.3.3-import --group folder", "one patch per top-level folder"),
+        ("adopt --from docker://", "upstream read from the registry; one patch per file"),
+    ],
     "rebase-patches": [
         ("rebase-patches", "re-apply patches/series onto the upstream branch"),
         ("rebase-patches --continue", "after resolving the conflicts of a stopped patch"),

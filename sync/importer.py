@@ -97,6 +97,19 @@ def import_image(repo: Repository, manifest: Manifest, opened: OpenedImage, *,
     return outcome
 
 
+def image_tree(repo: Repository, manifest: Manifest, opened: OpenedImage, *,
+               limits: Limits = DEFAULT_LIMITS,
+               warn: Callable[[str], None] = lambda _message: None) -> tuple[str, str]:
+    """The tree and commit message `pull` would write for ``opened`` (no ref moves)."""
+    info = opened.info
+    check_pinned_digest(manifest, info, warn)
+    label, note = read_label(manifest, info)
+    if note is not None:
+        warn(note)
+    tree_id, _report = _read_into_tree(repo, manifest, opened, limits, "use", None)
+    return tree_id, commit_message(manifest, info, label)
+
+
 def refuse_checked_out(repo: Repository, branch: str) -> None:
     """Moving a checked-out branch would leave that work tree silently stale (git refuses too)."""
     where = gitrepo.checked_out_in(repo, branch)

@@ -27,6 +27,7 @@ TRAILER_DIGEST = "Upstream-Digest"
 TRAILER_CREATED = "Upstream-Created"
 TRAILER_IMAGE_ID = "Upstream-Image-Id"
 TRAILER_MAPPING = "Upstream-Mapping"
+TRAILER_ADOPTED = "Upstream-Adopted-From"
 
 
 @dataclass(frozen=True)
@@ -108,6 +109,13 @@ def commit_message(manifest: Manifest, info: ImageInfo, label: str | None = None
     lines.append(f"{TRAILER_IMAGE_ID}: {info.image_id}")
     lines.append(f"{TRAILER_MAPPING}: {mapping_fingerprint(manifest)}")
     return "\n".join(lines) + "\n"
+
+
+def adopted_message(manifest: Manifest, rev: str) -> str:
+    """The message of an upstream commit `adopt` made from commit ``rev``'s targets: where it
+    came from, and no image identity (none is known; the next `pull` imports the image)."""
+    return (f"Upstream {image_label(manifest)} (adopted from commit {rev[:12]})\n\n"
+            f"{TRAILER_ADOPTED}: {rev}\n{TRAILER_MAPPING}: {mapping_fingerprint(manifest)}\n")
 
 
 _REFERENCE = re.compile(r"[a-z0-9][a-z0-9._/:-]*(:[\w][\w.-]{0,127}|@sha256:[0-9a-f]{64})")

@@ -88,6 +88,12 @@ def read_blob(repo: pygit2.Repository, oid: str) -> bytes:
     return bytes(data)
 
 
+def blob_size(repo: pygit2.Repository, oid: str) -> int:
+    """The size in bytes of blob ``oid``."""
+    blob = repo.get(oid)
+    return int(blob.size) if isinstance(blob, pygit2.Blob) else 0
+
+
 def find_blob(repo: pygit2.Repository, prefix: str) -> bytes | None:
     """The content of the blob whose id starts with ``prefix`` (an ``index`` line), if present."""
     if len(prefix) < 7 or set(prefix) <= {"0"}:

@@ -27,10 +27,11 @@ from sync.series.seriesfile import SeriesEntry
 from sync.series.verify import base_tree, drift_between, expected_tree
 
 
-def header(subject: str, author: str, description: str = "") -> bytes:
-    """The mail header of a new patch: ``git am`` takes author and subject from it."""
+def header(subject: str, author: str, description: str = "", date: str | None = None) -> bytes:
+    """The mail header of a new patch: ``git am`` takes author, date and subject from it."""
     body = f"\n{description.strip()}\n" if description.strip() else ""
-    text = f"From: {author}\nSubject: [PATCH] {subject.strip()}\n{body}\n---\n"
+    dated = f"Date: {date}\n" if date else ""
+    text = f"From: {author}\n{dated}Subject: [PATCH] {subject.strip()}\n{body}\n---\n"
     return FIXED_FROM + text.encode("utf-8")
 
 
@@ -45,12 +46,13 @@ def uncaptured_diff(repo: Repository, expected: str, actual: str,
 
 
 def new_patch(repo: Repository, expected: str, actual: str, targets: Sequence[str], *,
-              subject: str, author: str, description: str = "") -> bytes | None:
+              subject: str, author: str, description: str = "",
+              date: str | None = None) -> bytes | None:
     """The text of a patch turning ``expected`` into ``actual``; None when they are equal."""
     diff = uncaptured_diff(repo, expected, actual, targets)
     if not diff:
         return None
-    return render_patch(header(subject, author, description), diff)
+    return render_patch(header(subject, author, description, date), diff)
 
 
 @dataclass(frozen=True)
