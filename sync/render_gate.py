@@ -33,7 +33,7 @@ from sync.series.engine import PatchReport
 from sync.series.load import PATCHES, load_series
 from sync.series.outcome import Status
 from sync.series.state import StateStore
-from sync.series.verify import drift_lines, verify
+from sync.series.verify import drift_lines, inexact_lines, verify
 from sync.upstream import Upstream
 
 
@@ -106,6 +106,14 @@ def render_gate(repo: Repository, manifest: Manifest) -> GateResult:
             + "\n  (later patches were not tried)",
             hint=f"run `{program.command('rebase-patches')}`, resolve the conflicts, commit, then "
                  "try again")
+    if checked.inexact or checked.markers:
+        lines = [inexact_lines(checked.inexact, where)] if checked.inexact else []
+        if checked.markers:
+            lines.append(f"  conflict markers in: {', '.join(checked.markers)}")
+        raise CheckFailed(
+            "the patch series does not apply exactly:\n" + "\n".join(lines),
+            hint=f"run `{program.command('rebase-patches')}` to refresh the series, resolve "
+                 "what it reports, commit, then try again")
     if checked.drift:
         raise CheckFailed(
             f"the work tree's targets differ from {where} + series:\n"

@@ -17,7 +17,7 @@ from rich.text import Text
 
 from sync import program
 from sync.series.outcome import NOT_TRIED
-from sync.series.verify import DriftKind, Verification, verify
+from sync.series.verify import DriftKind, Verification, inexact_lines, verify
 from sync.ui import UI, short_oid
 from sync.workspace import Workspace
 
@@ -79,6 +79,8 @@ def _as_json(result: Verification, upstream: str, recorded: bool, rev: str | Non
                          for number, (name, status) in enumerate(zip(names, found,
                                                                      strict=True), 1)],
             "drift": [item.as_json() for item in result.drift],
+            "inexact": [item.as_json() for item in result.inexact],
+            "markers": list(result.markers),
             "conflict": None if stop is None else {
                 "patch": stop.report.name, "files": list(stop.report.conflicts),
                 "evidence": list(stop.report.evidence)}}
@@ -96,7 +98,11 @@ def _report(result: Verification, ui: UI, where: str, upstream: str, targets: st
             ui.print(f"  {line}", markup=False, soft_wrap=True)
         ui.print(f"  refresh the series with `{program.command('rebase-patches')}`", markup=False)
         return
+    if result.inexact or result.markers:
+        _report_series(result, ui, where_up)
     if not result.drift:
+        if result.inexact or result.markers:
+            return
         patches = _count(len(result.applied.reports), "patch", "patches")
         ui.print(f"{targets} in {where} = {base} ({patches}): no drift", markup=False,
                  soft_wrap=True)
@@ -110,6 +116,20 @@ def _report(result: Verification, ui: UI, where: str, upstream: str, targets: st
         row.append(f"  {item.path}")
         ui.print(row, soft_wrap=True)
     ui.print(f"  {_hint()}", markup=False, soft_wrap=True)
+
+
+def _report_series(result: Verification, ui: UI, where_up: str) -> None:
+    """Patches that do not apply exactly, and files the series leaves conflict markers in."""
+    if result.inexact:
+        ui.print(inexact_lines(result.inexact, where_up), markup=False, soft_wrap=True)
+        ui.print(f"  refresh the series with `{program.command('rebase-patches')}` (it rewrites "
+                 "each such patch so that git apply and quilt push --fuzz=0 take it as is)",
+                 markup=False, soft_wrap=True)
+    if result.markers:
+        ui.print(f"conflict markers the series writes into: {', '.join(result.markers)}",
+                 markup=False, soft_wrap=True)
+        ui.print("  an unresolved conflict was captured in a patch: resolve it and refresh the "
+                 "patch", markup=False, soft_wrap=True)
 
 
 def _count(number: int, one: str, many: str) -> str:

@@ -58,8 +58,12 @@ def configure(subparsers: argparse._SubParsersAction, common: argparse.ArgumentP
     parser.add_argument("--fuzz", type=_fuzz, default=0, metavar="N",
                         help="ignore up to N context lines at each end of a hunk (default 0; "
                              "always reported)")
+    parser.add_argument("--keep-absorbed", action="store_true",
+                        help="keep patches that upstream now contains (absorbed) or that became "
+                             "empty in the series (default: remove them, listed; git am and "
+                             "quilt cannot apply them)")
     parser.add_argument("--drop-merged", action="store_true",
-                        help="remove patches that upstream now contains, or that became empty")
+                        help="remove absorbed and empty patches (the default; kept for scripts)")
     parser.add_argument("--force", action="store_true",
                         help="start even with uncommitted changes in the targets or patches/")
     actions = parser.add_mutually_exclusive_group()
@@ -74,7 +78,8 @@ def configure(subparsers: argparse._SubParsersAction, common: argparse.ArgumentP
 def run(args: argparse.Namespace, ui: UI, workspace: Workspace) -> int:
     """CLI adapter."""
     return rebase_patches(workspace, ui, onto=args.onto, fuzz=args.fuzz,
-                          drop_merged=args.drop_merged, force=args.force, action=args.action)
+                          drop_merged=not args.keep_absorbed, force=args.force,
+                          action=args.action)
 
 
 def _fuzz(text: str) -> int:
@@ -88,7 +93,7 @@ def _fuzz(text: str) -> int:
 
 
 def rebase_patches(workspace: Workspace, ui: UI, *, onto: str | None = None, fuzz: int = 0,
-                   drop_merged: bool = False, force: bool = False, action: str = "start") -> int:
+                   drop_merged: bool = True, force: bool = False, action: str = "start") -> int:
     """Rebase ``patches/series`` onto ``onto`` (default: the upstream branch); 0 done, 1 conflict.
 
     ``action`` is "start", or "continue", "skip", "abort" for a stopped rebase.
@@ -246,6 +251,12 @@ def _report(result: Outcome, ui: UI, targets: Sequence[str]) -> None:
              f"{len(result.reports)} patches, {rewritten} refreshed, {len(dropped)} dropped; "
              f"{result.written} files written, {result.removed} removed", markup=False,
              soft_wrap=True)
+    absorbed = [report.name for report in result.reports
+                if report.dropped and report.status.absorbed]
+    if absorbed:
+        ui.print(f"  REMOVED from the series, nothing of them left to apply (absorbed by upstream "
+                 f"or empty): {', '.join(absorbed)}; their files are gone from patches/, and the "
+                 "commit you make keeps them in history", markup=False, soft_wrap=True)
     if dropped:
         ui.print(f"  dropped from the series: {', '.join(dropped)}", markup=False,
                  soft_wrap=True)

@@ -21,7 +21,7 @@ NEW = "new"  # in the series after, not before (added since, e.g. `patches new`)
 
 # how the page and the markdown group statuses, from best to worst
 CATEGORIES = ("clean", "offset", "fuzz", "merged", "partly upstream", "resolved",
-              "already upstream", "empty", "dropped", "new", "conflict", "not tried")
+              "absorbed", "empty", "dropped", "new", "conflict", "not tried")
 
 
 def side_json(side: Upstream | None) -> dict[str, Any]:

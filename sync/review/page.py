@@ -20,7 +20,7 @@ from sync.upstream import Upstream
 CSP = ("default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; "
        "img-src data:; base-uri 'none'; form-action 'none'")
 NEEDS_REVIEW = ("fuzz", "merged", "partly upstream", "resolved", "conflict", "dropped", "new",
-                "already upstream", "empty", "not tried")
+                "absorbed", "empty", "not tried")
 
 
 def render_page(review: Review) -> str:

@@ -18,7 +18,7 @@ class Status(str, Enum):
     FUZZ = "fuzz"
     MERGED = "merged"
     PARTLY_UPSTREAM = "partly upstream"
-    ALREADY_UPSTREAM = "already upstream"
+    ALREADY_UPSTREAM = "absorbed"  # every change of the patch is upstream already
     EMPTY = "empty"
     RESOLVED = "resolved"  # a conflict the maintainer resolved (--continue)
     SKIPPED = "skipped"  # dropped at a conflict (--skip)

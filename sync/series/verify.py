@@ -14,10 +14,11 @@ from enum import Enum
 
 from sync.git import Repository, worktree
 from sync.git.repo import commit_by_id
-from sync.git.trees import TreeSource
+from sync.git.trees import TreeSource, read_blob
 from sync.series.engine import SeriesResult, apply_series
+from sync.series.guard import new_markers
 from sync.series.load import LoadedSeries
-from sync.series.outcome import NOT_TRIED
+from sync.series.outcome import NOT_TRIED, Status
 
 LISTED = 20  # drifting files named in a message; the rest are counted
 
@@ -48,6 +49,22 @@ class Drift:
 
 
 @dataclass(frozen=True)
+class Inexact:
+    """A patch that landed, but not as ``git apply`` / ``quilt push --fuzz=0`` would apply it:
+    it needed fuzz or a 3-way merge, or its change is (partly) upstream already, or empty."""
+
+    patch: str
+    status: str
+    evidence: tuple[str, ...]
+
+    def as_json(self) -> dict[str, object]:
+        return {"patch": self.patch, "status": self.status, "evidence": list(self.evidence)}
+
+
+EXACT = (Status.CLEAN, Status.OFFSET)
+
+
+@dataclass(frozen=True)
 class Verification:
     """The series applied onto ``upstream``, and how ``actual`` differs from the result.
 
@@ -57,10 +74,13 @@ class Verification:
     upstream: str  # the upstream tree the series was applied to
     applied: SeriesResult
     drift: tuple[Drift, ...]
+    inexact: tuple[Inexact, ...] = ()
+    markers: tuple[str, ...] = ()  # files the series leaves with conflict-marker lines
 
     @property
     def clean(self) -> bool:
-        return self.applied.stop is None and not self.drift
+        return (self.applied.stop is None and not self.drift and not self.inexact
+                and not self.markers)
 
 
 def base_tree(repo: Repository, loaded: LoadedSeries) -> str | None:
@@ -105,9 +125,40 @@ def verify(repo: Repository, loaded: LoadedSeries, upstream: str, actual: str,
            targets: Sequence[str]) -> Verification:
     """Apply ``loaded`` onto tree ``upstream`` and compare the targets of tree ``actual``."""
     applied = expected_tree(repo, loaded, upstream)
-    drift = () if applied.stop is not None else drift_between(repo, applied.tree, actual,
-                                                              targets)
-    return Verification(upstream, applied, drift)
+    if applied.stop is not None:
+        return Verification(upstream, applied, ())
+    drift = drift_between(repo, applied.tree, actual, targets)
+    inexact = tuple(Inexact(report.name, report.status_text, tuple(report.evidence))
+                    for report in applied.reports if report.status not in EXACT)
+    return Verification(upstream, applied, drift, inexact,
+                        marked_files(repo, upstream, applied.tree, targets))
+
+
+def marked_files(repo: Repository, upstream: str, patched: str,
+                 targets: Sequence[str]) -> tuple[str, ...]:
+    """Files the series changed that hold conflict-marker lines upstream's file did not."""
+    before = TreeSource(repo, upstream)
+    found = []
+    for change in worktree.changes_between(repo, upstream, patched, targets):
+        if change.entry is None or change.entry.mode == worktree.MODE_SYMLINK:
+            continue
+        old = before.entry(change.path)
+        texts = [read_blob(repo, old.oid)] if old is not None else []
+        if new_markers(read_blob(repo, change.entry.oid), texts):
+            found.append(change.path)
+    return tuple(found)
+
+
+def inexact_lines(inexact: Sequence[Inexact], upstream: str, limit: int = LISTED) -> str:
+    """Indented lines naming each patch that does not apply exactly, with its hunks."""
+    lines = []
+    for item in inexact[:limit]:
+        lines.append(f"  {item.patch} does not apply exactly (fuzz 0) to {upstream}: "
+                     f"{item.status}")
+        lines.extend(f"    {line}" for line in item.evidence)
+    if len(inexact) > limit:
+        lines.append(f"  ... and {len(inexact) - limit} more")
+    return "\n".join(lines)
 
 
 def drift_lines(drift: Sequence[Drift], limit: int = LISTED) -> str:

@@ -77,7 +77,7 @@ def test_json_mode_prints_one_document_with_the_drift(tmp_path: Path):
     document = json.loads(result.out)
     assert document == {"schema_version": 1, "clean": False, "rev": None,
                         "upstream": simapp.upstream, "upstream_recorded": True,
-                        "patches": 2, "conflict": None,
+                        "patches": 2, "conflict": None, "inexact": [], "markers": [],
                         "statuses": [
                             {"index": 1, "name": "0001-agent-logging.patch", "status": "clean"},
                             {"index": 2, "name": "0002-environment-pins.patch",

@@ -41,7 +41,7 @@ def test_the_demo_runs_every_step_and_leaves_a_consistent_repository(
     assert row(out, "0001-ros-log-dir.patch") == "clean"
     assert row(out, "0002-reward-scale.patch") == "offset +4"
     assert row(out, "0003-tensorflow-2.13.patch") == "merged (3-way)"
-    assert row(out, "0004-respawn-agent.patch") == "already upstream"
+    assert row(out, "0004-respawn-agent.patch") == "absorbed (dropped)"
     assert "docker/Dockerfile.gpu" in out
     # the rendered result is shown: the images DeepRacer-for-Cloud would run
     assert "awsdeepracercommunity/deepracer-simapp:5.3.3-cpu  (docker/Dockerfile.cpu)" in out

@@ -271,7 +271,7 @@ def test_range_diff_shows_a_patch_upstream_absorbed_as_absorbed_even_if_kept(tmp
     simapp = make_project(tmp_path, UPSTREAM_FILES, [*SERIES, PatchSpec(
         "0003-readme.patch", "Readme", {"bundle/README.md": b"community readme\n"})])
     simapp.move_upstream({"bundle/README.md": b"community readme\n"})
-    assert simapp.run("rebase-patches").code == 0  # kept: "already upstream"
+    assert simapp.run("rebase-patches", "--keep-absorbed").code == 0  # kept: "absorbed"
     document = json.loads(simapp.run("patches", "range-diff", "--json").out)
     rows = {row["name"]: row["kind"] for row in document["patches"]}
     assert rows["0003-readme.patch"] == "absorbed"

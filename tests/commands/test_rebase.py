@@ -118,16 +118,17 @@ def test_a_hunk_whose_context_changed_is_merged_three_way_from_the_recorded_base
     assert b" upstream 42\n" in checkout.read("patches/0001-fix.patch")
 
 
-def test_a_patch_upstream_now_contains_is_reported_and_dropped_on_request(
+def test_a_patch_upstream_now_contains_is_reported_and_dropped_by_default(
         checkout: Checkout, tmp_path: Path, capsys):
     fixed = edit(ORIGINAL["bundle/app.py"], {10: b"fixed 10\n"})
     prepare(checkout, tmp_path, ORIGINAL, [
         ("Fix", {"bundle/app.py": fixed}),
         ("Other", {"bundle/other.py": edit(ORIGINAL["bundle/other.py"], {5: b"ours\n"})})])
     checkout.upstream({**ORIGINAL, "bundle/app.py": fixed})
-    assert run(checkout, drop_merged=True) == 0
+    assert run(checkout) == 0
     out = capsys.readouterr().out
-    assert "already upstream (dropped)" in out
+    assert "absorbed (dropped)" in out
+    assert "REMOVED from the series" in out and "0001-fix.patch" in out
     assert "dropped from the series: 0001-fix.patch" in out
     assert not (checkout.path / "patches/0001-fix.patch").exists()
     series = checkout.read("patches/series").decode()

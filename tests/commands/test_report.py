@@ -79,16 +79,23 @@ def rebase_rows(review: dict[str, Any]) -> list[dict[str, Any]]:
             for row in review["patches"] if row["rebase"] is not None]
 
 
+def by_name(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Rows in name order (range-diff lists dropped patches last, the report in series order)."""
+    return sorted(rows, key=lambda row: str(row["name"]))
+
+
 # --- same numbers everywhere -------------------------------------------------------------------
 def test_the_report_has_the_rebase_rows_and_the_range_diff_of_the_same_rebase(bumped: Project):
     _stopped, finished = rebase_through_the_conflict(bumped)
     review = run_json(bumped, "report")
     assert rebase_rows(review) == finished["patches"]
     assert [row["status"] for row in finished["patches"]] == [
-        "offset", "merged", "already upstream", "resolved", "clean"]
-    assert review["counts"] == dict(Counter(row["status"] for row in finished["patches"]))
+        "offset", "merged", "absorbed", "resolved", "clean"]
+    assert review["counts"] == dict(Counter(  # the absorbed patch left the series: dropped
+        "dropped" if row["dropped"] else row["status"] for row in finished["patches"]))
     range_diff = run_json(bumped, "patches", "range-diff")
-    assert [row["range_diff"] for row in review["patches"]] == range_diff["patches"]
+    assert by_name([row["range_diff"] for row in review["patches"]]) == \
+        by_name(range_diff["patches"])
     assert review["series_before"] == range_diff["old"]
 
 
@@ -98,8 +105,8 @@ def test_the_same_numbers_once_the_rebase_is_committed(bumped: Project):
     bumped.commit_all("Rebase onto the new upstream")
     review = run_json(bumped, "report")
     assert rebase_rows(review) == finished["patches"]
-    assert [row["range_diff"] for row in review["patches"]] == \
-        run_json(bumped, "patches", "range-diff")["patches"]
+    assert by_name([row["range_diff"] for row in review["patches"]]) == \
+        by_name(run_json(bumped, "patches", "range-diff")["patches"])
     assert review["rendered"] == [  # the project never rendered before this bump
         {"path": path, "change": "added"}
         for path in ("docker-bake.json", "docker/Dockerfile.cpu", "docker/Dockerfile.gpu")]
@@ -109,7 +116,7 @@ def test_the_same_numbers_after_skip_and_drop_merged(bumped: Project):
     run_json(bumped, "rebase-patches", "--drop-merged", code=1)
     finished = run_json(bumped, "rebase-patches", "--skip")
     assert [(row["status"], row["dropped"]) for row in finished["patches"]] == [
-        ("offset", False), ("merged", False), ("already upstream", True), ("skipped", True),
+        ("offset", False), ("merged", False), ("absorbed", True), ("skipped", True),
         ("clean", False)]
     review = run_json(bumped, "report")
     assert rebase_rows(review) == finished["patches"]
@@ -123,7 +130,7 @@ def test_a_stopped_rebase_is_reported_from_its_state_with_the_untried_patches(bu
     assert review["stopped_at"] == "0004-track-setting.patch"
     assert review["conflicts"] == ["bundle/configs/track.yaml"]
     assert [row["status"] for row in review["patches"]] == [
-        "offset", "merged", "already upstream", "conflict", "not tried"]
+        "offset", "merged", "dropped", "conflict", "not tried"]  # absorbed: to be removed
     untried = review["patches"][-1]
     assert (untried["name"], untried["files"], untried["added"], untried["removed"]) == (
         "0005-launch-respawn.patch", 1, 1, 1)
@@ -175,7 +182,7 @@ def test_a_dry_run_between_two_upstream_commits(bumped: Project):
     review = run_json(bumped, "report", "--from", "upstream~1", "--to", "upstream")
     assert review["series_after"] == "dry run" and review["rendered"] is None
     assert [row["status"] for row in review["patches"]] == [
-        "offset", "merged", "already upstream", "conflict", "not tried"]
+        "offset", "merged", "absorbed", "conflict", "not tried"]
     assert review["patches"][1]["range_diff"]["kind"] == "context"
     assert bumped.run("check").code == 0  # nothing was written
 

@@ -62,7 +62,7 @@ def test_filter_search_keys_and_views_in_a_driven_browser(review_page: Path, tmp
                             ).count() == 1
 
         # the status filter
-        page.locator("#filters input[value='already upstream']").uncheck()
+        page.locator("#filters input[value='dropped']").uncheck()
         assert visible() == [NAMES[0], NAMES[1], NAMES[3], NAMES[4]]
         assert page.text_content("#shown") == "4 of 5 patches shown"
         assert page.locator("tr[data-patch='p-3']").is_hidden()  # the index row too
@@ -84,7 +84,7 @@ def test_filter_search_keys_and_views_in_a_driven_browser(review_page: Path, tmp
         assert page.get_attribute("body", "data-current") == "p-3"
         page.keyboard.press("k")
         assert page.get_attribute("body", "data-current") == "p-2"
-        page.locator("#filters input[value='already upstream']").uncheck()
+        page.locator("#filters input[value='dropped']").uncheck()
         page.keyboard.press("j")  # skips the hidden p-3
         assert page.get_attribute("body", "data-current") == "p-4"
         page.keyboard.press("p")
