@@ -205,9 +205,12 @@ def run_sync(built: Built, folder: Path, main: str, release: str, truth: dict[st
     run.calls.append(call)
     while data["exit"] == 1:
         document = json.loads(str(data["stdout"]) or "{}")
+        if not document.get("stopped_at"):
+            break  # an error, not a stop: reported below
         call.note = f"stopped at {document.get('stopped_at')}"
-        for path in document.get("conflicts", []):
+        for path in document["conflicts"]:
             (folder / path).write_bytes(truth[path])
+        git(folder, "add", "--", *document["conflicts"])  # marked resolved, as git wants
         call, data = measure(out, *command, "--continue")
         run.calls.append(call)
     if data["exit"] != 0:

@@ -180,8 +180,8 @@ def _series(rng: random.Random, text: _Text, seed: int, folders: list[str],
     for number, kind in enumerate(plan, 1):
         name = f"{number:04d}-{kind}-{number}.patch"
         if kind == "new-binary":
-            ext = rng.choices(*zip(*BINARY_EXTS, strict=True))[0]
-            path = f"{rng.choice(folders)}/new{number}{ext}"
+            folder = rng.choice(folders)
+            path = f"{folder}/new{number}{rng.choices(*zip(*BINARY_EXTS, strict=True))[0]}"
             after = content(f"{seed}:new:{path}",
                             _lognormal(rng, 6_800, 3.5, 100, 1_900_000))
             changes.append(Change(name, kind, path, None, after))

@@ -8,6 +8,7 @@ the size of the change and not on the size of the repository.
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping
+from dataclasses import dataclass
 
 import pygit2
 from pygit2.enums import DeltaStatus, DiffFind, DiffOption
@@ -18,12 +19,37 @@ CONTEXT_LINES = 3
 RENAME_THRESHOLD = 50  # percent similarity, git's default for -M
 
 
+# a file section by what it does: (status letter, path, old id, new id, old mode, new mode)
+SectionKey = tuple[str, str, str, str, int, int]
+
+
+@dataclass(frozen=True)
+class DiffText:
+    """A diff's text and its counts (file sections, added and removed lines)."""
+
+    text: bytes
+    files: int
+    added: int
+    removed: int
+
+
 def diff_text(repo: pygit2.Repository, before: Mapping[str, Entry | None],
               after: Mapping[str, Entry | None]) -> bytes:
     """The diff (``diff --git`` sections, ``a/`` and ``b/`` prefixes) from ``before`` to ``after``.
 
     Both map repository paths to entries (None: absent); blobs must already be stored. Paths
     present in only one mapping are taken as absent in the other.
+    """
+    return diff_counted(repo, before, after).text
+
+
+def diff_counted(repo: pygit2.Repository, before: Mapping[str, Entry | None],
+                 after: Mapping[str, Entry | None],
+                 reuse: Mapping[SectionKey, bytes] | None = None) -> DiffText:
+    """``diff_text`` with its counts, taken from libgit2's patches (the text is not re-read).
+
+    ``reuse``: section texts to take as they are for the file changes they describe (binary
+    sections of the patch being refreshed): libgit2 would deflate and encode them again.
     """
     old_tree = repo.get(update_tree(repo, None, {p: e for p, e in before.items() if e}))
     new_tree = repo.get(update_tree(repo, None, {p: e for p, e in after.items() if e}))
@@ -33,7 +59,30 @@ def diff_text(repo: pygit2.Repository, before: Mapping[str, Entry | None],
     # renames only: libgit2 prints copies without their "copy from/to" lines, which would turn
     # a copy into an edit of the source; a copy is written as a new file instead
     diff.find_similar(flags=DiffFind.FIND_RENAMES)
-    return b"".join(_as_git_writes(patch.data) for patch in diff if patch is not None)
+    parts: list[bytes] = []
+    added = removed = 0
+    for number, delta in enumerate(diff.deltas):
+        kept = reuse.get(section_key(delta)) if reuse else None
+        if kept is not None:
+            parts.append(kept)
+            continue
+        patch = diff[number]
+        if patch is None:
+            continue
+        parts.append(_as_git_writes(patch.data))
+        _context, plus, minus = patch.line_stats
+        added, removed = added + plus, removed + minus
+    return DiffText(b"".join(parts), len(parts), added, removed)
+
+
+def section_key(delta: pygit2.DiffDelta) -> SectionKey:
+    """What a delta does, in the terms ``SectionKey`` compares file sections by."""
+    old, new = delta.old_file, delta.new_file
+    letter = {DeltaStatus.ADDED: "A", DeltaStatus.DELETED: "D"}.get(delta.status, "M")
+    if delta.status == DeltaStatus.RENAMED:
+        letter = "R"
+    path = old.path if letter == "D" else new.path
+    return (letter, path, str(old.id), str(new.id), int(old.mode), int(new.mode))
 
 
 def _as_git_writes(section: bytes) -> bytes:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,6 +37,50 @@ def stage(repo: pygit2.Repository, written: Iterable[str], removed: Iterable[str
         _drop_conflict(index, path)
         index.add(path)  # reads the file: the entry gets real stat data, so status stays fast
     index.write()
+
+
+def stage_known(repo: pygit2.Repository, written: Iterable[tuple[str, Entry]],
+                removed: Iterable[str], progress: Callable[[int], None] | None = None) -> None:
+    """Stage files just written from blobs whose id and mode are known; drop ``removed``.
+
+    Each entry is built from the id and mode given and an ``lstat`` of the file: nothing is
+    read, hashed or compressed again (``index.add(path)`` would do all three). The caller
+    guarantees that each file holds exactly that blob. ``progress`` gets counts of paths done
+    (removals at once, then written files 256 at a time).
+    """
+    from pygit2._libgit2 import lib as C  # noqa: N812 - libgit2's own name
+    from pygit2.errors import check_error
+
+    index = repo.index
+    index.read()
+    gone = 0
+    for path in removed:
+        _drop(index, path)
+        gone += 1
+    if progress is not None and gone:
+        progress(gone)
+    top = Path(str(repo.workdir))
+    done = 0
+    for path, entry in written:
+        _drop_conflict(index, path)
+        info = os.lstat(top / path)
+        centry, keep = pygit2.IndexEntry(path, pygit2.Oid(hex=entry.oid),
+                                         pygit2.enums.FileMode(entry.mode))._to_c()
+        centry.ctime.seconds, centry.ctime.nanoseconds = int(info.st_ctime), \
+            info.st_ctime_ns % 1_000_000_000
+        centry.mtime.seconds, centry.mtime.nanoseconds = int(info.st_mtime), \
+            info.st_mtime_ns % 1_000_000_000
+        centry.ino = info.st_ino & 0xFFFFFFFF  # dev stays 0, as libgit2 records it
+        centry.uid, centry.gid = info.st_uid, info.st_gid
+        centry.file_size = info.st_size & 0xFFFFFFFF
+        check_error(C.git_index_add(index._index, centry))
+        del keep
+        done += 1
+        if progress is not None and done % 256 == 0:
+            progress(256)
+    index.write()
+    if progress is not None and done % 256:
+        progress(done % 256)
 
 
 def record_conflicts(repo: pygit2.Repository, conflicts: Iterable[Unmerged]) -> None:

@@ -94,6 +94,11 @@ def blob_size(repo: pygit2.Repository, oid: str) -> int:
     return int(blob.size) if isinstance(blob, pygit2.Blob) else 0
 
 
+def has_blob(repo: pygit2.Repository, oid: str) -> bool:
+    """Whether the object database holds object ``oid`` (a full id); nothing is read."""
+    return pygit2.Oid(hex=oid) in repo.odb
+
+
 def find_blob(repo: pygit2.Repository, prefix: str) -> bytes | None:
     """The content of the blob whose id starts with ``prefix`` (an ``index`` line), if present."""
     if len(prefix) < 7 or set(prefix) <= {"0"}:

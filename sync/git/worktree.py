@@ -165,8 +165,14 @@ def _subtree(repo: pygit2.Repository, tree: str | None, path: str) -> str | None
 
 
 def write_changes(repo: pygit2.Repository, changes: Iterable[Change], roots: Sequence[str],
-                  progress: Callable[[int], None] | None = None) -> WriteReport:
-    """Make the work tree match ``changes``: removals and pruning first, then writes."""
+                  progress: Callable[[int], None] | None = None,
+                  read: Callable[[str], bytes] | None = None) -> WriteReport:
+    """Make the work tree match ``changes``: removals and pruning first, then writes.
+
+    ``read`` gives a blob's bytes by id (default: from the object database); a caller that
+    still holds the content passes it from memory rather than inflating the object again.
+    """
+    read = read or (lambda oid: read_blob(repo, oid))
     changes = list(changes)
     for change in changes:
         if not under(change.path, roots) or ".." in change.path.split("/"):
@@ -184,8 +190,7 @@ def write_changes(repo: pygit2.Repository, changes: Iterable[Change], roots: Seq
         folders.prune(emptied, roots)
         for change in changes:
             if change.entry is not None:
-                folders.write_file(change.path, change.entry.mode,
-                                   read_blob(repo, change.entry.oid))
+                folders.write_file(change.path, change.entry.mode, read(change.entry.oid))
                 report.written.append(change.path)
                 if progress is not None:
                     progress(1)

@@ -26,6 +26,8 @@ Merger = Callable[[str, bytes | None, bytes, bytes, int], MergeResult]
 Recorded = Callable[[FilePatch], tuple[bytes | None, bytes | None] | None]
 # the content of a blob named by an ``index`` line, when the object database has it
 BlobLookup = Callable[[str], bytes | None]
+# a stored blob by its full id, not read yet (None when the database lacks it)
+StoredLookup = Callable[[str], Content | None]
 
 
 @dataclass(frozen=True)
@@ -36,6 +38,9 @@ class ApplyOptions:
     merge: Merger | None = None
     recorded: Recorded | None = None
     find_blob: BlobLookup | None = None
+    # a binary literal whose post-image (the full id on its ``index`` line) is already stored
+    # is taken from the database, without decoding it
+    stored: StoredLookup | None = None
     # upstream's renames since the recorded base (old path -> new path): a patch changing a
     # file upstream moved is applied to it where it now is, as ``git am -3`` does
     renames: Mapping[str, str] = field(default_factory=dict)
@@ -116,18 +121,18 @@ class _PatchApplier:
     def _add(self, file: FilePatch) -> FileOutcome:
         path = file.path
         mode = file.new_mode or MODE_FILE
-        data = self._new_content(file)
+        new = self._new_file(file, mode)
         existing = self.view(path)
         if existing is not None:
-            if existing.content.data == data and existing.mode == mode:
+            if existing == new:
                 return self._note(FileOutcome(path, Status.ALREADY_UPSTREAM,
                                               note="already added upstream, same content"))
-            return self._merge(file, path, None, existing, File.of(mode, data), mode, (),
+            return self._merge(file, path, None, existing, new, mode, (),
                                "added upstream with other content")
         blocked = self.tree.blocked(path)
         if blocked:
             raise self.error(file.line, f"cannot create {path}: {blocked}")
-        self.pending[path] = File.of(mode, data)
+        self.pending[path] = new
         return FileOutcome(path, Status.CLEAN)
 
     def _delete(self, file: FilePatch) -> FileOutcome:
@@ -156,7 +161,7 @@ class _PatchApplier:
         if file.binary is not None:
             expected = _full(file.old_oid)
             if expected is not None:
-                return blob_id(existing.content.data) == expected
+                return _id_of(existing) == expected
             reverse = file.binary.reverse
             return reverse is None or (reverse.method == "literal"
                                        and reverse.data == existing.content.data)
@@ -185,8 +190,9 @@ class _PatchApplier:
                 source, existing = followed
         mode = self._mode(file, existing, notes)
         results: tuple[HunkResult, ...] = ()
+        new_oid = None
         if file.binary is not None:
-            content, status = self._binary(file, existing)
+            content, status, new_oid = self._binary(file, existing)
         elif file.hunks:
             text = apply_hunks(existing.content.lines, file.hunks, fuzz=self.options.fuzz)
             if text.failed:
@@ -197,8 +203,8 @@ class _PatchApplier:
             status = _hunks_status(results)
         else:
             content, status = existing.content, Status.CLEAN
-        keeps_id = content is existing.content and mode == existing.mode
-        result = File(mode, content, existing.oid if keeps_id else None)
+        keeps_id = content is existing.content
+        result = File(mode, content, existing.oid if keeps_id else new_oid)
         occupant = self.view(target)
         if source != target and occupant is not None:
             return self._merge(file, target, None, occupant, result, mode, results,
@@ -243,45 +249,56 @@ class _PatchApplier:
         self.pending[target] = result
 
     # --- content -----------------------------------------------------------------------------
-    def _new_content(self, file: FilePatch) -> bytes:
+    def _new_file(self, file: FilePatch, mode: int) -> File:
         if file.binary is not None:
             forward = file.binary.forward
             if forward.method == "literal":
-                return forward.data
+                stored = self._stored(file.new_oid)
+                if stored is not None:
+                    return File(mode, stored, _full(file.new_oid))
+                return File.of(mode, forward.data)
             try:
-                return apply_delta(b"", forward.data)
+                return File.of(mode, apply_delta(b"", forward.data))
             except BinaryProblem as problem:
                 raise self.error(forward.line, f"{file.path}: {problem}") from None
         result = apply_hunks([], file.hunks)
         if result.failed or result.lines is None:
             raise self.error(file.line, f"{file.path}: a new file's hunks must not have "
                              "preimage lines")
-        return b"".join(result.lines)
+        return File(mode, Content(lines=result.lines))
 
-    def _binary(self, file: FilePatch, existing: File) -> tuple[Content, Status]:
+    def _stored(self, oid: str | None) -> Content | None:
+        full = _full(oid)
+        if full is None or self.options.stored is None:
+            return None
+        return self.options.stored(full)
+
+    def _binary(self, file: FilePatch, existing: File) -> tuple[Content, Status, str | None]:
         assert file.binary is not None
-        data = existing.content.data
-        found = blob_id(data)
+        found = _id_of(existing)
         old, new = _full(file.old_oid), _full(file.new_oid)
         forward = file.binary.forward
         if new is not None and found == new:
             self.evidence.append(f"{file.path}: binary content already upstream")
-            return existing.content, Status.ALREADY_UPSTREAM
+            return existing.content, Status.ALREADY_UPSTREAM, None
         if old is not None and found != old:
             raise self.error(forward.line, f"{file.path}: binary preimage does not match "
                              f"(the patch expects blob {old[:12]}, the file is {found[:12]})")
         if forward.method == "literal":
+            stored = self._stored(new)
+            if stored is not None:
+                return stored, Status.CLEAN, new
             result = forward.data
         else:
             try:
-                result = apply_delta(data, forward.data)
+                result = apply_delta(existing.content.data, forward.data)
             except BinaryProblem as problem:
                 raise self.error(forward.line, f"{file.path}: binary preimage does not match: "
                                  f"{problem}") from None
         if new is not None and blob_id(result) != new:
             raise self.error(forward.line, f"{file.path}: binary result is not blob {new[:12]} "
                              "as the index line says")
-        return Content(result), Status.CLEAN
+        return Content(result), Status.CLEAN, None  # decoded: not stored yet
 
     # --- 3-way -------------------------------------------------------------------------------
     def _three_way(self, file: FilePatch, source: str, target: str, ours: File, mode: int,
@@ -363,6 +380,11 @@ class _PatchApplier:
             if result.landing is not Landing.APPLIED or result.offset or result.fuzz:
                 self.evidence.append(f"{outcome.path}: {result.describe(hunks[result.index])}")
         return outcome
+
+
+def _id_of(file: File) -> str:
+    """The blob id of ``file``: known for stored files, else hashed from its bytes."""
+    return file.oid if file.oid is not None else blob_id(file.content.data)
 
 
 def _full(oid: str | None) -> str | None:

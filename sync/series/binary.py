@@ -1,15 +1,28 @@
-"""git's binary patches: base85 lines, zlib, and the delta format, in pure Python.
+"""git's binary patches: base85 lines, zlib, and the delta format.
 
 A ``GIT binary patch`` section holds ``literal N`` (the whole new content) or ``delta N`` (copy
 and insert instructions against the old content), each zlib-deflated and base85-encoded with a
 length character at the start of every line.
+
+Decoding is block-wise: the lines are checked one by one (cheap), then all their base85 text
+is decoded at once with numpy (a few hundred MB/s, where ``base64.b85decode`` loops in Python
+at ~10 MB/s) and inflated by zlib in one call. The parser does not decode at all
+(``sync.series.model.BinaryHunk`` keeps the byte span); a literal is decoded only when its
+content is needed and not already in the repository.
 """
 
 from __future__ import annotations
 
-import base64
 import zlib
 from collections.abc import Sequence
+
+import numpy as np
+
+_ALPHABET = (b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+             b"!#$%&()*+-;<=>?@^_`{|}~")
+_DIGITS = np.full(256, 255, dtype=np.uint8)
+_DIGITS[np.frombuffer(_ALPHABET, dtype=np.uint8)] = np.arange(85, dtype=np.uint8)
+_BLOCK = 1 << 16  # 5-character groups decoded per numpy pass: bounds the temporary arrays
 
 
 class BinaryProblem(ValueError):
@@ -22,27 +35,71 @@ class BinaryProblem(ValueError):
 
 def decode_lines(lines: Sequence[bytes], first_line: int, size: int) -> bytes:
     """Decode base85 ``lines`` (without terminators) and inflate them to ``size`` bytes."""
-    chunks = []
+    lengths = []
     for number, line in enumerate(lines, first_line):
         if not line:
             raise BinaryProblem("empty line inside binary data", number)
         length = _line_length(line[0])
         if length is None:
             raise BinaryProblem(f"bad length character {chr(line[0])!r}", number)
-        body = line[1:]
-        if len(body) != (length + 3) // 4 * 5:
-            raise BinaryProblem(f"line holds {len(body)} characters for {length} bytes", number)
-        try:
-            chunks.append(base64.b85decode(body)[:length])
-        except ValueError as error:
-            raise BinaryProblem(f"invalid base85 data: {error}", number) from None
+        if len(line) - 1 != (length + 3) // 4 * 5:
+            raise BinaryProblem(f"line holds {len(line) - 1} characters for {length} bytes",
+                                number)
+        lengths.append(length)
+    decoded = _decode85(b"".join(line[1:] for line in lines), lines, first_line)
+    if any(length % 4 for length in lengths[:-1]):  # padding inside: cut each line's share
+        parts, at = [], 0
+        for length in lengths:
+            parts.append(decoded[at:at + length])
+            at += (length + 3) // 4 * 4
+        deflated = b"".join(parts)
+    else:
+        deflated = decoded[:sum(lengths)]
     try:
-        data = zlib.decompress(b"".join(chunks))
+        data = zlib.decompress(deflated, bufsize=max(size, 1))
     except zlib.error as error:
         raise BinaryProblem(f"corrupt deflate stream: {error}", first_line) from None
     if len(data) != size:
         raise BinaryProblem(f"inflated to {len(data)} bytes, header says {size}", first_line)
     return data
+
+
+def decode_block(text: bytes, first_line: int, size: int) -> bytes:
+    """``decode_lines`` for a block of lines as they stand in the patch (``\n`` or ``\r\n``)."""
+    lines = text.split(b"\n")
+    if lines and not lines[-1]:
+        lines.pop()
+    return decode_lines([line.rstrip(b"\r") for line in lines], first_line, size)
+
+
+def _decode85(text: bytes, lines: Sequence[bytes], first_line: int) -> bytes:
+    """base85 (git's alphabet) to bytes, 5 characters to 4 bytes, in numpy blocks."""
+    digits = _DIGITS[np.frombuffer(text, dtype=np.uint8)]
+    out = []
+    for start in range(0, len(digits), _BLOCK * 5):
+        block = digits[start:start + _BLOCK * 5].reshape(-1, 5).astype(np.uint64)
+        if (block == 255).any():
+            raise _bad_character(lines, first_line)
+        values = block[:, 0]
+        for column in range(1, 5):
+            values = values * 85 + block[:, column]
+        if (values > 0xFFFFFFFF).any():
+            raise _bad_character(lines, first_line, "a group overflows 32 bits")
+        out.append(values.astype(">u4").tobytes())
+    return b"".join(out)
+
+
+def _bad_character(lines: Sequence[bytes], first_line: int,
+                   why: str = "a character outside base85") -> BinaryProblem:
+    """The first line at fault (found by decoding line by line: only on an error)."""
+    for number, line in enumerate(lines, first_line):
+        digits = _DIGITS[np.frombuffer(line[1:], dtype=np.uint8)]
+        values = np.zeros(len(digits) // 5, dtype=np.uint64)
+        for column in range(5):
+            values = values * 85 + digits[column::5].astype(np.uint64)
+        if (digits == 255).any() or (values > 0xFFFFFFFF).any():
+            return BinaryProblem(f"invalid base85 data: {why}", number)
+    return BinaryProblem(f"invalid base85 data: {why}", first_line)
 
 
 def _line_length(char: int) -> int | None:

@@ -19,16 +19,15 @@ from typing import Any
 
 from sync.errors import PatchError
 from sync.git import Repository
-from sync.git.diff import diff_text, find_renames
+from sync.git.diff import diff_counted, diff_text, find_renames
 from sync.git.merge import Labels, MergeResult, merge_file
-from sync.git.trees import Entry, find_blob
+from sync.git.trees import Entry, find_blob, has_blob, read_blob
 from sync.series.apply import ApplyOptions, apply_patch
 from sync.series.load import SeriesPatch
 from sync.series.model import FilePatch, Patch
 from sync.series.outcome import PatchOutcome, Status, status_text
-from sync.series.overlay import BlobWriter, File, Overlay, store_file
-from sync.series.parse import parse_patch
-from sync.series.refresh import refreshed, render_patch
+from sync.series.overlay import BlobWriter, Content, File, Overlay, store_file
+from sync.series.refresh import binary_sections, refreshed, render_patch
 
 
 @dataclass
@@ -91,6 +90,7 @@ class Rebase:
             stop = self.step(index)
             if stop is not None:
                 return stop
+            self.patches[index].forget()  # applied: parse → apply → drop
         return None
 
     def step(self, index: int) -> Stop | None:
@@ -99,7 +99,8 @@ class Rebase:
         options = ApplyOptions(
             fuzz=self.fuzz, merge=self._merger(item.entry.name),
             recorded=lambda file: self._recorded(old_outcome, file),
-            find_blob=lambda oid: find_blob(self.repo, oid), renames=self.renames)
+            find_blob=lambda oid: find_blob(self.repo, oid), stored=self._stored,
+            renames=self.renames)
         outcome = apply_patch(item.patch, self.new, options)
         report = self._report(index, item, outcome)
         if outcome.status is Status.CONFLICT:
@@ -138,7 +139,7 @@ class Rebase:
         if self.old is None:
             return None
         try:
-            outcome = apply_patch(patch, self.old, ApplyOptions())
+            outcome = apply_patch(patch, self.old, ApplyOptions(stored=self._stored))
         except PatchError:
             self.broken.update(patch.paths)
             return None
@@ -146,6 +147,12 @@ class Rebase:
             self.broken.update(patch.paths)
             return None
         return outcome
+
+    def _stored(self, oid: str) -> Content | None:
+        """A stored blob as content read only when needed (None when the database lacks it)."""
+        if not has_blob(self.repo, oid):
+            return None
+        return Content(loader=lambda: read_blob(self.repo, oid))
 
     def _recorded(self, outcome: PatchOutcome | None,
                   file: FilePatch) -> tuple[bytes | None, bytes | None] | None:
@@ -184,13 +191,12 @@ class Rebase:
             report.dropped = self.drop_merged
         elif status.needs_refresh or (outcome.renames and status is not Status.CONFLICT):
             # a followed rename changes the file names, and so the patch id: always rewritten
-            diff = self.diff(outcome.before, outcome.after)
-            report.new_text = refreshed(patch, diff)
+            diff = diff_counted(self.repo, self._entries(outcome.before),
+                                self._entries(outcome.after), binary_sections(patch))
+            report.new_text = refreshed(patch, diff.text)
             report.rewritten = report.new_text is not None
-            if report.new_text is not None:
-                fresh = parse_patch(report.new_text, item.entry.name)
-                report.files, report.added, report.removed = (len(fresh.files), fresh.added,
-                                                              fresh.removed)
+            if report.new_text is not None:  # counted from libgit2's patches, not re-parsed
+                report.files, report.added, report.removed = diff.files, diff.added, diff.removed
         return report
 
     def diff(self, before: dict[str, File | None] | Any, after: dict[str, File | None] | Any
@@ -198,7 +204,7 @@ class Rebase:
         """Canonical diff text between two states of the same paths."""
         return diff_text(self.repo, self._entries(before), self._entries(after))
 
-    def _entries(self, files: dict[str, File | None]) -> dict[str, Entry | None]:
+    def _entries(self, files: Mapping[str, File | None]) -> dict[str, Entry | None]:
         return {path: None if file is None else Entry(file.mode, store_file(self.store, file))
                 for path, file in files.items()}
 

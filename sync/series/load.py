@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from sync import program
@@ -16,12 +16,37 @@ PATCHES = "patches"
 SERIES = f"{PATCHES}/series"
 
 
-@dataclass(frozen=True)
 class SeriesPatch:
-    """A patch of the series with its entry (name, -pN)."""
+    """A patch of the series with its entry (name, -pN); parsed when first asked for.
 
-    entry: SeriesEntry
-    patch: Patch
+    Made with a parsed ``patch``, or with a ``read`` function giving its text: then it is read
+    and parsed on first use, and ``forget`` drops it again (a rebase parses each patch when it
+    reaches it and drops it once applied, so memory does not grow with the series).
+    """
+
+    __slots__ = ("_patch", "_read", "_targets", "entry")
+
+    def __init__(self, entry: SeriesEntry, patch: Patch | None = None, *,
+                 read: Callable[[], bytes] | None = None,
+                 targets: Sequence[str] | None = None) -> None:
+        assert patch is not None or read is not None
+        self.entry = entry
+        self._patch = patch
+        self._read = read
+        self._targets = targets
+
+    @property
+    def patch(self) -> Patch:
+        if self._patch is None:
+            assert self._read is not None
+            self._patch = parse_patch(self._read(), f"{PATCHES}/{self.entry.name}",
+                                      strip=self.entry.strip, targets=self._targets)
+        return self._patch
+
+    def forget(self) -> None:
+        """Drop the parsed patch when it can be read again (it is parsed anew if needed)."""
+        if self._read is not None:
+            self._patch = None
 
 
 @dataclass(frozen=True)
@@ -43,11 +68,13 @@ class LoadedSeries:
                               f"the series has: {known}")
 
 
-def load_series(source: TreeSource, targets: Sequence[str]) -> LoadedSeries:
+def load_series(source: TreeSource, targets: Sequence[str], *,
+                lazy: bool = False) -> LoadedSeries:
     """Parse the series file and every patch it names; paths are confined to ``targets``.
 
     A missing series file is an empty series; a missing patch file is a PatchError naming the
-    series line.
+    series line. ``lazy``: each patch is read and parsed only when first used (a malformed one
+    is then an error when the rebase reaches it, still before anything is written).
     """
     entry = source.entry(SERIES)
     if entry is None:
@@ -59,7 +86,14 @@ def load_series(source: TreeSource, targets: Sequence[str]) -> LoadedSeries:
         if found is None:
             raise PatchError(f"{SERIES}:{item.line}: {item.name}: no such patch file in "
                              f"{PATCHES}/", hint="restore the file or remove its line")
+        if lazy:
+            patches.append(SeriesPatch(item, read=_reader(source, found.oid), targets=targets))
+            continue
         patch = parse_patch(source.read(found.oid), f"{PATCHES}/{item.name}",
                             strip=item.strip, targets=targets)
         patches.append(SeriesPatch(item, patch))
     return LoadedSeries(series, tuple(patches), found=True)
+
+
+def _reader(source: TreeSource, oid: str) -> Callable[[], bytes]:
+    return lambda: source.read(oid)

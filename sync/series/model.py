@@ -6,8 +6,11 @@ patch can be applied, compared and written back without any re-encoding.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import Enum
+
+from sync.errors import PatchError
+from sync.series.binary import BinaryProblem, decode_block
 
 MODE_FILE = 0o100644
 MODE_EXECUTABLE = 0o100755
@@ -58,12 +61,34 @@ class Hunk:
 
 @dataclass(frozen=True)
 class BinaryHunk:
-    """One half of a ``GIT binary patch``: the full new content, or a delta against the old."""
+    """One half of a ``GIT binary patch``: the full new content, or a delta against the old.
+
+    Parsed lazily: only the method, the declared size and where the base85 lines stand in the
+    patch text are kept; ``data`` decodes them on each use (a literal whose content is already in
+    the repository, named by the ``index`` line, is never decoded).
+    """
 
     method: str  # "literal" or "delta"
     size: int  # declared size of the inflated data
-    data: bytes  # inflated data: the content (literal) or git delta instructions (delta)
-    line: int
+    text: bytes = field(repr=False, compare=False)  # the patch file's text
+    start: int  # byte span of the base85 lines in ``text``
+    end: int
+    line: int  # 1-based line of "literal N" / "delta N"
+    patch: str = ""  # the patch file's name, for messages
+
+    @property
+    def data(self) -> bytes:
+        """The inflated data: the content (literal) or git delta instructions (delta).
+
+        Raises PatchError naming the patch and line when the data is corrupt.
+        """
+        try:
+            return decode_block(self.text[self.start:self.end], self.line + 1, self.size)
+        except BinaryProblem as problem:
+            raise PatchError(f"{self.patch}:{problem.line or self.line}: corrupt binary patch: "
+                             f"{problem}",
+                             hint="fix or regenerate the patch, then run the command again"
+                             ) from None
 
 
 @dataclass(frozen=True)
@@ -88,6 +113,7 @@ class FilePatch:
     binary: BinaryPatch | None
     line: int  # 1-based line where the section starts
     binary_without_data: bool = False  # "Binary files ... differ": cannot be applied
+    span: tuple[int, int] = (0, 0)  # byte offsets of the section in the patch text
 
     @property
     def path(self) -> str:

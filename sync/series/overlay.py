@@ -6,7 +6,7 @@ object database until the result is written back as one tree at the end.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -15,29 +15,42 @@ from sync.series.parse import split_lines
 
 
 class Content:
-    """File bytes, split into lines (or joined back) once, on first use."""
+    """File bytes, split into lines (or joined back) once, on first use.
 
-    __slots__ = ("_data", "_lines")
+    Made from bytes, from lines, or from a ``loader`` (a blob still in the object database:
+    read only if someone asks for the bytes).
+    """
 
-    def __init__(self, data: bytes | None = None, lines: list[bytes] | None = None) -> None:
-        assert data is not None or lines is not None
+    __slots__ = ("_data", "_lines", "_loader")
+
+    def __init__(self, data: bytes | None = None, lines: list[bytes] | None = None,
+                 loader: Callable[[], bytes] | None = None) -> None:
+        assert data is not None or lines is not None or loader is not None
         self._data = data
         self._lines = lines
+        self._loader = loader
 
     @property
     def data(self) -> bytes:
         if self._data is None:
-            assert self._lines is not None
-            self._data = b"".join(self._lines)
+            if self._lines is not None:
+                self._data = b"".join(self._lines)
+            else:
+                assert self._loader is not None
+                self._data = self._loader()
         return self._data
 
     @property
     def lines(self) -> list[bytes]:
         """The lines (shared: callers must not modify the list)."""
         if self._lines is None:
-            assert self._data is not None
-            self._lines = split_lines(self._data)
+            self._lines = split_lines(self.data)
         return self._lines
+
+    @property
+    def loaded(self) -> bool:
+        """Whether the bytes are in memory (a loader not yet called: False)."""
+        return self._data is not None or self._lines is not None
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Content) and (self is other or self.data == other.data)
@@ -51,7 +64,10 @@ class Content:
 
 @dataclass(frozen=True)
 class File:
-    """A file in the overlay: git mode and content; ``oid`` when known to be stored."""
+    """A file in the overlay: git mode and content; ``oid`` when known to be stored.
+
+    Two files with known ids compare by id and mode: their bytes are not read for that.
+    """
 
     mode: int
     content: Content
@@ -60,6 +76,18 @@ class File:
     @classmethod
     def of(cls, mode: int, data: bytes) -> File:
         return cls(mode, Content(data))
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, File):
+            return NotImplemented
+        if self.mode != other.mode:
+            return False
+        if self.oid is not None and other.oid is not None:
+            return self.oid == other.oid
+        return self.content == other.content
+
+    def __hash__(self) -> int:
+        return hash((self.mode, self.content))
 
 
 class Overlay:
@@ -76,8 +104,11 @@ class Overlay:
         if path not in self._loaded:
             entry = self.source.entry(path)
             self._loaded[path] = None if entry is None else File(
-                entry.mode, Content(self.source.read(entry.oid)), entry.oid)
+                entry.mode, Content(loader=self._reader(entry.oid)), entry.oid)
         return self._loaded[path]
+
+    def _reader(self, oid: str) -> Callable[[], bytes]:
+        return lambda: self.source.read(oid)
 
     def set(self, path: str, file: File | None) -> None:
         self._changes[path] = file

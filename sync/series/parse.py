@@ -11,7 +11,6 @@ import re
 from collections.abc import Sequence
 
 from sync.errors import PatchError
-from sync.series.binary import BinaryProblem, decode_lines
 from sync.series.mail import parse_meta
 from sync.series.model import BinaryHunk, BinaryPatch, Change, FilePatch, Hunk, Patch
 from sync.series.paths import PathProblem, check_path, strip_components, unquote
@@ -20,6 +19,7 @@ _HUNK = re.compile(rb"^@@ -(\d+)(?:,(\d+))? \+(\d+)(?:,(\d+))? @@")
 _INDEX = re.compile(rb"^index ([0-9a-fA-F]+)\.\.([0-9a-fA-F]+)(?: ([0-7]+))?\s*$")
 _BINARY = re.compile(rb"^(literal|delta) (\d+)\s*$")
 _SIGNATURES = (b"-- \n", b"--\n", b"-- \r\n")
+_BLANK = re.compile(rb"\n[ \t\r]*(?:\n|$)")
 
 
 def split_lines(data: bytes) -> list[bytes]:
@@ -48,6 +48,7 @@ class _Parser:
         self.targets = targets
         self.lines = split_lines(data)
         self.i = 0
+        self._mark = (0, 0)  # (line index, byte offset) last computed
 
     # --- errors ------------------------------------------------------------------------------
     def error(self, index: int, message: str) -> PatchError:
@@ -118,6 +119,7 @@ class _Parser:
     def _git_section(self) -> FilePatch:
         start = self.i
         header = self.lines[start].rstrip(b"\r\n")[len(b"diff --git "):]
+        begin = self._offset(start)
         self.i += 1
         change = Change.MODIFY
         old_mode = new_mode = None
@@ -193,7 +195,8 @@ class _Parser:
                 self._confine(name, where[side])
         return FilePatch(change=change, old_path=old_name, new_path=new_name, old_mode=old_mode,
                          new_mode=new_mode, old_oid=old_oid, new_oid=new_oid, hunks=hunks,
-                         binary=binary, line=start + 1, binary_without_data=without_data)
+                         binary=binary, line=start + 1, binary_without_data=without_data,
+                         span=(begin, self._offset(min(self.i, len(self.lines)))))
 
     def _plain_section(self) -> FilePatch:
         start = self.i
@@ -362,19 +365,23 @@ class _Parser:
         match = _BINARY.match(self.lines[start]) if start < len(self.lines) else None
         if not match:
             raise self.error(start, "expected 'literal N' or 'delta N' in a binary patch")
-        self.i += 1
-        body = []
-        while self.i < len(self.lines) and self.lines[self.i].strip():
-            body.append(self.lines[self.i].rstrip(b"\r\n"))
-            self.i += 1
-        self.i += 1  # the blank line closing the block
-        size = int(match.group(2))
-        try:
-            data = decode_lines(body, start + 2, size)
-        except BinaryProblem as problem:
-            raise self.error((problem.line or start + 1) - 1, f"corrupt binary patch: {problem}"
-                             ) from None
-        return BinaryHunk(method=match.group(1).decode(), size=size, data=data, line=start + 1)
+        # the base85 lines run to the first blank line: found by searching the text, not by
+        # walking the lines (a series holds millions of them; they are decoded only if needed)
+        begin = self._offset(start + 1)
+        blank = _BLANK.search(self.data, begin - 1) if begin else _BLANK.search(self.data)
+        end = blank.start() + 1 if blank is not None else len(self.data)
+        self.i = start + 1 + self.data.count(b"\n", begin, end) + 1  # past the blank line
+        if begin == end:
+            raise self.error(start + 1, "corrupt binary patch: no data after the header")
+        return BinaryHunk(method=match.group(1).decode(), size=int(match.group(2)),
+                          text=self.data, start=begin, end=end, line=start + 1, patch=self.name)
+
+    def _offset(self, index: int) -> int:
+        """Byte offset of line ``index`` in the text (counted on from the last one asked)."""
+        at, offset = self._mark if self._mark[0] <= index else (0, 0)
+        offset += sum(map(len, self.lines[at:index]))
+        self._mark = (index, offset)
+        return offset
 
 
 def _type_change(first: FilePatch, second: FilePatch) -> bool:

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import re
 
-from sync.series.model import Patch
+from sync.git.diff import SectionKey
+from sync.series.model import Change, Patch
 from sync.series.patchid import patch_id
 
 FIXED_FROM = b"From 0000000000000000000000000000000000000000 Mon Sep 17 00:00:00 2001\n"
@@ -43,6 +44,29 @@ def render_patch(preamble: bytes, diff: bytes) -> bytes:
 def diff_part(patch: Patch) -> bytes:
     """The diff sections of ``patch`` as written in its file."""
     return patch.text[len(patch.preamble):]
+
+
+def binary_sections(patch: Patch) -> dict[SectionKey, bytes]:
+    """The binary sections of ``patch`` by what they do, to be reused byte for byte.
+
+    Only sections whose ``index`` line names both blobs in full: the key must say exactly
+    which content the section's data stands for.
+    """
+    found: dict[SectionKey, bytes] = {}
+    for file in patch.files:
+        old, new = file.old_oid or "", file.new_oid or ""
+        if file.binary is None or len(old) != 40 or len(new) != 40 or file.span[1] == 0:
+            continue
+        if file.change is Change.ADD:
+            key = ("A", file.path, old, new, 0, file.new_mode or 0)
+        elif file.change is Change.DELETE:
+            key = ("D", file.path, old, new, file.old_mode or 0, 0)
+        elif file.change is Change.MODIFY:
+            key = ("M", file.path, old, new, file.old_mode or 0, file.new_mode or 0)
+        else:
+            continue
+        found[key] = patch.text[file.span[0]:file.span[1]]
+    return found
 
 
 def refreshed(patch: Patch, diff: bytes) -> bytes | None:

@@ -18,11 +18,9 @@ bars); what the command prints of the outcome is the command's business.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import AbstractContextManager, contextmanager
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
 
 from sync import program
 from sync.errors import GitError
@@ -41,55 +39,12 @@ from sync.git.trees import (
     write_blob,
 )
 from sync.series import guard
+from sync.series.display import Bars, Display, Quiet  # noqa: F401 - Quiet: re-exported
 from sync.series.engine import PatchReport, Rebase, Stop, upstream_renames
 from sync.series.load import PATCHES, SERIES, LoadedSeries, SeriesPatch, load_series
 from sync.series.overlay import Content, File, Overlay
 from sync.series.seriesfile import Series, SeriesEntry
 from sync.series.state import ConflictRecord, RebaseState, ReportRecord, StateStore
-
-
-class Bar(Protocol):
-    """One progress bar."""
-
-    def update(self, completed: int, detail: str = "") -> None: ...
-
-    def advance(self, count: int) -> None: ...
-
-
-class Bars(Protocol):
-    """A live progress display that bars are added to."""
-
-    def bar(self, description: str, total: int, completed: int = 0) -> Bar: ...
-
-
-class Display(Protocol):
-    """Where the session reports while it works: warnings, and a live display of bars."""
-
-    def warn(self, message: str) -> None: ...
-
-    def live(self) -> AbstractContextManager[Bars]: ...
-
-
-class Quiet:
-    """A ``Display`` that shows nothing (tests, and callers that report only the outcome)."""
-
-    def warn(self, message: str) -> None:
-        return None
-
-    @contextmanager
-    def live(self) -> Iterator[Bars]:
-        yield self
-
-    def bar(self, description: str, total: int, completed: int = 0) -> Bar:
-        return _NoBar()
-
-
-class _NoBar:
-    def update(self, completed: int, detail: str = "") -> None:
-        return None
-
-    def advance(self, count: int) -> None:
-        return None
 
 
 @dataclass
@@ -121,6 +76,7 @@ class RebaseSession:
         self.store = StateStore(gitrepo.git_dir(repo))
         self.fresh = True  # no state yet: the index is still the maintainer's own
         self.kept: set[str] = set()  # untracked files no write may touch (``guard.keep``)
+        self.memory: dict[str, Content] = {}  # blob id -> content the engine still holds
 
     # --- start -------------------------------------------------------------------------------
     def start(self, onto: str | None, *, fuzz: int, drop_merged: bool, force: bool) -> Outcome:
@@ -161,7 +117,7 @@ class RebaseSession:
         return found
 
     def _read_series(self, disk: TreeSource) -> LoadedSeries:
-        loaded = load_series(disk, self.targets)
+        loaded = load_series(disk, self.targets, lazy=True)  # parsed as the engine reaches them
         if not loaded.found:
             self.display.warn(f"{SERIES}: not found; treating the series as empty")
         return loaded
@@ -209,6 +165,7 @@ class RebaseSession:
         state.written_tree = update_tree(self.repo, state.new_tree, {
             path: None if file is None else Entry(file.mode, writer.write_bytes(
                 file.content.data)) for path, file in stop.outcome.after.items()})
+        self._remember([*engine.new.changes.values(), *stop.outcome.after.values()])
         state.conflicts = [ConflictRecord(
             conflict.path, base=_side(writer, conflict.base), ours=_side(writer, conflict.ours),
             theirs=_side(writer, conflict.theirs),
@@ -226,11 +183,12 @@ class RebaseSession:
         """Write the conflict into the work tree and the index, then mark the state stopped."""
         assert state.written_tree is not None
         target = _graft(self.repo, disk_tree, state.written_tree, self.targets)
-        written, _count = self._write(disk_tree, target, progress)
+        written, entries = self._write(disk_tree, target, progress)
         conflicted = {record.path for record in state.conflicts}
-        gitindex.stage(self.repo, [p for p in written.written if p not in conflicted
-                                   and worktree.under(p, self.targets)],
-                       [p for p in written.removed if worktree.under(p, self.targets)])
+        self._stage([p for p in written.written if p not in conflicted
+                     and worktree.under(p, self.targets)],
+                    [p for p in written.removed if worktree.under(p, self.targets)], entries,
+                    progress)
         self._settle(set(state.settle) - set(written.written) - set(written.removed))
         gitindex.record_conflicts(self.repo, [gitindex.Unmerged(
             record.path, *(Entry(*side) if side else None
@@ -242,6 +200,7 @@ class RebaseSession:
     def _finish(self, engine: Rebase, state: RebaseState, series: Series, disk_tree: str,
                 result: Outcome, progress: Bars) -> None:
         final = _write_overlay(self.repo, engine.new)
+        self._remember(engine.new.changes.values())
         patch_changes: dict[str, Entry | None] = {}
         new_series = series.with_base(state.onto)
         for report in engine.reports:
@@ -268,17 +227,12 @@ class RebaseSession:
     def _complete(self, state: RebaseState, disk_tree: str, result: Outcome,
                   progress: Bars | None) -> None:
         assert state.final_tree is not None
-        written = self._write(disk_tree, state.final_tree, progress)[0]
+        written, entries = self._write(disk_tree, state.final_tree, progress)
         result.written, result.removed = len(written.written), len(written.removed)
         in_targets = [p for p in written.written if worktree.under(p, self.targets)]
         gone = [p for p in written.removed if worktree.under(p, self.targets)]
-        # staging thousands of files takes seconds: a phase of its own, not a silent one
-        bar = progress.bar("updating the index", total=len(in_targets) + len(gone)) \
-            if progress is not None else None
-        gitindex.stage(self.repo, in_targets, gone)
+        self._stage(in_targets, gone, entries, progress)
         self._settle({record.path for record in state.conflicts} - set(in_targets) - set(gone))
-        if bar is not None:
-            bar.update(len(in_targets) + len(gone))
         self.store.clear()
 
     def _refuse_overwrites(self, disk_tree: str, target: str) -> None:
@@ -288,14 +242,34 @@ class RebaseSession:
                 worktree.changes_between(self.repo, disk_tree, target, self.roots), self.kept)
 
     def _write(self, disk_tree: str, target: str,
-               progress: Bars | None) -> tuple[worktree.WriteReport, int]:
+               progress: Bars | None) -> tuple[worktree.WriteReport, dict[str, Entry]]:
+        """Write the work tree from ``disk_tree`` to ``target``: what was written, by entry."""
         changes = worktree.changes_between(self.repo, disk_tree, target, self.roots)
         changes = guard.without_kept(changes, self.kept)
         bar = progress.bar("writing work tree", total=len(changes)) \
             if progress is not None else None
         report = worktree.write_changes(self.repo, changes, self.roots,
-                                        bar.advance if bar is not None else None)
-        return report, len(changes)
+                                        bar.advance if bar is not None else None, self._read)
+        return report, {c.path: c.entry for c in changes if c.entry is not None}
+
+    def _read(self, oid: str) -> bytes:
+        """A blob's bytes: from the engine's memory when it still holds them."""
+        content = self.memory.pop(oid, None)
+        return content.data if content is not None else read_blob(self.repo, oid)
+
+    def _remember(self, files: Iterable[File | None]) -> None:
+        """Keep the contents the engine holds (stored, so with ids) for writing the work tree."""
+        self.memory = {file.oid: file.content for file in files
+                       if file is not None and file.oid is not None and file.content.loaded}
+
+    def _stage(self, written: Sequence[str], removed: Sequence[str],
+               entries: dict[str, Entry], progress: Bars | None) -> None:
+        """Stage written files from their known blob ids and a stat (nothing read again)."""
+        # thousands of files: a phase of its own, not a silent one
+        bar = progress.bar("updating the index", total=len(written) + len(removed)) \
+            if progress is not None else None
+        gitindex.stage_known(self.repo, [(path, entries[path]) for path in written], removed,
+                             bar.advance if bar is not None else None)
 
     def _backup_index(self, state: RebaseState) -> None:
         """Keep the index as it was before the rebase wrote anything (once per rebase)."""
@@ -359,14 +333,16 @@ class RebaseSession:
         return self._drive(engine, state.stopped_at + 1, state, series, result, snap.tree)
 
     def _renames(self, state: RebaseState, patches: Sequence[SeriesPatch]) -> dict[str, str]:
-        """The upstream renames the run that stopped followed (the same trees give the same)."""
+        """The upstream renames for the patches left to apply (the applied ones are not read
+        again); the same trees give the same renames for their paths."""
         if state.old_tree is None or state.base is None:
             return {}  # no recorded base in the repository: there was nothing to compare
         base = gitrepo.commit_by_id(self.repo, state.base)
         onto = gitrepo.commit_by_id(self.repo, state.onto)
         if base is None or onto is None:
             return {}
-        return upstream_renames(self.repo, str(base.tree_id), str(onto.tree_id), patches)
+        return upstream_renames(self.repo, str(base.tree_id), str(onto.tree_id),
+                                patches[state.stopped_at:])
 
     def _stopped_files(self, state: RebaseState) -> set[str]:
         """The files the stopped patch touched: its conflicts and what the stop wrote."""
@@ -403,7 +379,7 @@ class RebaseSession:
         snap = worktree.snapshot(self.repo, self.roots)
         self.kept = guard.keep(self.repo, snap, state.untracked,
                                [state.written_tree, state.final_tree])
-        report, _ = self._write(snap.tree, state.backup_tree, None)
+        report = self._write(snap.tree, state.backup_tree, None)[0]
         gitindex.restore(self.repo, self.store.index_backup if state.had_index else None)
         self.store.clear()
         return Outcome("abort", onto=state.onto, base=state.base, aborted=True,

@@ -139,8 +139,8 @@ def test_a_blank_context_line_past_the_hunks_count_is_ignored_as_gnu_patch_does(
     ("diff --git a/x b/x\n--- a/x\n+++ b/x\n@@ -x +1 @@\n", 4, "malformed hunk header"),
     ("diff --git a/x b/x\n--- a/x\nnot plus\n", 3, "expected a +++ line"),
     ("diff --git a/x b/x\nold mode 100644\nnew mode 100666\n", 3, "unsupported file mode"),
-    ("diff --git a/x b/x\nindex abc..def 100644\nGIT binary patch\nliteral 5\nzzz\n\n", 5,
-     "corrupt binary patch"),
+    ("diff --git a/x b/x\nindex abc..def 100644\nGIT binary patch\nliteral 5\n\n", 5,
+     "corrupt binary patch: no data"),
     ("diff --git a/x b/x\n--- a/x\n+++ b/x\n@@ -1 +1 @@\n-a\n+b\n"
      "diff --git a/x b/x\n--- a/x\n+++ b/x\n@@ -1 +1 @@\n-a\n+b\n", 7, "x appears twice"),
     ("prose\n@@ -1 +1 @@\n-a\n+b\n", 2, "hunk without a file header"),
@@ -150,6 +150,17 @@ def test_malformed_patches_are_errors_naming_the_line(text: str, line: int, mess
         parse(text)
     assert raised.value.message.startswith(f"patches/test.patch:{line}: ")
     assert message in raised.value.message
+
+
+def test_binary_data_is_decoded_only_when_asked_for_and_a_corrupt_one_names_its_line():
+    patch = parse("diff --git a/x b/x\nindex abc..def 100644\nGIT binary patch\nliteral 5\n"
+                  "zzz\n\nliteral 0\nHcmV?d00001\n\n")
+    binary = patch.files[0].binary
+    assert binary is not None and binary.forward.size == 5 and binary.reverse is not None
+    assert binary.reverse.data == b""
+    with pytest.raises(PatchError) as raised:
+        _ = binary.forward.data
+    assert raised.value.message.startswith("patches/test.patch:5: corrupt binary patch")
 
 
 @pytest.mark.parametrize("path, message", [
