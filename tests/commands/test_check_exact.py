@@ -80,8 +80,9 @@ def test_a_series_that_writes_conflict_markers_fails_both(tmp_path: Path, marker
     series = [SERIES[0], PatchSpec("0002-environment-pins.patch", "Pin TensorFlow 2.13",
                                    {"bundle/configs/environment.yml": env})]
     simapp = make_project(tmp_path, UPSTREAM_FILES, series)
+    before = simapp.git("status", "--porcelain", "--untracked-files=all")
     assert simapp.run("render").code == 1  # the gate refuses before writing anything
-    assert not (simapp.root / "docker").exists()
+    assert simapp.git("status", "--porcelain", "--untracked-files=all") == before
     check, render, out = verdicts(simapp)
     assert (check, render) == (1, 1)
     assert "conflict markers the series writes into: bundle/configs/environment.yml" in out
