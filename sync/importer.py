@@ -9,6 +9,7 @@ HEAD are never touched.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
@@ -137,12 +138,36 @@ def check_pinned_digest(manifest: Manifest, info: ImageInfo,
 def _read_into_tree(repo: Repository, manifest: Manifest, opened: OpenedImage, limits: Limits,
                     cache: Cache, progress: ReadProgress | None) -> tuple[str, ReadReport]:
     checkpoints = GitCheckpoints(repo, read=cache == "use") if cache != "off" else None
-    with objects.ObjectWriter(repo) as writer:
+    writer = objects.ObjectWriter(repo)
+    try:
         result = flatten(opened.layers, manifest.paths, writer, limits, progress=progress,
                          checkpoints=checkpoints)
+        writer.flush()
+    except BaseException:
+        _keep_finished_layers(repo, writer, checkpoints)
+        raise
     if checkpoints is not None:
         checkpoints.commit()  # the blobs its states name are on disk now
     return objects.write_tree(repo, result.tree), result.report
+
+
+def _keep_finished_layers(repo: Repository, writer: objects.ObjectWriter,
+                          checkpoints: GitCheckpoints | None) -> None:
+    """A pull that failed or was interrupted (Ctrl-C, a layer that would not download) keeps
+    the state after each layer it finished, so that running it again downloads and reads only
+    the rest. The branch does not move; the earlier checkpoints stay.
+
+    The blobs already queued are written first, and a state is kept only when every blob it
+    names is on disk (``git gc`` must find what a checkpoint's tree names).
+    """
+    with contextlib.suppress(Exception):  # the failure being raised is the one to report
+        writer.flush()
+    if checkpoints is None or not checkpoints.pending:
+        return
+    checkpoints.pending = {key: pending for key, pending in checkpoints.pending.items()
+                           if all(objects.has_object(repo, oid) for oid in pending[1])}
+    with contextlib.suppress(Exception):
+        checkpoints.commit(prune=False)
 
 
 def _count_changes(repo: Repository, tip: Commit | None, commit: str,

@@ -236,8 +236,8 @@ class PlainProgress(Progress):
         """One task's state in words."""
         parts = [f"{task.description}:"]
         done, total = task.completed, task.total
-        if self.transfer:
-            amount = _size(done) + (f"/{_size(total)}" if total else "")
+        if self.transfer:  # exact bytes: a log is read for numbers
+            amount = f"{done:,.0f}" + (f"/{total:,.0f}" if total else "") + " bytes"
         else:
             amount = f"{done:,.0f}" + (f"/{total:,.0f}" if total else "")
         if total:

@@ -177,6 +177,11 @@ class ObjectWriter:
             raise
 
 
+def has_object(repo: pygit2.Repository, oid: str) -> bool:
+    """Whether the object database holds ``oid``."""
+    return pygit2.Oid(hex=oid) in repo.odb
+
+
 def blob_id(data: bytes) -> str:
     """git's blob id of ``data`` (``git hash-object``)."""
     digest = hashlib.sha1(b"blob %d\0" % len(data))

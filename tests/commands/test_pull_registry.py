@@ -199,8 +199,10 @@ def test_a_tag_sharing_layers_downloads_only_its_new_layers(
     assert main(["pull", "-C", str(repo_dir), "--from", "docker://"]) == 0
     assert len(cache_refs(repo_dir)) == 2  # the state after each of v1's layers
     shown = capsys.readouterr().err
-    bars = re.findall(r"reading \d/2 .*? ([\d,]+)/([\d,]+) bytes", shown)
-    assert len(bars) == 2 and all(done == total for done, total in bars)  # among download bars
+    # the last word of each reading bar (a log has a line when it starts and when it ends)
+    bars = {index: (done, total) for index, done, total in
+            re.findall(r"reading (\d)/2\b.*? ([\d,]+)/([\d,]+) bytes", shown)}
+    assert len(bars) == 2 and all(done == total for done, total in bars.values())
     sizes = [layer["size"] for layer in
              json.loads(registry.blob_path(v1.digest).read_bytes())["layers"]]
     assert "pulling all layers" in shown and f"{sum(sizes)}/{sum(sizes)} bytes" in shown
@@ -213,8 +215,8 @@ def test_a_tag_sharing_layers_downloads_only_its_new_layers(
 
     assert registry.blob_gets(since=mark) == [v2.image_id, v2_layers[2]]  # config + new layer
     new_size = json.loads(registry.blob_path(v2.digest).read_bytes())["layers"][2]["size"]
-    total_bar = re.search(r"pulling all layers .*", capsys.readouterr().err)
-    assert total_bar is not None and f"{new_size}/{new_size} bytes" in total_bar.group()
+    total_bars = re.findall(r"pulling all layers\b.*", capsys.readouterr().err)
+    assert total_bars and f"{new_size}/{new_size} bytes" in total_bars[-1]  # its last line
     warm = tip(repo_dir)
     assert warm is not None
     cold_dir = tmp_path / "cold"
@@ -250,3 +252,36 @@ def test_no_cache_reads_every_layer_and_prune_cache_forgets_everything(
     assert main(["pull", "-C", str(repo_dir), "--from", "docker://", "--reread",
                  "--prune-cache"]) == 0
     assert cache_refs(repo_dir) == []
+
+
+def test_an_interrupted_pull_keeps_the_layers_it_finished(
+        images: ImageFactory, registry: Registry, repo_dir: Path, tmp_path: Path) -> None:
+    """The third layer cannot be downloaded (its blob is gone from the registry's storage, a
+    real failure mid-pull): the pull fails, the branch does not move, and the state after the
+    two layers it finished is kept, so the rerun downloads only the config and that layer."""
+    pushed = images.push("resume", [BASE, UPPER, TOP], tag="v1")
+    layers = layer_digests(registry, pushed)
+    write_manifest(repo_dir, pushed)
+    blob = registry.blob_path(layers[2])
+    hidden = blob.with_name("data.hidden")
+    blob.rename(hidden)
+    try:
+        assert main(["pull", "-q", "-C", str(repo_dir), "--from", "docker://"]) in (1, 2)
+    finally:
+        hidden.rename(blob)
+    assert tip(repo_dir) is None  # nothing committed, the branch never created
+    assert len(cache_refs(repo_dir)) == 2  # the states after layers 1 and 2
+    fsck = subprocess.run(["git", "-C", str(repo_dir), "fsck", "--no-dangling"],
+                          capture_output=True, text=True)
+    assert fsck.returncode == 0, fsck.stdout + fsck.stderr
+
+    mark = registry.mark()
+    assert main(["pull", "-q", "-C", str(repo_dir), "--from", "docker://"]) == 0
+    assert registry.blob_gets(since=mark) == [pushed.image_id, layers[2]]
+    resumed = tip(repo_dir)
+    cold_dir = tmp_path / "cold"
+    pygit2.init_repository(str(cold_dir), initial_head="main")
+    write_manifest(cold_dir, pushed)
+    assert main(["pull", "-q", "-C", str(cold_dir), "--from", "docker://", "--no-cache"]) == 0
+    cold = tip(cold_dir)
+    assert resumed is not None and cold is not None and resumed.tree_id == cold.tree_id
