@@ -27,6 +27,7 @@ import jinja2
 
 from sync.config.variants import Variant
 from sync.errors import RenderError
+from sync.untrusted import control_character
 from sync.upstream import Upstream
 
 TEMPLATE_NAME = "Dockerfile.j2"
@@ -71,9 +72,26 @@ def render_variant(template: Path, variant: Variant, version: str, upstream: Ups
     ``version`` is the version tags use (VERSION's ``simapp``); ``version_info`` the whole
     VERSION mapping (default ``{"simapp": version}``).
     """
+    _check_recorded(upstream)
     context = {"variant": variant, "version": version, "upstream": upstream,
                "version_info": dict(version_info or {"simapp": version})}
     return render_template(template, context, name)
+
+
+def _check_recorded(upstream: Upstream) -> None:
+    """Refuse upstream values that could break out of the quoted string they are rendered in.
+
+    They come from commit trailers (ultimately from an image config or a registry): a newline
+    could add a Dockerfile instruction, a quote or backslash could add a LABEL.
+    """
+    for key in ("commit", "image", "digest", "image_id", "created", "mapping", "tree"):
+        value = getattr(upstream, key)
+        if isinstance(value, str) and (control_character(value) is not None
+                                       or any(char in value for char in '"\\`$')):
+            raise RenderError(f"upstream commit {upstream.commit[:12]}: {key} {value!r:.200} "
+                              "contains a control character, quote, backslash or '$', "
+                              "refusing to render it",
+                              hint="pull again to record the upstream image afresh")
 
 
 def render_all(template: Path, variants: Iterable[Variant], all_variants: Iterable[Variant],

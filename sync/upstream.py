@@ -15,9 +15,11 @@ import re
 from dataclasses import asdict, dataclass, replace
 
 from sync.config.manifest import Manifest
+from sync.errors import ImageError
 from sync.git import Commit
 from sync.git.repo import trailers
 from sync.image.model import ImageInfo
+from sync.untrusted import control_character
 
 # Bump when normalization rules change, so that equal inputs are re-read under the new rules.
 NORMALIZATION_VERSION = 1
@@ -108,6 +110,10 @@ def commit_message(manifest: Manifest, info: ImageInfo, label: str | None = None
         lines.append(f"{TRAILER_CREATED}: {info.created}")
     lines.append(f"{TRAILER_IMAGE_ID}: {info.image_id}")
     lines.append(f"{TRAILER_MAPPING}: {mapping_fingerprint(manifest)}")
+    for line in lines:
+        if control_character(line) is not None:  # ImageInfo refuses these already: belt and braces
+            raise ImageError(f"refusing to record {line!r}: it contains a control character",
+                             hint="nothing was written")
     return "\n".join(lines) + "\n"
 
 

@@ -18,6 +18,7 @@ from yaml.nodes import Node
 from sync.config.reader import YamlReader, compose
 from sync.config.variants import Variant, parse_variants
 from sync.errors import ConfigError
+from sync.untrusted import control_character, is_git_special
 
 MANIFEST_NAME = "upstream-manifest.yaml"
 DIGEST_PATTERN = re.compile(r"^sha256:[0-9a-f]{64}$")
@@ -164,6 +165,9 @@ def _read_paths(reader: YamlReader, node: Node) -> tuple[PathMapping, ...]:
                 raise reader.fail(item, f"{key}.{required}", "required key is missing")
         source_node, target_node = fields["source"][1], fields["target"][1]
         source = reader.string(source_node, f"{key}.source")
+        if control_character(source) is not None:
+            raise reader.fail(source_node, f"{key}.source",
+                              f"{source!r} contains a control character")
         if not source.startswith("/"):
             raise reader.fail(source_node, f"{key}.source",
                               f"{source!r} must be an absolute path in the image")
@@ -176,6 +180,11 @@ def _read_paths(reader: YamlReader, node: Node) -> tuple[PathMapping, ...]:
         exclude: tuple[str, ...] = ()
         if "exclude" in fields:
             exclude = reader.string_list(fields["exclude"][1], f"{key}.exclude")
+            for position, pattern in enumerate(exclude):
+                if control_character(pattern) is not None:
+                    raise reader.fail(fields["exclude"][1].value[position],
+                                      f"{key}.exclude[{position}]",
+                                      f"{pattern!r} contains a control character")
         normalized_source = posixpath.normpath(source)
         if normalized_source == "//":
             normalized_source = "/"
@@ -189,6 +198,11 @@ def _read_paths(reader: YamlReader, node: Node) -> tuple[PathMapping, ...]:
 
 
 def _target_problem(target: str) -> str | None:
+    if control_character(target) is not None:
+        return "contains a control character"
+    if len(target.encode("utf-8", "surrogatepass")) > 4096 or any(
+            len(part.encode("utf-8", "surrogatepass")) > 255 for part in target.split("/")):
+        return "is too long (a name is at most 255 bytes, a path at most 4096)"
     if target.startswith("/") or re.match(r"^[A-Za-z]:", target):
         return "must be a path relative to the repository root"
     if "\\" in target:
@@ -198,8 +212,9 @@ def _target_problem(target: str) -> str | None:
         return "must name a folder below the repository root"
     if ".." in parts:
         return "must not contain '..'"
-    if any(part.lower() == ".git" for part in parts):
-        return "must not be inside .git"
+    if any(is_git_special(part) for part in parts):
+        return ("must not be inside .git (git takes case, 'git~1', trailing dots and spaces "
+                "and zero-width characters to mean .git)")
     if parts[0] == "patches":
         return "must not be the patches/ folder"
     return None
@@ -210,8 +225,11 @@ def _overlaps(first: str, second: str) -> bool:
 
 
 def _valid_branch_name(name: str) -> bool:
+    """What ``git check-ref-format --branch`` accepts, narrowed to ASCII names."""
     if name.startswith(("-", "/")) or name.endswith(("/", ".", ".lock")):
         return False
-    if ".." in name or "//" in name or "@{" in name:
+    if ".." in name or "//" in name or "@{" in name or name == "@" or len(name) > 200:
+        return False
+    if any(part.startswith(".") or part.endswith(".lock") for part in name.split("/")):
         return False
     return re.fullmatch(r"[A-Za-z0-9._/-]+", name) is not None

@@ -7,16 +7,45 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from sync.errors import ConfigError
 
+# Caps on a config file: far above any real manifest, far below what could exhaust memory or
+# Python's recursion limit.
+MAX_YAML_BYTES = 1024 * 1024
+MAX_YAML_DEPTH = 64
+
 
 def compose(text: str, filename: str) -> Node | None:
-    """The node graph of ``text`` (None when empty); invalid YAML names its line."""
+    """The node graph of ``text`` (None when empty); invalid YAML names its line.
+
+    Tags are never constructed (``!!python/object`` is just a node a reader refuses as "must be
+    a string"), aliases are never expanded, and a file over ``MAX_YAML_BYTES`` or nested deeper
+    than ``MAX_YAML_DEPTH`` is refused before it is composed.
+    """
+    if len(text) > MAX_YAML_BYTES:
+        raise ConfigError(f"{filename}: larger than {MAX_YAML_BYTES} bytes, refusing to read it")
     try:
+        _check_depth(text, filename)
         return yaml.compose(text, Loader=yaml.SafeLoader)
+    except RecursionError:
+        raise ConfigError(f"{filename}: nested too deeply") from None
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f":{mark.line + 1}" if mark is not None else ""
         problem = getattr(error, "problem", None) or str(error)
         raise ConfigError(f"{filename}{where}: invalid YAML: {problem}") from None
+
+
+def _check_depth(text: str, filename: str) -> None:
+    """Refuse collections nested deeper than ``MAX_YAML_DEPTH`` (the parser is iterative)."""
+    depth = 0
+    for event in yaml.parse(text, Loader=yaml.SafeLoader):
+        if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
+            depth += 1
+            if depth > MAX_YAML_DEPTH:
+                line = event.start_mark.line + 1 if event.start_mark else 0
+                raise ConfigError(f"{filename}:{line}: nested more than {MAX_YAML_DEPTH} "
+                                  "levels deep, refusing to read it")
+        elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
+            depth -= 1
 
 
 class YamlReader:

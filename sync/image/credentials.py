@@ -50,7 +50,7 @@ def load_config(path: Path | None = None) -> dict[str, Any]:
         document = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         return {}
-    except (OSError, ValueError) as error:
+    except (OSError, ValueError, RecursionError) as error:
         raise ConfigError(f"{path}: cannot read the Docker config: {error}",
                           hint="fix or remove the file (docker login rewrites it)") from None
     if not isinstance(document, dict):
@@ -128,7 +128,7 @@ def _from_helper(name: str, key: str) -> Credentials | None:
     try:
         answer = json.loads(done.stdout)
         username, secret = answer["Username"], answer["Secret"]
-    except (ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError, RecursionError):
         raise ConfigError(f"{program} get answered something that is not credentials JSON",
                           hint=f"check the helper with `echo {key} | {program} get`") from None
     if not isinstance(username, str) or not isinstance(secret, str) or not secret:

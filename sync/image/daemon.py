@@ -247,7 +247,7 @@ def _stat(client: engine.Client, container: str, path: str) -> dict[str, Any] | 
                          f"(HTTP {status}; a symlink loop?)")
     try:
         stat = json.loads(base64.b64decode(header))
-    except (binascii.Error, ValueError):
+    except (binascii.Error, ValueError, RecursionError):
         raise ImageError(f"{path}: the engine sent an unreadable stat header {header!r}") from None
     return stat if isinstance(stat, dict) else None
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import ipaddress
+import json
 import logging
 import re
 import time
@@ -21,6 +22,7 @@ from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, BinaryIO, cast
+from urllib.parse import urlsplit
 
 import requests
 import urllib3.exceptions
@@ -30,6 +32,7 @@ from sync.image import credentials as docker_credentials
 from sync.image.credentials import Credentials
 from sync.image.oci import ALGORITHMS, MAX_DOCUMENT, digest_of
 from sync.image.streams import CHUNK, read_capped
+from sync.untrusted import control_character
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +41,7 @@ _TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
     requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError,
     urllib3.exceptions.HTTPError, ConnectionError, TimeoutError,
 )
+MAX_ANSWER = 1024 * 1024  # a token or error answer: kilobytes in practice
 _CHALLENGE_PARAM = re.compile(r'(\w+)=(?:"([^"]*)"|([^,\s]*))')
 
 
@@ -216,13 +220,7 @@ class RegistryClient:
 
     def _token(self, params: dict[str, str], found: Credentials | None, where: str) -> str:
         """A bearer token from the challenge's realm (anonymous unless credentials exist)."""
-        realm = params["realm"]
-        host = realm.split("://", 1)[-1].split("/", 1)[0]
-        if not realm.startswith("https://") and not (
-                realm.startswith("http://") and (is_loopback(host) or host in self.insecure)):
-            raise ImageError(f"{where}: the registry sends its token requests to {realm}, "
-                             "which is not HTTPS",
-                             hint=f"if you trust it, pass --insecure-registry {host}")
+        realm = self._judge_realm(params["realm"], found, where)
         # our own scope always (some registries challenge with a generic one, e.g. "aws"),
         # and the challenge's too when it asks for something else
         scopes = [f"repository:{self.repository}:pull"]
@@ -235,11 +233,13 @@ class RegistryClient:
             if found is not None and found.identity_token:
                 response = self.session.post(realm, data={
                     **query, "grant_type": "refresh_token", "refresh_token": found.secret,
-                    "client_id": "simapp-sync"}, timeout=self.retry.timeout)
+                    "client_id": "simapp-sync"}, timeout=self.retry.timeout,
+                    allow_redirects=False, stream=True)
             else:
                 auth = (found.username, found.secret) if found is not None else None
                 response = self.session.get(realm, params=query, auth=auth,
-                                            timeout=self.retry.timeout)
+                                            timeout=self.retry.timeout, allow_redirects=False,
+                                            stream=True)
         except _TRANSIENT_ERRORS as error:
             raise ImageError(f"{where}: cannot reach the registry's token service at {realm}: "
                              f"{type(error).__name__}",
@@ -249,16 +249,52 @@ class RegistryClient:
                 raise self._login_error(where, f"its token service refused a token "
                                                f"(HTTP {response.status_code})",
                                         anonymous=found is None)
-            try:
-                answer = response.json() if response.ok else {}
-            except ValueError:
-                answer = {}
+            answer = _small_json(response, where) if response.ok else {}
         token = answer.get("token") or answer.get("access_token") if isinstance(
             answer, dict) else None
         if not isinstance(token, str) or not token:
             raise ImageError(f"{where}: the registry's token service at {realm} gave no token "
                              f"(HTTP {response.status_code})", hint="retry later")
         return token
+
+    def _judge_realm(self, realm: str, found: Credentials | None, where: str) -> str:
+        """``realm`` if a token may be asked there (with ``found``'s secret, if any).
+
+        Judged on the parsed URL, never on string prefixes: the scheme must be https, or http
+        to a loopback or ``--insecure-registry`` host; a user name or password in the URL is
+        refused; a secret goes over plain http only to the registry's own origin (scheme, host
+        and port). Token requests never follow redirects, so nothing is carried elsewhere.
+        """
+        try:
+            parts = urlsplit(realm)
+            host, port = parts.hostname, parts.port
+        except ValueError:
+            host = port = None
+            parts = urlsplit("")
+        scheme = parts.scheme.lower()
+        if scheme not in ("http", "https") or not host or control_character(realm) is not None:
+            raise ImageError(f"{where}: the registry sends its token requests to {realm!r:.200}, "
+                             "which is not an http(s) URL", hint="check the registry")
+        if "@" in parts.netloc:
+            raise ImageError(f"{where}: the registry's token realm carries a user name or "
+                             f"password ({scheme}://...@{host}): refused",
+                             hint="check the registry; credentials come from the Docker config")
+        netloc = parts.netloc.lower()
+        if scheme == "http":
+            if not (is_loopback(netloc) or netloc in self.insecure or host in self.insecure):
+                raise ImageError(f"{where}: the registry sends its token requests to {realm}, "
+                                 "which is not HTTPS",
+                                 hint=f"if you trust it, pass --insecure-registry {netloc}")
+            own = urlsplit(self.base)
+            if found is not None and (not self.plain_http or (host, port or 80) != (
+                    own.hostname, own.port or 80)):
+                raise ImageError(
+                    f"{where}: the registry sends its token requests to {realm}: plain HTTP to "
+                    f"another origin than the registry's ({own.scheme}://{own.netloc}); "
+                    "refusing to send your credentials there",
+                    hint="credentials go only over HTTPS, or over plain HTTP to the registry's "
+                         "own origin")
+        return realm
 
     # -- errors ----------------------------------------------------------------------------------
 
@@ -373,6 +409,16 @@ def _read_capped(response: requests.Response, where: str) -> bytes:
                          hint="retry") from None
 
 
+def _small_json(response: requests.Response, where: str) -> Any:
+    """A token or error answer's JSON, read up to ``MAX_ANSWER`` bytes; anything else is {}."""
+    try:
+        return json.loads(read_capped(response.iter_content(CHUNK), MAX_ANSWER, where, ""))
+    except (ImageError, ValueError, RecursionError):
+        return {}
+    except _TRANSIENT_ERRORS:
+        return {}
+
+
 def _digest_of(body: bytes, algorithm: str, where: str) -> str:
     if algorithm not in ALGORITHMS:
         raise ImageError(f"{where}: unsupported digest algorithm {algorithm!r}")
@@ -386,10 +432,7 @@ def _retry_after(response: requests.Response, default: float) -> float:
 
 def _registry_message(response: requests.Response) -> str:
     """The registry's own words ({"errors": [{"code", "message"}]}), if it sent some."""
-    try:
-        document: Any = response.json()
-    except ValueError:
-        return ""
+    document = _small_json(response, "the registry's error")
     errors = document.get("errors") if isinstance(document, dict) else None
     if not isinstance(errors, list):
         return ""

@@ -11,7 +11,9 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from sync.errors import ImageError
 from sync.image.blobs import Opener
+from sync.untrusted import control_character
 
 # git file modes, the only ones a flattened tree holds
 MODE_FILE = 0o100644
@@ -68,6 +70,27 @@ class ImageInfo:
     digest: str | None  # the registry (repo) digest of the manifest, when known
     image_id: str  # the config digest: identifies the root filesystem content
     created: str | None  # the config's "created" timestamp, RFC 3339
+
+    def __post_init__(self) -> None:
+        """Refuse text that could forge a commit-message line or a rendered instruction.
+
+        These are the only image-config and registry strings that are recorded (as commit
+        trailers) and rendered (as Dockerfile labels); the config's other strings (labels,
+        author, env, history) are never read.
+        """
+        for key in ("reference", "digest", "image_id", "created"):
+            value = getattr(self, key)
+            if value is None:
+                continue
+            if not isinstance(value, str) or len(value) > 512:
+                what = "is not a string of at most 512 characters"
+            elif (char := control_character(value)) is not None:
+                what = f"contains the control character {char!r}"
+            else:
+                continue
+            raise ImageError(f"image {self.reference!r:.200}: {key} {value!r:.200} {what}",
+                             hint="nothing was written; the image's config or registry answer "
+                                  "is malformed (it could forge commit trailers)")
 
 
 @dataclass(frozen=True)

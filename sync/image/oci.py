@@ -147,6 +147,8 @@ def load_json(data: bytes, where: str, hint: str) -> Any:
         return json.loads(data)
     except (ValueError, UnicodeDecodeError) as error:
         raise ImageError(f"{where}: malformed JSON ({error})", hint=hint) from None
+    except RecursionError:
+        raise ImageError(f"{where}: malformed JSON (nested too deeply)", hint=hint) from None
 
 
 def get_field(document: Any, key: str, kind: type, where: str, hint: str) -> Any:
