@@ -24,6 +24,7 @@ from sync.commands.range_diff import range_diff_command
 from sync.git import repo as gitrepo
 from sync.series.capture import capture_patch, check_patch_name
 from sync.series.load import PATCHES, SERIES, SeriesPatch
+from sync.series.split import DEFAULT_MAX_PATCH_SIZE, parse_patch_size
 from sync.series.verify import statuses
 from sync.ui import UI, short_oid
 from sync.workspace import Workspace
@@ -46,6 +47,9 @@ def configure(subparsers: argparse._SubParsersAction, common: argparse.ArgumentP
     new.add_argument("name", metavar="NAME", help="file name of the new patch in patches/")
     new.add_argument("-m", "--message", default=None,
                      help="subject (first line) and description (default: from NAME)")
+    new.add_argument("--max-patch-size", type=parse_patch_size, default=DEFAULT_MAX_PATCH_SIZE,
+                     metavar="SIZE", help="split the edits across NAME-1, NAME-2, ... so that "
+                     "no patch exceeds SIZE (default 50M; a file over 100M is refused)")
     new.set_defaults(handler=run_new, needs_workspace=True)
     review = commands.add_parser("range-diff", parents=[common], help="what each patch's "
                                  "change became since OLD_REV (an interdiff per patch)")
@@ -67,7 +71,8 @@ def run_show(args: argparse.Namespace, ui: UI, workspace: Workspace) -> int:
 
 
 def run_new(args: argparse.Namespace, ui: UI, workspace: Workspace) -> int:
-    return new_patch_command(workspace, ui, args.name, message=args.message)
+    return new_patch_command(workspace, ui, args.name, message=args.message,
+                             max_size=args.max_patch_size)
 
 
 def run_range_diff(args: argparse.Namespace, ui: UI, workspace: Workspace) -> int:
@@ -174,7 +179,8 @@ def show_patch(workspace: Workspace, ui: UI, name: str) -> int:
 
 # --- new ---------------------------------------------------------------------------------------
 def new_patch_command(workspace: Workspace, ui: UI, name: str, *,
-                      message: str | None = None) -> int:
+                      message: str | None = None,
+                      max_size: int = DEFAULT_MAX_PATCH_SIZE) -> int:
     """Capture the uncaptured edits in the targets as patch ``name``, appended to the series."""
     workspace.refuse_if_rebasing()
     check_patch_name(name)
@@ -184,15 +190,22 @@ def new_patch_command(workspace: Workspace, ui: UI, name: str, *,
         who = gitrepo.signature(workspace.repo)
         captured = capture_patch(workspace.repo, loaded, tree, (upstream.commit, upstream.tree),
                                  workspace.manifest.targets, name, message=message,
-                                 author=f"{who.name} <{who.email}>")
-    patch = captured.patch
-    ui.emit_json({"name": name, "subject": captured.subject,
-                  "files": [f.path for f in patch.files], "added": patch.added,
-                  "removed": patch.removed, "index": captured.index})
-    ui.print(f"{PATCHES}/{name}: {_files(len(patch.files))}, +{patch.added} −{patch.removed}, "
-             f"appended to {SERIES} as patch {captured.index}", markup=False, soft_wrap=True)
-    for file in patch.files:
-        ui.print(f"  {file.path}", markup=False)
+                                 author=f"{who.name} <{who.email}>", max_size=max_size,
+                                 warn=ui.warn)
+    documents = [{"name": item.name, "subject": item.subject,
+                  "files": [f.path for f in item.patch.files], "added": item.patch.added,
+                  "removed": item.patch.removed, "index": item.index} for item in captured]
+    ui.emit_json({**documents[0], "patches": documents})
+    for item in captured:
+        patch = item.patch
+        ui.print(f"{PATCHES}/{item.name}: {_files(len(patch.files))}, +{patch.added} "
+                 f"−{patch.removed}, appended to {SERIES} as patch {item.index}",
+                 markup=False, soft_wrap=True)
+        for file in patch.files:
+            ui.print(f"  {file.path}", markup=False)
+    if len(captured) > 1:
+        ui.print(f"split in {len(captured)} patches to stay under {max_size} bytes each",
+                 markup=False)
     ui.hint(f"next: git add {PATCHES}/ && git commit (the series now explains these edits)")
     return 0
 

@@ -1,8 +1,8 @@
 """Canonical diff text between two sets of files, as ``git format-patch -M --binary`` has it.
 
-The text comes from libgit2 (3 lines of context, rename detection, full binary patches),
-computed on small trees that hold only the paths in question, so the cost depends on
-the size of the change and not on the size of the repository.
+The text comes from libgit2 (3 lines of context, rename detection, binary patches with their
+forward hunk only), computed on small trees that hold only the paths in question, so the cost
+depends on the size of the change and not on the size of the repository.
 """
 
 from __future__ import annotations
@@ -90,13 +90,25 @@ def _as_git_writes(section: bytes) -> bytes:
     file added or deleted, a mode-only change, even of a binary file) is its header alone;
     libgit2 adds ``---``/``+++`` or "Binary files differ" lines that ``git apply`` and
     quilt read as a change without data."""
-    if b"\n@@ " in section or b"\nGIT binary patch\n" in section:
+    if b"\nGIT binary patch\n" in section:
+        return _forward_only(section)
+    if b"\n@@ " in section:
         return section
     if b"\nBinary files " in section and b"\nold mode " not in section:
         return section  # a binary change without its data: left for the parser to refuse
     lines = section.splitlines(keepends=True)
     return b"".join(line for line in lines
                     if not line.startswith((b"--- ", b"+++ ", b"Binary files ")))
+
+
+def _forward_only(section: bytes) -> bytes:
+    """A binary section with its forward hunk only: the reverse hunk (the old content again,
+    which the full ``index`` line already identifies) doubles a patch's size for nothing;
+    ``git apply`` accepts its absence. libgit2 already writes a ``delta`` where it is smaller
+    than a ``literal``, as git does."""
+    head, marker, hunks = section.partition(b"\nGIT binary patch\n")
+    forward, blank, _reverse = hunks.partition(b"\n\n")
+    return head + marker + forward + blank if blank else section
 
 
 def find_renames(repo: pygit2.Repository, old_tree: str | None, new_tree: str | None,

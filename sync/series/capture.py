@@ -8,7 +8,7 @@ as ``sync.git.diff`` produces it (so a later rebase rewrites nothing that did no
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,7 +16,7 @@ from sync import program
 from sync.errors import PatchError
 from sync.git import Repository, worktree
 from sync.git.diff import diff_text
-from sync.git.trees import Entry, TreeSource, write_blob
+from sync.git.trees import Entry, TreeSource, update_tree, write_blob
 from sync.series.engine import apply_series
 from sync.series.load import PATCHES, SERIES, LoadedSeries, SeriesPatch
 from sync.series.model import MODE_FILE, Patch
@@ -24,6 +24,7 @@ from sync.series.parse import parse_patch
 from sync.series.paths import PathProblem, check_path
 from sync.series.refresh import FIXED_FROM, render_patch
 from sync.series.seriesfile import SeriesEntry
+from sync.series.split import DEFAULT_MAX_PATCH_SIZE, split_changes
 from sync.series.verify import base_tree, drift_between, expected_tree
 
 
@@ -92,16 +93,14 @@ def subject_of(name: str, message: str | None) -> tuple[str, str]:
 
 def capture_patch(repo: Repository, loaded: LoadedSeries, tree: str,
                   upstream: tuple[str, str], targets: Sequence[str], name: str, *,
-                  message: str | None = None, author: str) -> Captured:
+                  message: str | None = None, author: str,
+                  max_size: int = DEFAULT_MAX_PATCH_SIZE,
+                  warn: Callable[[str], None] = lambda _m: None) -> tuple[Captured, ...]:
     """Write the edits in ``tree`` that ``upstream`` (commit, tree) + series does not explain as
-    ``patches/NAME`` and append it to the series (the patch file first, the series last: a
-    crash in between leaves an unlisted file only). Nothing is ever overwritten."""
+    ``patches/NAME`` and append it to the series (the patch files first, the series last: a
+    crash in between leaves unlisted files only). Nothing is ever overwritten. Edits larger
+    than ``max_size`` are split across ``NAME-1.patch``, ``NAME-2.patch``, ..."""
     check_patch_name(name)
-    if any(item.entry.name == name for item in loaded.patches) or \
-            TreeSource(repo, tree).entry(f"{PATCHES}/{name}") is not None or \
-            (Path(worktree.workdir(repo)) / PATCHES / name).exists():
-        raise PatchError(f"{PATCHES}/{name}: already exists",
-                         hint="choose another name (patches are never overwritten)")
     where = f"upstream {upstream[0][:7]}"
     applied = expected_tree(repo, loaded, upstream[1])
     if applied.stop is not None:
@@ -109,20 +108,59 @@ def capture_patch(repo: Repository, loaded: LoadedSeries, tree: str,
                          "which edits are new",
                          hint=f"run `{program.command('rebase-patches')}` first")
     subject, description = subject_of(name, message)
-    text = new_patch(repo, applied.tree, tree, targets, subject=subject, author=author,
-                     description=description)
-    if text is None:
+    changes = worktree.changes_between(repo, applied.tree, tree, targets)
+    if not changes:
         raise PatchError(f"nothing to capture: {', '.join(targets)} equal {where} + series",
                          hint="edit files under the targets first, then run this again")
-    entry = SeriesEntry(name)
-    patch = _round_trip(repo, loaded, SeriesPatch(entry, _parsed(text, name, targets)),
-                        upstream[1], tree, targets)
-    series = loaded.series.with_entry(entry)
-    worktree.write_changes(repo, [
-        worktree.Change(f"{PATCHES}/{name}", Entry(MODE_FILE, write_blob(repo, text))),
-        worktree.Change(SERIES, Entry(MODE_FILE, write_blob(repo, series.format())))],
-        (PATCHES,))
-    return Captured(name, subject, patch, len(loaded.patches) + 1)
+    parts = split_changes(repo, changes, max_size, warn=warn)
+    names = [name] if len(parts) == 1 else [_numbered(name, number)
+                                            for number in range(1, len(parts) + 1)]
+    for each in names:
+        _refuse_existing(repo, loaded, tree, each)
+    captured: list[SeriesPatch] = []
+    subjects: list[str] = []
+    before = applied.tree
+    for number, (each, part) in enumerate(zip(names, parts, strict=True), start=1):
+        after = update_tree(repo, before, {change.path: change.entry for change in part})
+        shown, note = subject, description
+        if len(parts) > 1:
+            shown = f"{subject} (part {number} of {len(parts)})"
+            note = (f"{description}\n\n" if description else "") + (
+                f"Split in {len(parts)} patches to stay under the patch size limit "
+                f"({max_size} bytes).")
+        text = new_patch(repo, before, after, targets, subject=shown, author=author,
+                         description=note)
+        assert text is not None  # every part holds at least one change
+        captured.append(SeriesPatch(SeriesEntry(each), _parsed(text, each, targets)))
+        subjects.append(shown)
+        before = after
+    _round_trip(repo, loaded, captured, upstream[1], tree, targets)
+    series = loaded.series
+    files = []
+    for item in captured:
+        series = series.with_entry(item.entry)
+        files.append(worktree.Change(f"{PATCHES}/{item.entry.name}",
+                                     Entry(MODE_FILE, write_blob(repo, item.patch.text))))
+    files.append(worktree.Change(SERIES, Entry(MODE_FILE, write_blob(repo, series.format()))))
+    worktree.write_changes(repo, files, (PATCHES,))
+    first = len(loaded.patches) + 1
+    return tuple(Captured(item.entry.name, shown, item.patch, first + offset)
+                 for offset, (item, shown) in enumerate(zip(captured, subjects, strict=True)))
+
+
+def _numbered(name: str, number: int) -> str:
+    for suffix in (".patch", ".diff"):
+        if name.endswith(suffix):
+            return f"{name.removesuffix(suffix)}-{number}{suffix}"
+    return f"{name}-{number}"
+
+
+def _refuse_existing(repo: Repository, loaded: LoadedSeries, tree: str, name: str) -> None:
+    if any(item.entry.name == name for item in loaded.patches) or \
+            TreeSource(repo, tree).entry(f"{PATCHES}/{name}") is not None or \
+            (Path(worktree.workdir(repo)) / PATCHES / name).exists():
+        raise PatchError(f"{PATCHES}/{name}: already exists",
+                         hint="choose another name (patches are never overwritten)")
 
 
 def _parsed(text: bytes, name: str, targets: Sequence[str]) -> Patch:
@@ -136,16 +174,15 @@ def _parsed(text: bytes, name: str, targets: Sequence[str]) -> Patch:
             from None
 
 
-def _round_trip(repo: Repository, loaded: LoadedSeries, new: SeriesPatch, upstream: str,
-                tree: str, targets: Sequence[str]) -> Patch:
-    """Refuse a patch that, applied after the series, would not give ``tree`` back exactly."""
-    applied = apply_series(repo, [*loaded.patches, new], upstream,
+def _round_trip(repo: Repository, loaded: LoadedSeries, new: Sequence[SeriesPatch],
+                upstream: str, tree: str, targets: Sequence[str]) -> None:
+    """Refuse patches that, applied after the series, would not give ``tree`` back exactly."""
+    applied = apply_series(repo, [*loaded.patches, *new], upstream,
                            base=base_tree(repo, loaded))
     drift = () if applied.stop is not None else drift_between(repo, applied.tree, tree,
                                                               targets)
     if applied.stop is not None or drift:
         where = ", ".join(item.path for item in drift[:12]) or "the patch"
-        raise PatchError(f"{PATCHES}/{new.entry.name}: the written patch would not re-apply to "
-                         f"the same files ({where}); nothing was written",
+        raise PatchError(f"{PATCHES}/{new[0].entry.name}: the written patch would not re-apply "
+                         f"to the same files ({where}); nothing was written",
                          hint="report this; meanwhile capture the other edits separately")
-    return new.patch

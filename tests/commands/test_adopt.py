@@ -171,3 +171,15 @@ def test_adopt_from_an_image_writes_one_patch_per_changed_file(
     assert "Upstream-Image: sample.local/deepracer-sim-public:v1" in git(
         repo_dir, "log", "-1", "--format=%B", "upstream")
     assert run(repo_dir, "check") == 0
+
+
+def test_adopt_splits_a_commit_over_the_patch_size_limit(community: tuple[Path, str],
+                                                         capsys: pytest.CaptureFixture[str]):
+    root, imported = community
+    big = {f"bundle/meshes/big{n}.bin": os.urandom(30_000) for n in range(3)}
+    commit(root, big, "Add meshes")
+    assert run(root, "adopt", "--upstream-rev", imported, "--max-patch-size", "64K",
+               "--json") == 0
+    subjects = [item["subject"] for item in json.loads(capsys.readouterr().out)["patches"]]
+    assert subjects[-2:] == ["Add meshes (part 1 of 2)", "Add meshes (part 2 of 2)"]
+    assert run(root, "check") == 0

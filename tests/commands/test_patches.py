@@ -174,10 +174,9 @@ def test_new_takes_its_subject_from_the_name_without_a_message(simapp: Project):
 def test_new_json_names_the_patch_and_its_files(simapp: Project):
     (simapp.root / "bundle/README.md").unlink()
     result = simapp.run("patches", "new", "0003-no-readme.patch", "--json")
-    assert json.loads(result.out) == {"schema_version": 1,
-                                      "name": "0003-no-readme.patch", "subject": "No readme",
-                                      "files": ["bundle/README.md"], "added": 0, "removed": 1,
-                                      "index": 3}
+    patch = {"name": "0003-no-readme.patch", "subject": "No readme",
+             "files": ["bundle/README.md"], "added": 0, "removed": 1, "index": 3}
+    assert json.loads(result.out) == {"schema_version": 1, **patch, "patches": [patch]}
 
 
 def test_new_refuses_when_there_is_nothing_to_capture(simapp: Project):
