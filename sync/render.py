@@ -27,7 +27,7 @@ import jinja2
 
 from sync.config.variants import Variant
 from sync.errors import RenderError
-from sync.untrusted import control_character
+from sync.untrusted import control_character, symlinked_folder
 from sync.upstream import Upstream
 
 TEMPLATE_NAME = "Dockerfile.j2"
@@ -211,6 +211,7 @@ def write_files(root: Path, files: Iterable[RenderedFile]) -> list[tuple[str, bo
     results: list[tuple[str, bool]] = []
     for rendered in files:
         path = root / rendered.path
+        refuse_symlinked_folders(root, rendered.path)
         try:
             unchanged = path.read_text(encoding="utf-8") == rendered.text
         except (OSError, UnicodeDecodeError):
@@ -219,6 +220,15 @@ def write_files(root: Path, files: Iterable[RenderedFile]) -> list[tuple[str, bo
             atomic_write(path, rendered.text.encode("utf-8"))
         results.append((rendered.path, not unchanged))
     return results
+
+
+def refuse_symlinked_folders(root: Path, relative: str) -> None:
+    """A ``RenderError`` when a folder on the way to ``relative`` is a symlink (or a file)."""
+    linked = symlinked_folder(root, relative)
+    if linked is not None:
+        raise RenderError(f"{linked}: is a symbolic link (or not a folder) on the way to "
+                          f"{relative}; refusing to write through it",
+                          hint=f"replace {linked} with a real folder, then render again")
 
 
 def atomic_write(path: Path, data: bytes, mode: int = 0o644) -> None:

@@ -8,7 +8,10 @@ renders such text, so the rule is the same everywhere.
 
 from __future__ import annotations
 
+import os
+import stat
 import unicodedata
+from pathlib import Path
 
 # Code points git ignores when it compares a name with ".git" on HFS+ (see git's utf8.c,
 # is_hfs_dotgit): zero-width joiners and marks, direction overrides, the byte-order mark.
@@ -35,3 +38,23 @@ def is_git_special(component: str) -> bool:
     folded = "".join(char for char in component if ord(char) not in _HFS_IGNORED).lower()
     base = folded.split(":", 1)[0].rstrip(". ")
     return base in (".git", "git~1")
+
+
+def symlinked_folder(root: Path, relative: str) -> str | None:
+    """The first folder on the way from ``root`` to ``relative`` that is a symlink (or not a
+    folder), as a path relative to ``root``; None when every existing folder is a real one.
+
+    Writers check this before they create or replace a file, so that a symlinked folder in a
+    checkout cannot send their output outside the repository.
+    """
+    parts = [part for part in relative.split("/")[:-1] if part not in ("", ".")]
+    current = root
+    for index, part in enumerate(parts):
+        current = current / part
+        try:
+            mode = os.lstat(current).st_mode
+        except FileNotFoundError:
+            return None  # created as a real folder from here on
+        if stat.S_ISLNK(mode) or not stat.S_ISDIR(mode):
+            return "/".join(parts[:index + 1])
+    return None

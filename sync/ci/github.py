@@ -13,6 +13,7 @@ from pathlib import Path
 
 from sync.config.manifest import Manifest
 from sync.errors import ConfigError
+from sync.untrusted import symlinked_folder
 
 WORKFLOW_PATH = ".github/workflows/simapp-sync.yml"
 DEFAULT_CRON = "17 5 * * *"  # daily, off the top of the hour when GitHub's queue is longest
@@ -55,6 +56,11 @@ def write_workflow(root: Path, text: str, *, force: bool = False) -> tuple[Path,
     An existing file with other content is kept unless ``force``: it may hold local edits.
     """
     path = root / WORKFLOW_PATH
+    linked = symlinked_folder(root, WORKFLOW_PATH)
+    if linked is not None or path.is_symlink():
+        raise ConfigError(f"{linked or WORKFLOW_PATH}: is a symbolic link (or not a folder) on "
+                          f"the way to {WORKFLOW_PATH}; refusing to write through it",
+                          hint="replace it with a real folder or file, then run again")
     if path.exists():
         current = path.read_text("utf-8")
         if current == text:

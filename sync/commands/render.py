@@ -19,6 +19,8 @@ from sync.render import (
     BAKE_NAME,
     TEMPLATE_NAME,
     StaleFile,
+    dockerfile_path,
+    refuse_symlinked_folders,
     stale_files,
     undeclared_dockerfiles,
     write_files,
@@ -52,6 +54,8 @@ def render(workspace: Workspace, ui: UI, *, names: list[str] | None = None,
     """Render (or with ``check`` compare) the outputs; 0 when written or up to date."""
     workspace.refuse_if_rebasing()
     root = workspace.root
+    if not check:  # before anything else: the gate reads build-context files through it too
+        refuse_symlinked_folders(root, dockerfile_path("any"))
     rendering = render_in_memory(workspace.repo, root, workspace.manifest, names)
     ui.info(rendering.gate.summary())
     undeclared = [] if names else undeclared_dockerfiles(root, rendering.declared)
