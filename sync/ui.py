@@ -302,6 +302,45 @@ def _run_pager(command: list[str], text: str) -> None:
     pager.wait()
 
 
+class ConsoleDisplay:
+    """A long-running domain job's warnings and bars on the console (the domain's ``Display``).
+
+    The domain (e.g. ``sync.series.session``) never imports rich; it reports through a small
+    protocol of ``warn``, ``live()`` -> ``bar(...)`` -> ``update``/``advance``, met here.
+    """
+
+    def __init__(self, ui: UI) -> None:
+        self.ui = ui
+
+    def warn(self, message: str) -> None:
+        self.ui.warn(message)
+
+    @contextmanager
+    def live(self) -> Iterator[_Bars]:
+        with self.ui.progress(transfer=False) as progress:
+            yield _Bars(progress)
+
+
+class _Bars:
+    def __init__(self, progress: Progress) -> None:
+        self.progress = progress
+
+    def bar(self, description: str, total: int, completed: int = 0) -> _Bar:
+        task = self.progress.add_task(description, total=total, completed=completed, detail="")
+        return _Bar(self.progress, task)
+
+
+class _Bar:
+    def __init__(self, progress: Progress, task: TaskID) -> None:
+        self.progress, self.task = progress, task
+
+    def update(self, completed: int, detail: str = "") -> None:
+        self.progress.update(self.task, completed=completed, detail=detail)
+
+    def advance(self, count: int) -> None:
+        self.progress.advance(self.task, count)
+
+
 def add_task(progress: Progress, description: str, total: float | None = None,
              detail: str = "") -> TaskID:
     """Add a task; ``total=None`` shows an indeterminate (pulsing) bar."""

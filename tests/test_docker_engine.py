@@ -3,7 +3,6 @@ being the one module that imports the Docker SDK."""
 
 from __future__ import annotations
 
-import ast
 from pathlib import Path
 
 import pytest
@@ -57,15 +56,3 @@ def test_an_error_before_any_step_and_a_stream_without_an_image_are_errors():
         _follow_build([{"error": "no such file"}], REQUEST, Recorder())
     with pytest.raises(BuildError, match="without an image id"):
         _follow_build([{"stream": "Step 1/1 : FROM base\n"}], REQUEST, Recorder())
-
-
-def test_no_other_module_of_the_package_imports_the_docker_sdk():
-    package = Path(__file__).resolve().parent.parent / "sync"
-    importers = []
-    for module in package.rglob("*.py"):
-        for node in ast.walk(ast.parse(module.read_text(encoding="utf-8"))):
-            names = ([alias.name for alias in node.names] if isinstance(node, ast.Import)
-                     else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
-            if any(name == "docker" or name.startswith("docker.") for name in names):
-                importers.append(module.relative_to(package).as_posix())
-    assert sorted(set(importers)) == ["docker_engine.py"]

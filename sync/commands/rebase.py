@@ -11,18 +11,16 @@ from __future__ import annotations
 
 import argparse
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from typing import Any
 
-from rich.progress import Progress, TaskID
 from rich.text import Text
 
 from sync import program
 from sync.series.engine import PatchReport
 from sync.series.outcome import Status
 from sync.series.session import Outcome
-from sync.ui import UI, short_oid
+from sync.ui import UI, ConsoleDisplay, short_oid
 from sync.workspace import Workspace
 
 ACTIONS = ("start", "continue", "skip", "abort")
@@ -101,7 +99,7 @@ def rebase_patches(workspace: Workspace, ui: UI, *, onto: str | None = None, fuz
     if action not in ACTIONS:
         raise ValueError(f"unknown action {action!r}")
     started = time.monotonic()
-    session = workspace.session(_Display(ui))
+    session = workspace.session(ConsoleDisplay(ui))
     with workspace.lock():
         if action == "start":
             outcome = session.start(onto, fuzz=fuzz, drop_merged=drop_merged, force=force)
@@ -142,42 +140,6 @@ def patch_json(report: PatchReport) -> dict[str, Any]:
             "rewritten": report.rewritten,
             "dropped": report.dropped, "conflicts": list(report.conflicts),
             "renamed": [{"from": old, "to": new} for old, new in report.renamed]}
-
-
-# --- progress ----------------------------------------------------------------------------------
-class _Display:
-    """The session's warnings and bars, on the command's console."""
-
-    def __init__(self, ui: UI) -> None:
-        self.ui = ui
-
-    def warn(self, message: str) -> None:
-        self.ui.warn(message)
-
-    @contextmanager
-    def live(self) -> Iterator[_Bars]:
-        with self.ui.progress(transfer=False) as progress:
-            yield _Bars(progress)
-
-
-class _Bars:
-    def __init__(self, progress: Progress) -> None:
-        self.progress = progress
-
-    def bar(self, description: str, total: int, completed: int = 0) -> _Bar:
-        return _Bar(self.progress, self.progress.add_task(description, total=total,
-                                                          completed=completed, detail=""))
-
-
-class _Bar:
-    def __init__(self, progress: Progress, task: TaskID) -> None:
-        self.progress, self.task = progress, task
-
-    def update(self, completed: int, detail: str = "") -> None:
-        self.progress.update(self.task, completed=completed, detail=detail)
-
-    def advance(self, count: int) -> None:
-        self.progress.advance(self.task, count)
 
 
 def _list(paths: Sequence[str], limit: int = 12) -> str:

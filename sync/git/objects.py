@@ -31,7 +31,7 @@ except ImportError:  # pragma: no cover - isal is a dependency; stay correct wit
     import zlib as deflate  # type: ignore[no-redef]
 
 from sync.errors import ImageError
-from sync.image.model import Leaf, Tree
+from sync.filetree import Leaf, Tree
 
 CHUNK = 1 << 20
 LOOSE_COMPRESSION = 1

@@ -14,17 +14,10 @@ from dataclasses import dataclass, replace
 
 from sync.config.manifest import PathMapping
 from sync.errors import ImageError
+from sync.filetree import Leaf, Tree
 from sync.image.blobs import BlobStore
 from sync.image.layer_pass import LayerPass, chain_keys
-from sync.image.model import (
-    Checkpoints,
-    Layer,
-    Leaf,
-    Limits,
-    ReadProgress,
-    ReadReport,
-    Tree,
-)
+from sync.image.model import Checkpoints, Layer, Limits, ReadProgress, ReadReport
 from sync.image.safety import (
     resolve_link,
     symlink_escape,

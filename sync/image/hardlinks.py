@@ -11,9 +11,10 @@ import tarfile
 from collections.abc import Sequence
 from typing import Any, Protocol
 
+from sync.filetree import MODE_EXECUTABLE, MODE_FILE
 from sync.image.blobs import BlobStore
 from sync.image.layer_tar import REGULAR, SKIPPED_KINDS, TarMembers, tar_errors
-from sync.image.model import MODE_EXECUTABLE, MODE_FILE, Layer, ReadReport
+from sync.image.model import Layer, ReadReport
 from sync.image.safety import normalize_member_name, unsafe
 from sync.image.state_tree import MAX_HOPS, LeafNode, Node, Pending, classify_whiteout
 

@@ -16,18 +16,11 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from sync.errors import UnsafeArchiveError
+from sync.filetree import MODE_EXECUTABLE, MODE_FILE, MODE_SYMLINK
 from sync.image.blobs import BlobStore
 from sync.image.hardlinks import HardlinkResolver
 from sync.image.layer_tar import REGULAR, SKIPPED_KINDS, TarMembers, tar_errors
-from sync.image.model import (
-    MODE_EXECUTABLE,
-    MODE_FILE,
-    MODE_SYMLINK,
-    Checkpoints,
-    Layer,
-    Limits,
-    ReadProgress,
-)
+from sync.image.model import Checkpoints, Layer, Limits, ReadProgress
 from sync.image.safety import check_kept_path, display, normalize_member_name, unsafe
 from sync.image.selection import EXCLUDED, Selection
 from sync.image.state_tree import DirNode, LeafNode, Pending, StateTree, classify_whiteout

@@ -1,24 +1,19 @@
 """What every image source hands to the flattener, and what the flattener hands back.
 
 The image package knows nothing of git: content goes through a ``blobs.BlobStore`` that the
-caller provides (the git adapter implements it), and the result is a ``Tree`` of modes and blob
-ids.
+caller provides (the git adapter implements it), and the result is a ``sync.filetree.Tree`` of
+modes and blob ids.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
 from sync.errors import ImageError
 from sync.image.blobs import Opener
 from sync.untrusted import control_character
-
-# git file modes, the only ones a flattened tree holds
-MODE_FILE = 0o100644
-MODE_EXECUTABLE = 0o100755
-MODE_SYMLINK = 0o120000
 
 
 class Checkpoints(Protocol):
@@ -35,31 +30,6 @@ class Checkpoints(Protocol):
     def save(self, key: str, state: bytes, oids: list[str]) -> None:
         """Remember ``state`` under ``key``."""
         ...
-
-
-@dataclass(frozen=True)
-class Leaf:
-    """A file or symlink in the flattened tree: a git mode and a blob id."""
-
-    mode: int
-    oid: str
-
-
-@dataclass
-class Tree:
-    """A directory: child name -> ``Tree`` or ``Leaf``. Names are str (valid UTF-8)."""
-
-    children: dict[str, Tree | Leaf] = field(default_factory=dict)
-
-    def walk(self, prefix: str = "") -> Iterator[tuple[str, Leaf]]:
-        """Yield (path, leaf) for every file below, in sorted path order."""
-        for name in sorted(self.children):
-            node = self.children[name]
-            path = f"{prefix}{name}"
-            if isinstance(node, Tree):
-                yield from node.walk(path + "/")
-            else:
-                yield path, node
 
 
 @dataclass(frozen=True)

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pygit2
 
+from sync.filetree import MODE_EXECUTABLE, MODE_FILE, MODE_SYMLINK, Leaf, Tree
 from sync.git import objects
 from sync.git.objects import ObjectWriter, blob_id, read_tree, write_tree
-from sync.image.model import MODE_EXECUTABLE, MODE_FILE, MODE_SYMLINK, Leaf, Tree
 
 
 def git(path: Path, *args: str) -> str:

@@ -11,8 +11,9 @@ from typing import BinaryIO
 import pytest
 
 from sync.config.manifest import PathMapping
+from sync.filetree import Leaf, Tree
 from sync.image.flatten import FlattenResult, flatten
-from sync.image.model import Layer, Leaf, Limits, Tree
+from sync.image.model import Layer, Limits
 from sync.image.streams import layer_opener
 from tests.builders.images import Compression, Dir, Entry, layer_blob
 

@@ -10,10 +10,10 @@ import pytest
 import requests
 
 from sync.config.manifest import Manifest, PathMapping
+from sync.filetree import MODE_EXECUTABLE, MODE_SYMLINK
 from sync.image import credentials
 from sync.image.distribution import RetryPolicy
 from sync.image.flatten import flatten
-from sync.image.model import MODE_EXECUTABLE, MODE_SYMLINK
 from sync.image.registry import open_registry_image
 from tests.fixtures.docker_services import (
     Entry,

@@ -23,10 +23,11 @@ import pytest
 
 from sync.config.manifest import Manifest, PathMapping
 from sync.errors import ImageError
+from sync.filetree import MODE_EXECUTABLE
 from sync.image.archive import open_archive
 from sync.image.daemon import CONTAINER_LABEL, connect, open_daemon_image, pull_image
 from sync.image.flatten import FlattenResult, flatten
-from sync.image.model import MODE_EXECUTABLE, Layer
+from sync.image.model import Layer
 from tests.fixtures.docker_services import (
     Dir,
     Entry,

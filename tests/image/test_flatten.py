@@ -18,8 +18,8 @@ from hypothesis import strategies as st
 
 from sync.config.manifest import PathMapping
 from sync.errors import ImageError
+from sync.filetree import MODE_EXECUTABLE, MODE_FILE, MODE_SYMLINK, Tree
 from sync.image.flatten import flatten
-from sync.image.model import MODE_EXECUTABLE, MODE_FILE, MODE_SYMLINK, Tree
 from tests.builders.images import (
     CharDevice,
     Dir,

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from sync.errors import UnsafeArchiveError
+from sync.filetree import MODE_EXECUTABLE, MODE_SYMLINK
 from sync.image.flatten import flatten
-from sync.image.model import MODE_EXECUTABLE, MODE_SYMLINK
 from tests.builders.images import Dir, Entry, Fifo, File, Hardlink, Opaque, Symlink, Whiteout
 from tests.image.conftest import (
     BASE,

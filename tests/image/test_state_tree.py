@@ -8,7 +8,7 @@ import pytest
 
 from sync.config.manifest import PathMapping
 from sync.errors import ImageError
-from sync.image.model import MODE_FILE, MODE_SYMLINK
+from sync.filetree import MODE_FILE, MODE_SYMLINK
 from tests.builders.images import Dir, Fifo, File, Opaque, Raw, Symlink, Whiteout
 from tests.image.conftest import BASE, SIMAPP, GitHashingStore, contents, read_tree, run
 
