@@ -25,22 +25,18 @@ from typing import Any, BinaryIO, cast
 from urllib.parse import urlsplit
 
 import requests
-import urllib3.exceptions
 
 from sync.errors import ImageError
 from sync.image import credentials as docker_credentials
 from sync.image.credentials import Credentials
 from sync.image.oci import ALGORITHMS, MAX_DOCUMENT, digest_of
+from sync.image.resumable import TRANSIENT_ERRORS, ResumableBlob, reason
 from sync.image.streams import CHUNK, read_capped
 from sync.untrusted import control_character
 
 log = logging.getLogger(__name__)
 
 _TRANSIENT_STATUS = frozenset({408, 429, 500, 502, 503, 504})
-_TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
-    requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError,
-    urllib3.exceptions.HTTPError, ConnectionError, TimeoutError,
-)
 MAX_ANSWER = 1024 * 1024  # a token or error answer: kilobytes in practice
 _CHALLENGE_PARAM = re.compile(r'(\w+)=(?:"([^"]*)"|([^,\s]*))')
 
@@ -149,7 +145,7 @@ class RegistryClient:
         The stream is not verified here (the layer reader hashes it on the way); it refuses
         to deliver more than ``size`` bytes or to end before them.
         """
-        stream = _BlobStream(self, digest, size, where)
+        stream = ResumableBlob(self, digest, size, where)
         try:
             yield cast(BinaryIO, stream)
         finally:
@@ -173,7 +169,7 @@ class RegistryClient:
             try:
                 response = self.session.request(method, url, headers=wanted, stream=True,
                                                 timeout=self.retry.timeout)
-            except _TRANSIENT_ERRORS as error:
+            except TRANSIENT_ERRORS as error:
                 delay = next(delays, None)
                 if delay is None:
                     raise self._unreachable(error) from None
@@ -240,7 +236,7 @@ class RegistryClient:
                 response = self.session.get(realm, params=query, auth=auth,
                                             timeout=self.retry.timeout, allow_redirects=False,
                                             stream=True)
-        except _TRANSIENT_ERRORS as error:
+        except TRANSIENT_ERRORS as error:
             raise ImageError(f"{where}: cannot reach the registry's token service at {realm}: "
                              f"{type(error).__name__}",
                              hint="check the network, then retry") from None
@@ -302,7 +298,7 @@ class RegistryClient:
         scheme = "http" if self.plain_http else "https"
         return ImageError(
             f"cannot reach the registry at {scheme}://{self.registry}: "
-            f"{_reason(error)} (tried {self.retry.attempts} times)",
+            f"{reason(error)} (tried {self.retry.attempts} times)",
             hint="check the network and image: in the manifest; or pull through an engine "
                  "(--from docker-daemon:) or from a saved image (--from docker-archive:PATH)")
 
@@ -327,85 +323,12 @@ class RegistryClient:
                           hint="retry later; if it persists, check the registry")
 
 
-class _BlobStream:
-    """A blob's bytes, read from a streaming response; reconnects with ``Range`` on failure."""
-
-    def __init__(self, client: RegistryClient, digest: str, size: int, where: str) -> None:
-        self.client = client
-        self.path = f"/blobs/{digest}"
-        self.size = size
-        self.where = where
-        self.offset = 0
-        self.response: requests.Response | None = None
-
-    def readable(self) -> bool:
-        return True
-
-    def read(self, size: int = -1) -> bytes:
-        if size is None or size < 0:
-            size = CHUNK
-        size = min(size, self.size - self.offset)
-        if size <= 0:
-            return b""
-        delays = self.client.retry.delays()
-        while True:
-            try:
-                data = self._read(size)
-                if not data:  # the body ended before the size the manifest gives
-                    raise urllib3.exceptions.ProtocolError("the body ended early")
-                self.offset += len(data)
-                return data
-            except _TRANSIENT_ERRORS as error:
-                self._drop()
-                delay = next(delays, None)
-                if delay is None:
-                    raise ImageError(
-                        f"{self.where}: the download broke off at byte {self.offset} of "
-                        f"{self.size} and could not be resumed: {_reason(error)}",
-                        hint="check the network and the registry, then retry") from None
-                log.debug("%s: %s at byte %d; resuming in %.1fs", self.where,
-                          type(error).__name__, self.offset, delay)
-                time.sleep(delay)
-
-    def _read(self, size: int) -> bytes:
-        if self.response is None:
-            self.response = self._open()
-        return bytes(self.response.raw.read(size, decode_content=False))
-
-    def _open(self) -> requests.Response:
-        headers = {"Range": f"bytes={self.offset}-"} if self.offset else {}
-        response = self.client.request("GET", self.path, where=self.where, headers=headers)
-        if self.offset and response.status_code != 206:
-            # no range support: read the start again and drop it
-            left = self.offset
-            while left:
-                skipped = response.raw.read(min(left, CHUNK), decode_content=False)
-                if not skipped:
-                    raise urllib3.exceptions.ProtocolError("the body ended early")
-                left -= len(skipped)
-        elif self.offset:
-            start = response.headers.get("Content-Range", "").removeprefix("bytes ")
-            if not start.startswith(f"{self.offset}-"):
-                response.close()
-                raise ImageError(f"{self.where}: the registry resumed at the wrong place "
-                                 f"({response.headers.get('Content-Range')!r})")
-        return response
-
-    def _drop(self) -> None:
-        if self.response is not None:
-            self.response.close()
-            self.response = None
-
-    def close(self) -> None:
-        self._drop()
-
-
 def _read_capped(response: requests.Response, where: str) -> bytes:
     try:
         return read_capped(response.iter_content(CHUNK), MAX_DOCUMENT, where,
                            hint="check the image reference")
-    except _TRANSIENT_ERRORS as error:
-        raise ImageError(f"{where}: the download broke off: {_reason(error)}",
+    except TRANSIENT_ERRORS as error:
+        raise ImageError(f"{where}: the download broke off: {reason(error)}",
                          hint="retry") from None
 
 
@@ -415,7 +338,7 @@ def _small_json(response: requests.Response, where: str) -> Any:
         return json.loads(read_capped(response.iter_content(CHUNK), MAX_ANSWER, where, ""))
     except (ImageError, ValueError, RecursionError):
         return {}
-    except _TRANSIENT_ERRORS:
+    except TRANSIENT_ERRORS:
         return {}
 
 
@@ -439,14 +362,3 @@ def _registry_message(response: requests.Response) -> str:
     words = [f"{e.get('code', '')}: {e.get('message', '')}".strip(": ")
              for e in errors if isinstance(e, dict)]
     return f" ({'; '.join(words)})" if words else ""
-
-
-def _reason(error: BaseException) -> str:
-    text = str(error)
-    if "Connection refused" in text or isinstance(error, ConnectionRefusedError):
-        return "connection refused"
-    if "Name or service not known" in text or "NameResolutionError" in text:
-        return "unknown host"
-    if isinstance(error, (requests.Timeout, TimeoutError, urllib3.exceptions.TimeoutError)):
-        return "timed out"
-    return type(error).__name__
