@@ -66,6 +66,18 @@ def test_check_render_patches_and_status_documents(simapp: Project):
     assert new["files"] == ["bundle/src/markov/agent.py"]
 
 
+def test_the_adopt_document(tmp_path: Path):
+    made = make_project(tmp_path, UPSTREAM_FILES, SERIES)
+    upstream = made.upstream
+    made.git("rm", "-rq", "patches")
+    made.git("branch", "-D", "upstream")
+    made.git("-c", "user.name=t", "-c", "user.email=t@x", "commit", "-qm", "unmanaged")
+    made.git("-c", "user.name=t", "-c", "user.email=t@x", "branch", "imported", upstream)
+    adopted = run_json(made, "adopt", "adopt", "--upstream-rev", "imported", "--group", "file")
+    assert [item["files"] for item in adopted["patches"]] == [
+        ["bundle/configs/environment.yml"], ["bundle/src/markov/agent.py"]]
+
+
 def test_rebase_documents_done_stopped_continued_and_aborted(simapp: Project):
     conflicted(simapp)
     listed = run_json(simapp, "patches-list", "patches", "list")
