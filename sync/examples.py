@@ -73,6 +73,7 @@ EXAMPLES: dict[str, list[tuple[str, str]]] = {
     "patches range-diff": [
         ("patches range-diff", "each patch before the last rebase against now"),
         ("patches range-diff HEAD~1", "against the series as it was in HEAD~1"),
+        ("patches range-diff --changed-only", "only the patches whose change changed"),
     ],
     "completion": [
         ('completion bash > /etc/bash_completion.d/simapp-sync', "bash completion, system-wide"),

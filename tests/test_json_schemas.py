@@ -4,6 +4,7 @@ of real runs, with ``jsonschema``), and one status vocabulary names a patch's st
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -167,3 +168,10 @@ def test_the_same_patch_has_the_same_status_word_in_every_command(simapp: Projec
     assert words["patches list"] == words["rebase-patches"] == words["status"] == {
         "0001-agent-logging.patch": "clean", "0002-environment-pins.patch": "conflict"}
     assert {row["status"] for row in checked["statuses"]} <= set(PATCH_STATUSES)
+
+
+def test_the_readme_names_the_same_vocabulary():
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    paragraph = readme[readme.index("A patch's `status` is one word"):]
+    paragraph = paragraph[:paragraph.index("`status_text`")]
+    assert re.findall(r"`([a-z ]+)`", paragraph.split(":", 1)[1]) == list(PATCH_STATUSES)
