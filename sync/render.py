@@ -15,6 +15,7 @@ from __future__ import annotations
 import difflib
 import json
 import os
+import re
 import tempfile
 import traceback
 from collections.abc import Iterable, Mapping
@@ -35,6 +36,10 @@ OUTPUT_DIR = "docker"
 BAKE_NAME = "docker-bake.json"
 IMAGE_NAME = "deepracer-simapp"
 DEFAULT_PREFIX = "awsdeepracercommunity"
+# the line every rendered Dockerfile carries: `render` owns those files and no others
+RENDERED_MARK = "# Rendered by simapp-sync from Dockerfile.j2; do not edit: change the template."
+_DIRECTIVE = re.compile(r"^#\s*[A-Za-z]+\s*=\S*\s*$")
+_MARK_WITHIN = 8  # lines from the top
 
 
 @dataclass(frozen=True)
@@ -103,7 +108,8 @@ def render_all(template: Path, variants: Iterable[Variant], all_variants: Iterab
     ``name`` is how messages call the template (default: its path from the current directory).
     """
     files = [RenderedFile(dockerfile_path(variant.name),
-                          render_variant(template, variant, version, upstream, name, version_info))
+                          owned(render_variant(template, variant, version, upstream, name,
+                                               version_info)))
              for variant in variants]
     files.append(RenderedFile(BAKE_NAME, bake_file(tuple(all_variants), version, platform)))
     return tuple(files)
@@ -191,15 +197,39 @@ def stale_files(root: Path, files: Iterable[RenderedFile]) -> list[StaleFile]:
     return stale
 
 
+def owned(text: str) -> str:
+    """``text`` with the line that marks it as rendered, after any parser directives (which
+    Docker reads only at the very top, e.g. ``# syntax=docker/dockerfile:1``)."""
+    lines = text.splitlines(keepends=True)
+    top = 0
+    while top < len(lines) and _DIRECTIVE.match(lines[top]):
+        top += 1
+    return "".join([*lines[:top], RENDERED_MARK + "\n", *lines[top:]])
+
+
+def is_owned(path: Path) -> bool:
+    """Whether the file at ``path`` was written by `render` (its mark near the top)."""
+    try:
+        with path.open(encoding="utf-8", errors="replace") as stream:
+            head = [stream.readline() for _ in range(_MARK_WITHIN)]
+    except OSError:
+        return False
+    return any(line.rstrip("\n") == RENDERED_MARK for line in head)
+
+
 def undeclared_dockerfiles(root: Path, variants: Iterable[Variant]) -> list[StaleFile]:
-    """Rendered Dockerfiles of variants the manifest no longer declares (never deleted silently)."""
+    """Orphans: files `render` wrote (they carry its mark) for variants no longer declared.
+
+    Anything else under ``docker/`` (``Dockerfile.custom``, scripts) is the community's: never
+    reported, never touched."""
     declared = {dockerfile_path(variant.name) for variant in variants}
     directory = root / OUTPUT_DIR
     if not directory.is_dir():
         return []
     found = sorted(f"{OUTPUT_DIR}/{entry.name}" for entry in directory.iterdir()
-                   if entry.name.startswith("Dockerfile.") and entry.is_file())
-    return [StaleFile(path, "not declared", "") for path in found if path not in declared]
+                   if entry.name.startswith("Dockerfile.") and entry.is_file()
+                   and is_owned(entry))
+    return [StaleFile(path, "orphan", "") for path in found if path not in declared]
 
 
 def write_files(root: Path, files: Iterable[RenderedFile]) -> list[tuple[str, bool]]:

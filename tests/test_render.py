@@ -23,11 +23,13 @@ from sync.config.version import read_version
 from sync.errors import RenderError
 from sync.render import (
     BAKE_NAME,
+    RENDERED_MARK,
     RenderedFile,
     atomic_write,
     bake_file,
     dockerfile_path,
     image_tag,
+    owned,
     render_all,
     render_template,
     render_variant,
@@ -268,13 +270,19 @@ def test_stale_files_come_with_a_unified_diff(tmp_path: Path):
     assert stale_files(tmp_path, files) == []
 
 
-def test_dockerfiles_of_variants_no_longer_declared_are_reported(tmp_path: Path):
+def test_only_rendered_dockerfiles_of_variants_no_longer_declared_are_orphans(tmp_path: Path):
     (tmp_path / "docker").mkdir()
     for name in ("Dockerfile.cpu", "Dockerfile.tpu", "README"):
-        (tmp_path / "docker" / name).write_text("x\n")
+        (tmp_path / "docker" / name).write_text(owned("FROM x\n"))
+    (tmp_path / "docker/Dockerfile.custom").write_text("FROM community\n")  # not rendered
     found = undeclared_dockerfiles(tmp_path, [Variant("cpu", "a", "t")])
-    assert [(item.path, item.reason) for item in found] == [("docker/Dockerfile.tpu",
-                                                             "not declared")]
+    assert [(item.path, item.reason) for item in found] == [("docker/Dockerfile.tpu", "orphan")]
+
+
+def test_the_rendered_mark_goes_after_parser_directives():
+    assert owned("FROM a\n") == f"{RENDERED_MARK}\nFROM a\n"
+    assert owned("# syntax=docker/dockerfile:1\nFROM a\n") == (
+        f"# syntax=docker/dockerfile:1\n{RENDERED_MARK}\nFROM a\n")
 
 
 # --- template errors -----------------------------------------------------------------------------

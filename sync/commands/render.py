@@ -41,16 +41,19 @@ def configure(subparsers: argparse._SubParsersAction, common: argparse.ArgumentP
                         help="render only this variant (repeatable; default: all)")
     parser.add_argument("--check", action="store_true",
                         help="write nothing; exit 1 with a diff when a rendered file is stale")
+    parser.add_argument("--prune", action="store_true",
+                        help="delete orphans: Dockerfiles render wrote for variants no longer "
+                             "declared (files it did not write are never touched)")
     parser.set_defaults(handler=run, needs_workspace=True)
 
 
 def run(args: argparse.Namespace, ui: UI, workspace: Workspace) -> int:
     """CLI adapter."""
-    return render(workspace, ui, names=args.variant, check=args.check)
+    return render(workspace, ui, names=args.variant, check=args.check, prune=args.prune)
 
 
 def render(workspace: Workspace, ui: UI, *, names: list[str] | None = None,
-           check: bool = False) -> int:
+           check: bool = False, prune: bool = False) -> int:
     """Render (or with ``check`` compare) the outputs; 0 when written or up to date."""
     workspace.refuse_if_rebasing()
     root = workspace.root
@@ -63,15 +66,22 @@ def render(workspace: Workspace, ui: UI, *, names: list[str] | None = None,
         return _check(root, rendering, undeclared, ui)
     with workspace.lock():
         results = write_files(root, rendering.files)
-    for orphan in undeclared:
-        ui.warn(f"{orphan.path}: its variant is no longer declared in {MANIFEST_NAME}; "
-                "delete the file if it is not needed")
+        if prune:
+            for orphan in undeclared:
+                (root / orphan.path).unlink()
+    if not prune:
+        for orphan in undeclared:
+            ui.warn(f"{orphan.path}: an orphan (rendered earlier; its variant is no longer "
+                    f"declared in {MANIFEST_NAME}); `{program.command('render --prune')}` "
+                    "removes it")
     ui.emit_json({"version": rendering.version,
                   "files": [{"path": path, "changed": changed} for path, changed in results],
                   "undeclared": [orphan.path for orphan in undeclared]})
     table = ui.table("file", "status")
     for path, changed in results:
         table.add_row(path, "written" if changed else "unchanged")
+    for orphan in undeclared if prune else ():
+        table.add_row(orphan.path, "removed (orphan)")
     ui.print(table)
     if any(changed for _path, changed in results):
         paths = " ".join(path for path, changed in results if changed)
@@ -92,6 +102,8 @@ def _check(root: Path, rendering: Rendering, undeclared: list[StaleFile], ui: UI
             ui.print(Text(item.diff), soft_wrap=True)
     names = ", ".join(f"{item.path} ({item.reason})" for item in stale)
     # reported rather than raised: the JSON document above already is this run's only output
+    orphans = any(item.reason == "orphan" for item in stale)
     ui.error(f"stale rendered files: {names}",
-             hint=f"run `{program.command('render')}` and commit the result")
+             hint=f"run `{program.command('render --prune' if orphans else 'render')}` and "
+                  "commit the result")
     return CheckFailed.exit_code

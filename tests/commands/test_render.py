@@ -8,7 +8,7 @@ from pathlib import Path
 
 from sync.config.variants import Variant
 from sync.config.version import read_version
-from sync.render import render_variant
+from sync.render import RENDERED_MARK, owned, render_variant
 from sync.upstream import Upstream
 from tests.commands.projects import UPSTREAM_DIGEST, UPSTREAM_IMAGE, PatchSpec, make_project
 
@@ -33,8 +33,8 @@ def project_with_series(tmp_path: Path, **kwargs: object):
 
 def expected_dockerfile(project, variant: Variant) -> str:
     upstream = Upstream(commit=project.upstream, image=UPSTREAM_IMAGE, digest=UPSTREAM_DIGEST)
-    return render_variant(project.root / "Dockerfile.j2", variant,
-                          read_version(project.root / "VERSION"), upstream)
+    return owned(render_variant(project.root / "Dockerfile.j2", variant,
+                                read_version(project.root / "VERSION"), upstream))
 
 
 CPU = Variant("cpu", "ubuntu:20.04", "tensorflow-cpu==2.13.1")
@@ -111,11 +111,45 @@ def test_check_reports_a_missing_file_and_an_undeclared_variant(tmp_path: Path):
     project = project_with_series(tmp_path)
     assert project.run("render").code == 0
     (project.root / "docker/Dockerfile.gpu").unlink()
-    project.write("docker/Dockerfile.tpu", "FROM old\n")
+    project.write("docker/Dockerfile.tpu", owned("FROM old\n"))
+    project.write("docker/Dockerfile.custom", "FROM mine\n")
     result = project.run("render", "--check")
     assert result.code == 1
     assert "docker/Dockerfile.gpu (missing)" in result.err
-    assert "docker/Dockerfile.tpu (not declared)" in result.err
+    assert "docker/Dockerfile.tpu (orphan)" in result.err
+    assert "Dockerfile.custom" not in result.err
+
+
+def test_render_owns_only_what_it_rendered_and_prunes_orphans(tmp_path: Path):
+    project = project_with_series(tmp_path, variants="""\
+  cpu:
+    base: ubuntu:20.04
+    tensorflow: tensorflow-cpu==2.13.1
+  tpu:
+    base: ubuntu:20.04
+    tensorflow: tensorflow-cpu==2.13.1
+""")
+    project.write("docker/Dockerfile.custom", "FROM community\n")
+    project.write("docker/scripts/x.sh", "echo community\n")
+    assert project.run("render").code == 0
+    assert project.read("docker/Dockerfile.tpu").startswith(RENDERED_MARK)
+    assert project.run("render", "--check").code == 0  # community files are none of its business
+    # the variant goes away: its rendered file is an orphan, the community's files are not
+    manifest = project.read("upstream-manifest.yaml")
+    project.write("upstream-manifest.yaml", manifest[:manifest.index("  tpu:")])
+    checked = project.run("render", "--check")
+    assert checked.code == 1
+    assert "docker/Dockerfile.tpu (orphan)" in checked.err
+    assert "render --prune" in checked.err and "Dockerfile.custom" not in checked.err
+    written = project.run("render")
+    assert written.code == 0 and "render --prune" in written.err
+    assert (project.root / "docker/Dockerfile.tpu").exists()
+    pruned = project.run("render", "--prune")
+    assert pruned.code == 0, pruned.err
+    assert not (project.root / "docker/Dockerfile.tpu").exists()
+    assert project.read("docker/Dockerfile.custom") == "FROM community\n"
+    assert project.read("docker/scripts/x.sh") == "echo community\n"
+    assert project.run("render", "--check").code == 0
 
 
 def test_the_gate_refuses_a_series_that_conflicts_with_the_current_upstream(tmp_path: Path):
@@ -206,7 +240,7 @@ def test_a_json_version_tags_with_simapp_and_gives_the_template_the_whole_mappin
     result = project.run("render")
     assert result.code == 0, result.err
     assert project.read("docker/Dockerfile.cpu") == (
-        'FROM ubuntu:20.04\nLABEL version="6.0.5" on-aws="v1.2.4"\n')
+        f'{RENDERED_MARK}\nFROM ubuntu:20.04\nLABEL version="6.0.5" on-aws="v1.2.4"\n')
     bake = json.loads(project.read("docker-bake.json"))
     assert bake["target"]["cpu"]["tags"] == ["${PREFIX}/deepracer-simapp:6.0.5-cpu"]
 
