@@ -35,6 +35,7 @@ COMMANDS = {
     "rebase-patches": "sync.commands.rebase",
     "render": "sync.commands.render",
     "build": "sync.commands.build",
+    "bundle": "sync.commands.bundle",
     "demo": "sync.commands.demo",
     "check": "sync.commands.check",
     "patches": "sync.commands.patches",

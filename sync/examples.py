@@ -39,6 +39,10 @@ EXAMPLES: dict[str, list[tuple[str, str]]] = {
         ("render --check", "exit 1 when the rendered files are stale (CI)"),
         ("render --variant cpu", "only the cpu variant"),
     ],
+    "bundle": [
+        ("bundle", "the colcon install tree of the first variant's bundle stage, in install/"),
+        ("bundle --variant gpu -o ~/simapp-install", "for DR_ROBOMAKER_MOUNT_SIMAPP_DIR"),
+    ],
     "build": [
         ("build --variant cpu", "build the cpu image through the Docker Engine"),
         ("build --push --prefix registry.example.com/org", "build every variant and push it"),
