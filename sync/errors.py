@@ -34,6 +34,11 @@ class ImageError(SyncError):
     """The image cannot be fetched or read: engine down, not found, corrupt, digest mismatch."""
 
 
+class TransferError(ImageError):
+    """The image could not be fetched (network, registry answer): nothing about its content was
+    refused, and a retry may succeed. A pull failing so keeps the layers it finished."""
+
+
 class UnsafeArchiveError(ImageError):
     """An archive entry tries to escape its destination or smuggle something into git."""
 

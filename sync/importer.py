@@ -17,7 +17,7 @@ from typing import Literal, Protocol
 
 from sync import program
 from sync.config.manifest import Manifest
-from sync.errors import ConfigError, GitError, ImageError
+from sync.errors import ConfigError, GitError, ImageError, TransferError
 from sync.git import Commit, Repository, objects
 from sync.git import repo as gitrepo
 from sync.git.checkpoints import GitCheckpoints
@@ -87,14 +87,17 @@ def import_image(repo: Repository, manifest: Manifest, opened: OpenedImage, *,
     if not reread and already_recorded(recorded, manifest, info):
         outcome.read_layers = False
         return outcome
-    tree_id, outcome.report = _read_into_tree(repo, manifest, opened, limits, cache, progress)
+    message = commit_message(manifest, info, label)  # refused here, before anything is read
+    tree_id, outcome.report, checkpoints = _read_into_tree(repo, manifest, opened, limits, cache,
+                                                           progress)
     if tip is None or str(tip.tree_id) != tree_id:
-        commit = gitrepo.create_commit(repo, tree_id, [previous] if previous else [],
-                                       commit_message(manifest, info, label))
+        commit = gitrepo.create_commit(repo, tree_id, [previous] if previous else [], message)
         gitrepo.move_branch(repo, manifest.branch, commit, previous,
                             reflog_message=f"simapp-sync pull: {label}")
         outcome.commit, outcome.changed = commit, True
         _count_changes(repo, tip, commit, outcome)
+    if checkpoints is not None:
+        checkpoints.commit()  # the layer cache moves only with the branch (or an unchanged tree)
     return outcome
 
 
@@ -107,8 +110,11 @@ def image_tree(repo: Repository, manifest: Manifest, opened: OpenedImage, *,
     label, note = read_label(manifest, info)
     if note is not None:
         warn(note)
-    tree_id, _report = _read_into_tree(repo, manifest, opened, limits, "use", None)
-    return tree_id, commit_message(manifest, info, label)
+    message = commit_message(manifest, info, label)
+    tree_id, _report, checkpoints = _read_into_tree(repo, manifest, opened, limits, "use", None)
+    if checkpoints is not None:
+        checkpoints.commit()
+    return tree_id, message
 
 
 def refuse_checked_out(repo: Repository, branch: str) -> None:
@@ -136,26 +142,35 @@ def check_pinned_digest(manifest: Manifest, info: ImageInfo,
 
 
 def _read_into_tree(repo: Repository, manifest: Manifest, opened: OpenedImage, limits: Limits,
-                    cache: Cache, progress: ReadProgress | None) -> tuple[str, ReadReport]:
+                    cache: Cache, progress: ReadProgress | None
+                    ) -> tuple[str, ReadReport, GitCheckpoints | None]:
+    """The tree of ``opened`` and the checkpoints to ``commit()`` once the branch moved.
+
+    A refusal (bad content, a cap, a digest mismatch) writes no ref at all; only a pull
+    interrupted or cut off by the network keeps the layers it finished (see below).
+    """
     checkpoints = GitCheckpoints(repo, read=cache == "use") if cache != "off" else None
     writer = objects.ObjectWriter(repo)
     try:
         result = flatten(opened.layers, manifest.paths, writer, limits, progress=progress,
                          checkpoints=checkpoints)
         writer.flush()
-    except BaseException:
+    except (KeyboardInterrupt, TransferError):
         _keep_finished_layers(repo, writer, checkpoints)
         raise
-    if checkpoints is not None:
-        checkpoints.commit()  # the blobs its states name are on disk now
-    return objects.write_tree(repo, result.tree), result.report
+    except BaseException:
+        with contextlib.suppress(Exception):  # unreferenced objects only: git gc drops them
+            writer.discard()
+        raise
+    return objects.write_tree(repo, result.tree), result.report, checkpoints
 
 
 def _keep_finished_layers(repo: Repository, writer: objects.ObjectWriter,
                           checkpoints: GitCheckpoints | None) -> None:
-    """A pull that failed or was interrupted (Ctrl-C, a layer that would not download) keeps
-    the state after each layer it finished, so that running it again downloads and reads only
-    the rest. The branch does not move; the earlier checkpoints stay.
+    """A pull that was interrupted (Ctrl-C) or cut off by the network (a layer that would not
+    download: ``TransferError``) keeps the state after each layer it finished, so that running
+    it again downloads and reads only the rest. The branch does not move; the earlier
+    checkpoints stay. A refused pull (bad content, a cap, a digest mismatch) keeps nothing.
 
     The blobs already queued are written first, and a state is kept only when every blob it
     names is on disk (``git gc`` must find what a checkpoint's tree names).

@@ -92,6 +92,10 @@ class ObjectWriter:
             future.result()
         self._pool.shutdown(wait=True)
 
+    def discard(self) -> None:
+        """Stop: cancel what is queued, wait for what runs (its objects stay unreferenced)."""
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
     # --- internals ---------------------------------------------------------------------------
     def _is_new(self, oid: str) -> bool:
         if oid in self._queued:

@@ -9,7 +9,9 @@ content-addressed ``blobs/<algorithm>/<hex>``: the ``BlobReader`` of ``oci:`` an
 
 from __future__ import annotations
 
+import os
 import posixpath
+import stat
 import tarfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -103,33 +105,61 @@ class DirFiles:
         self.where = str(root)
 
     def exists(self, name: str) -> bool:
-        return (self.root / name).is_file()
+        return os.path.lexists(self.root / name)  # what is there is judged when it is read
 
     def size(self, name: str) -> int:
-        return (self.root / name).stat().st_size
+        return self._stat(name).st_size
 
     def read(self, name: str) -> bytes:
+        if self._stat(name).st_size > MAX_DOCUMENT:
+            raise ImageError(f"{self.where}: {name} is too large for a manifest", hint=HINT)
+        with self.opener(name)() as stream:
+            data = b"".join(iter(lambda: stream.read(MAX_DOCUMENT + 1), b""))
+        if len(data) > MAX_DOCUMENT:  # it grew after the check
+            raise ImageError(f"{self.where}: {name} is too large for a manifest", hint=HINT)
+        return data
+
+    def opener(self, name: str) -> Opener:
         path = self.root / name
+        self._stat(name)
+
+        @contextmanager
+        def open_file() -> Iterator[BinaryIO]:
+            # O_NONBLOCK: a FIFO swapped in after the check cannot hang the open; fstat then
+            # judges what was really opened
+            try:
+                fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+            except OSError as error:
+                raise ImageError(f"{self.where}: cannot read {name}: {error}") from None
+            with os.fdopen(fd, "rb", buffering=0) as file:
+                _regular(os.fstat(fd), self.where, name)
+                os.set_blocking(fd, True)
+                yield cast(BinaryIO, file)
+
+        return open_file
+
+    def _stat(self, name: str) -> os.stat_result:
+        """The stat of ``name`` (links followed), which must be a regular file; never opened."""
         try:
-            if path.stat().st_size > MAX_DOCUMENT:
-                raise ImageError(f"{self.where}: {name} is too large for a manifest", hint=HINT)
-            return path.read_bytes()
+            found = os.stat(self.root / name)
         except FileNotFoundError:
             raise ImageError(f"{self.where}: {name} is missing", hint=HINT) from None
         except OSError as error:
             raise ImageError(f"{self.where}: cannot read {name}: {error}") from None
+        return _regular(found, self.where, name)
 
-    def opener(self, name: str) -> Opener:
-        path = self.root / name
-        if not path.is_file():
-            raise ImageError(f"{self.where}: {name} is missing", hint=HINT)
 
-        @contextmanager
-        def open_file() -> Iterator[BinaryIO]:
-            with path.open("rb", buffering=0) as file:
-                yield file
-
-        return open_file
+def _regular(found: os.stat_result, where: str, name: str) -> os.stat_result:
+    """``found`` if it is a regular file; a FIFO, device, socket or folder is an error."""
+    if not stat.S_ISREG(found.st_mode):
+        kind = ("a FIFO" if stat.S_ISFIFO(found.st_mode) else "a device"
+                if stat.S_ISCHR(found.st_mode) or stat.S_ISBLK(found.st_mode) else "a socket"
+                if stat.S_ISSOCK(found.st_mode) else "a folder"
+                if stat.S_ISDIR(found.st_mode) else "not a regular file")
+        raise ImageError(f"{where}: {name} is {kind}, not a regular file; refusing to open it",
+                         hint="an OCI layout holds only regular files (blobs, index.json, "
+                              "oci-layout)")
+    return found
 
 
 class TarFiles:

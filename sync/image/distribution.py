@@ -26,7 +26,7 @@ from urllib.parse import urlsplit
 
 import requests
 
-from sync.errors import ImageError
+from sync.errors import ImageError, TransferError
 from sync.image import credentials as docker_credentials
 from sync.image.credentials import Credentials
 from sync.image.oci import ALGORITHMS, MAX_DOCUMENT, digest_of
@@ -296,7 +296,7 @@ class RegistryClient:
 
     def _unreachable(self, error: BaseException) -> ImageError:
         scheme = "http" if self.plain_http else "https"
-        return ImageError(
+        return TransferError(
             f"cannot reach the registry at {scheme}://{self.registry}: "
             f"{reason(error)} (tried {self.retry.attempts} times)",
             hint="check the network and image: in the manifest; or pull through an engine "
@@ -304,7 +304,7 @@ class RegistryClient:
 
     def _login_error(self, where: str, why: str, *, anonymous: bool = True) -> ImageError:
         who = "without credentials" if anonymous else "with the Docker config's credentials"
-        return ImageError(f"{where}: the registry refused access {who}: {why}",
+        return TransferError(f"{where}: the registry refused access {who}: {why}",
                           hint=f"log in with `docker login {self.registry}` (simapp-sync reads "
                                "the Docker config's auths, credHelpers and credsStore), and "
                                "check image: in the manifest")
@@ -317,9 +317,9 @@ class RegistryClient:
             return self._login_error(where, f"HTTP {status}{message}",
                                      anonymous=self._lookup_credentials() is None)
         if status == 404:
-            return ImageError(f"{where}: not found in the registry (HTTP 404{message})",
+            return TransferError(f"{where}: not found in the registry (HTTP 404{message})",
                               hint="check image:, tag: and digest: in upstream-manifest.yaml")
-        return ImageError(f"{where}: the registry answered HTTP {status}{message}",
+        return TransferError(f"{where}: the registry answered HTTP {status}{message}",
                           hint="retry later; if it persists, check the registry")
 
 
@@ -328,7 +328,7 @@ def _read_capped(response: requests.Response, where: str) -> bytes:
         return read_capped(response.iter_content(CHUNK), MAX_DOCUMENT, where,
                            hint="check the image reference")
     except TRANSIENT_ERRORS as error:
-        raise ImageError(f"{where}: the download broke off: {reason(error)}",
+        raise TransferError(f"{where}: the download broke off: {reason(error)}",
                          hint="retry") from None
 
 

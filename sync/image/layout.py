@@ -31,6 +31,7 @@ def open_layout(files: ArchiveFiles, reference: str | None, wanted: Platform,
     if not files.exists("oci-layout"):
         raise ImageError(f"{files.where}: no oci-layout file, not an OCI image layout",
                          hint="create one with `skopeo copy docker://IMAGE oci:DIR:TAG`")
+    files.read("oci-layout")  # must be a readable regular file (its version is not needed)
     blobs = LayoutBlobs(files)
     top = _choose_top(blobs.index(), reference, wanted, blobs)
     manifest = resolve_manifest(blobs, read_document(blobs, top), wanted)

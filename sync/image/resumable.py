@@ -15,7 +15,7 @@ from typing import Protocol
 import requests
 import urllib3.exceptions
 
-from sync.errors import ImageError
+from sync.errors import ImageError, TransferError
 from sync.image.streams import CHUNK
 
 log = logging.getLogger(__name__)
@@ -72,7 +72,7 @@ class ResumableBlob:
                 self._drop()
                 delay = next(delays, None)
                 if delay is None:
-                    raise ImageError(
+                    raise TransferError(
                         f"{self.where}: the download broke off at byte {self.offset} of "
                         f"{self.size} and could not be resumed: {reason(error)}",
                         hint="check the network and the registry, then retry") from None
