@@ -19,6 +19,7 @@ from rich.text import Text
 from sync import program
 from sync.series.engine import PatchReport
 from sync.series.outcome import Status
+from sync.series.resolve import ALL_RULES, RULES, RuleSet
 from sync.series.session import Outcome
 from sync.ui import UI, ConsoleDisplay, short_oid
 from sync.workspace import Workspace
@@ -62,6 +63,10 @@ def configure(subparsers: argparse._SubParsersAction, common: argparse.ArgumentP
                              "quilt cannot apply them)")
     parser.add_argument("--drop-merged", action="store_true",
                         help="remove absorbed and empty patches (the default; kept for scripts)")
+    parser.add_argument("--no-rule", action="append", default=[], metavar="RULE",
+                        choices=[*RULES, "all"],
+                        help="turn a merge rule off (repeatable; 'all' leaves git's plain "
+                             f"3-way merge): {', '.join(RULES)}")
     parser.add_argument("--force", action="store_true",
                         help="start even with uncommitted changes in the targets or patches/")
     actions = parser.add_mutually_exclusive_group()
@@ -77,7 +82,8 @@ def run(args: argparse.Namespace, ui: UI, workspace: Workspace) -> int:
     """CLI adapter."""
     return rebase_patches(workspace, ui, onto=args.onto, fuzz=args.fuzz,
                           drop_merged=not args.keep_absorbed, force=args.force,
-                          action=args.action)
+                          action=args.action,
+                          rules=RuleSet.without(args.no_rule))
 
 
 def _fuzz(text: str) -> int:
@@ -91,7 +97,8 @@ def _fuzz(text: str) -> int:
 
 
 def rebase_patches(workspace: Workspace, ui: UI, *, onto: str | None = None, fuzz: int = 0,
-                   drop_merged: bool = True, force: bool = False, action: str = "start") -> int:
+                   drop_merged: bool = True, force: bool = False, action: str = "start",
+                   rules: RuleSet = ALL_RULES) -> int:
     """Rebase ``patches/series`` onto ``onto`` (default: the upstream branch); 0 done, 1 conflict.
 
     ``action`` is "start", or "continue", "skip", "abort" for a stopped rebase.
@@ -102,7 +109,8 @@ def rebase_patches(workspace: Workspace, ui: UI, *, onto: str | None = None, fuz
     session = workspace.session(ConsoleDisplay(ui))
     with workspace.lock():
         if action == "start":
-            outcome = session.start(onto, fuzz=fuzz, drop_merged=drop_merged, force=force)
+            outcome = session.start(onto, fuzz=fuzz, drop_merged=drop_merged, force=force,
+                                    rules=rules)
         elif action == "abort":
             outcome = session.abort()
         else:
@@ -139,7 +147,8 @@ def patch_json(report: PatchReport) -> dict[str, Any]:
             "offset": report.offset, "fuzz": report.fuzz, "evidence": list(report.evidence),
             "rewritten": report.rewritten,
             "dropped": report.dropped, "conflicts": list(report.conflicts),
-            "renamed": [{"from": old, "to": new} for old, new in report.renamed]}
+            "renamed": [{"from": old, "to": new} for old, new in report.renamed],
+            "rules": dict(report.rules)}
 
 
 def _list(paths: Sequence[str], limit: int = 12) -> str:

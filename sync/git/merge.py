@@ -16,6 +16,9 @@ from pygit2.enums import MergeFileFlag
 from sync.git.trees import write_blob
 
 _OPTIONS_VERSION = 1  # GIT_MERGE_FILE_OPTIONS_VERSION
+# the line-diff algorithms libgit2's file merge offers (no histogram there)
+ALGORITHMS = {"myers": MergeFileFlag(0), "patience": MergeFileFlag.DIFF_PATIENCE,
+              "minimal": MergeFileFlag.DIFF_MINIMAL}
 
 
 @dataclass(frozen=True)
@@ -34,8 +37,12 @@ class Labels:
 
 
 def merge_file(repo: pygit2.Repository, path: str, base: bytes | None, ours: bytes,
-               theirs: bytes, labels: Labels = Labels(), mode: int = 0o100644) -> MergeResult:
-    """Merge the change base->theirs into ours; ``base=None`` merges two additions."""
+               theirs: bytes, labels: Labels = Labels(), mode: int = 0o100644,
+               algorithm: str = "myers") -> MergeResult:
+    """Merge the change base->theirs into ours; ``base=None`` merges two additions.
+
+    ``algorithm`` is the line diff under the merge: "myers" (git's default), "patience" or
+    "minimal"."""
     if ours == theirs:
         return MergeResult(True, ours)
     if base is not None and base == theirs:
@@ -49,7 +56,7 @@ def merge_file(repo: pygit2.Repository, path: str, base: bytes | None, ours: byt
 
     sides = (entry(base) if base is not None else None, entry(ours), entry(theirs))
     try:
-        return _merge_diff3(repo, sides, labels)
+        return _merge_diff3(repo, sides, labels, ALGORITHMS[algorithm])
     except (ImportError, AttributeError):  # a pygit2 without the cffi declarations we use
         result = repo.merge_file_from_index(*sides)
         contents = result.contents if result is not None else ""
@@ -59,7 +66,7 @@ def merge_file(repo: pygit2.Repository, path: str, base: bytes | None, ours: byt
 
 def _merge_diff3(repo: pygit2.Repository,
                  sides: tuple[pygit2.IndexEntry | None, pygit2.IndexEntry, pygit2.IndexEntry],
-                 labels: Labels) -> MergeResult:
+                 labels: Labels, algorithm: MergeFileFlag) -> MergeResult:
     from pygit2._libgit2 import ffi
     from pygit2._libgit2 import lib as C  # noqa: N812 - libgit2's own name
     from pygit2.errors import check_error
@@ -78,7 +85,7 @@ def _merge_diff3(repo: pygit2.Repository,
     names = [ffi.new("char[]", text.encode("utf-8")) for text in
              (labels.base, labels.ours, labels.theirs)]
     options.ancestor_label, options.our_label, options.their_label = names
-    options.flags = int(MergeFileFlag.STYLE_DIFF3)
+    options.flags = int(MergeFileFlag.STYLE_DIFF3 | algorithm)
     result = ffi.new("git_merge_file_result *")
     check_error(C.git_merge_file_from_index(result, repo._repo, *converted, options))
     try:

@@ -19,9 +19,12 @@ from sync.series.model import MODE_FILE, Change, FilePatch, Hunk, Patch
 from sync.series.outcome import Conflict, FileOutcome, PatchOutcome, Status
 from sync.series.overlay import Content, File, Overlay
 from sync.series.parse import split_lines
+from sync.series.resolve import UPSTREAM_CONTEXT_CHANGED, RuleSet
+from sync.series.resolve.conflicts import Settled
+from sync.series.resolve.upstream import already_upstream
 
-# (path, base or None, ours, theirs, mode) -> merged content
-Merger = Callable[[str, bytes | None, bytes, bytes, int], MergeResult]
+# (path, base or None, ours, theirs, mode) -> merged content, and the rules that acted
+Merger = Callable[[str, bytes | None, bytes, bytes, int], MergeResult | Settled]
 # the file as it was before and after this patch on the recorded base: (base, theirs)
 Recorded = Callable[[FilePatch], tuple[bytes | None, bytes | None] | None]
 # the content of a blob named by an ``index`` line, when the object database has it
@@ -44,6 +47,7 @@ class ApplyOptions:
     # upstream's renames since the recorded base (old path -> new path): a patch changing a
     # file upstream moved is applied to it where it now is, as ``git am -3`` does
     renames: Mapping[str, str] = field(default_factory=dict)
+    rules: RuleSet = RuleSet()  # the merge rules in force (sync.series.resolve)
 
 
 def apply_patch(patch: Patch, tree: Overlay, options: ApplyOptions = ApplyOptions()
@@ -61,6 +65,7 @@ class _PatchApplier:
         self.conflicts: list[Conflict] = []
         self.evidence: list[str] = []
         self.followed: dict[str, str] = {}  # renames followed: patch's path -> upstream's
+        self.rules: dict[str, str] = {}  # path -> the merge rule that resolved (or refused) it
 
     def view(self, path: str) -> File | None:
         return self.pending[path] if path in self.pending else self.tree.get(path)
@@ -85,7 +90,7 @@ class _PatchApplier:
             self.tree.update(self.pending)
         return PatchOutcome(status=status, files=outcome.files, before=before, after=after,
                             conflicts=outcome.conflicts, evidence=outcome.evidence,
-                            renames=tuple(self.followed.items()))
+                            renames=tuple(self.followed.items()), rules=dict(self.rules))
 
     def _refuse_clashes(self) -> None:
         """A patch whose files cannot all exist at once (a symlink or file and a file below
@@ -195,6 +200,12 @@ class _PatchApplier:
             content, status, new_oid = self._binary(file, existing)
         elif file.hunks:
             text = apply_hunks(existing.content.lines, file.hunks, fuzz=self.options.fuzz)
+            if text.failed and self.options.rules.on(UPSTREAM_CONTEXT_CHANGED):
+                found = already_upstream(existing.content.lines, file.hunks, text)
+                if found is not None:
+                    text = found
+                    self.rules[target] = UPSTREAM_CONTEXT_CHANGED
+                    notes.append(f"resolved by rule {UPSTREAM_CONTEXT_CHANGED}")
             if text.failed:
                 return self._three_way(file, source, target, existing, mode, text)
             assert text.lines is not None
@@ -318,7 +329,8 @@ class _PatchApplier:
             theirs = b"".join(force_hunks(ours.content.lines, file.hunks, text.hunks, "after"))
             how = "no base: hunks placed where the patch says"
         return self._merge(file, target, base, ours, File.of(mode, theirs), mode, text.hunks,
-                           f"3-way merge ({how})", source=source)
+                           f"3-way merge ({how})", source=source,
+                           trusted=not how.startswith("no base"))
 
     def _base_from_index(self, file: FilePatch) -> tuple[bytes | None, bytes | None, str]:
         if self.options.find_blob is None or not file.old_oid:
@@ -332,27 +344,36 @@ class _PatchApplier:
         return base, b"".join(result.lines), f"preimage {file.old_oid}"
 
     def _merge(self, file: FilePatch, target: str, base: bytes | None, ours: File, theirs: File,
-               mode: int, hunks: tuple[HunkResult, ...], how: str, source: str | None = None
-               ) -> FileOutcome:
+               mode: int, hunks: tuple[HunkResult, ...], how: str, source: str | None = None,
+               trusted: bool = True) -> FileOutcome:
         if self.options.merge is None:
             return FileOutcome(target, Status.CONFLICT, hunks, how)
         merged = self.options.merge(target, base, ours.content.data, theirs.content.data, mode)
-        result = File.of(mode, merged.content)
-        if merged.clean:
+        settled = merged if isinstance(merged, Settled) else Settled(merged.clean, merged.content)
+        if not trusted and settled.unresolved is not None:
+            # a base made up from the patch's line numbers proves nothing: no rule resolves
+            settled = Settled(False, settled.unresolved)
+        result = File.of(mode, settled.content)
+        if settled.rules:
+            self.rules[target] = ", ".join(settled.rules)
+            how += f"; resolved by rule {self.rules[target]}" if settled.clean else ""
+        if settled.clean:
             if source is not None:
                 self._write(file, source, target, result)
             else:
                 self.pending[target] = result
-            if merged.content == ours.content.data and mode == ours.mode:
+            if settled.content == ours.content.data and mode == ours.mode:
                 return self._note(FileOutcome(target, Status.ALREADY_UPSTREAM, hunks,
                                               how + ": upstream already has the change"),
                                   file.hunks)
             return self._note(FileOutcome(target, Status.MERGED, hunks, how), file.hunks)
         if source is not None and file.change is Change.RENAME and source != target:
             self.pending[source] = None
+        reason = (f"{settled.reason} (rule {self.rules[target]})" if settled.reason
+                  else "conflicting changes")
         return self._conflict(Conflict(target, base=File.of(ours.mode, base) if base is not None
-                                       else None, ours=ours, theirs=theirs, merged=result),
-                              hunks)
+                                       else None, ours=ours, theirs=theirs, merged=result,
+                                       reason=reason), hunks)
 
     def _recorded(self, file: FilePatch) -> tuple[bytes | None, bytes | None] | None:
         return self.options.recorded(file) if self.options.recorded is not None else None

@@ -74,6 +74,7 @@ class PatchOutcome:
     conflicts: tuple[Conflict, ...] = ()
     evidence: tuple[str, ...] = field(default=())
     renames: tuple[tuple[str, str], ...] = ()  # upstream renames followed: (old, new path)
+    rules: Mapping[str, str] = field(default_factory=dict)  # path -> merge rule that acted
 
     @property
     def changed(self) -> bool:

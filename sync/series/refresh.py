@@ -12,6 +12,7 @@ import re
 
 from sync.git.diff import SectionKey
 from sync.series.model import Change, Patch
+from sync.series.parse import parse_patch
 from sync.series.patchid import patch_id
 
 FIXED_FROM = b"From 0000000000000000000000000000000000000000 Mon Sep 17 00:00:00 2001\n"
@@ -70,7 +71,18 @@ def binary_sections(patch: Patch) -> dict[SectionKey, bytes]:
 
 
 def refreshed(patch: Patch, diff: bytes) -> bytes | None:
-    """The new text of ``patch`` for ``diff``, or None when its change did not change."""
-    if patch_id(diff) == patch_id(diff_part(patch)):
+    """The new text of ``patch`` for ``diff``, or None when its change did not change.
+
+    The patch id ignores whitespace; a patch whose context lines changed only in whitespace is
+    still rewritten, or it would no longer apply exactly where it was refreshed.
+    """
+    if patch_id(diff) == patch_id(diff_part(patch)) and _hunks(patch) == _hunks(
+            parse_patch(diff, patch.name, strip=patch.strip)):
         return None
     return render_patch(patch.preamble, diff)
+
+
+def _hunks(patch: Patch) -> list[tuple[str, list[tuple[tuple[bytes, ...], tuple[bytes, ...]]]]]:
+    """Each file's hunks as lines, without line numbers."""
+    return [(file.path, [(hunk.before, hunk.after) for hunk in file.hunks])
+            for file in patch.files]

@@ -43,6 +43,7 @@ from sync.series.display import Bars, Display, Quiet  # noqa: F401 - Quiet: re-e
 from sync.series.engine import PatchReport, Rebase, Stop, upstream_renames
 from sync.series.load import PATCHES, SERIES, LoadedSeries, SeriesPatch, load_series
 from sync.series.overlay import Content, File, Overlay
+from sync.series.resolve import ALL_RULES, RuleSet
 from sync.series.seriesfile import Series, SeriesEntry
 from sync.series.state import ConflictRecord, RebaseState, ReportRecord, StateStore
 
@@ -79,7 +80,8 @@ class RebaseSession:
         self.memory: dict[str, Content] = {}  # blob id -> content the engine still holds
 
     # --- start -------------------------------------------------------------------------------
-    def start(self, onto: str | None, *, fuzz: int, drop_merged: bool, force: bool) -> Outcome:
+    def start(self, onto: str | None, *, fuzz: int, drop_merged: bool, force: bool,
+              rules: RuleSet = ALL_RULES) -> Outcome:
         self.store.refuse_if_in_progress()
         snap = worktree.snapshot(self.repo, self.roots)
         if snap.uncommitted and not force:
@@ -98,10 +100,11 @@ class RebaseSession:
         renames = upstream_renames(self.repo, base_tree, str(onto_commit.tree_id), patches)
         engine = Rebase(self.repo, patches, new, old, DirectBlobWriter(self.repo), fuzz=fuzz,
                         drop_merged=drop_merged, labels=_labels(str(onto_commit.id), series.base),
-                        renames=renames)
+                        renames=renames, rules=rules)
         state = RebaseState(phase="stopping", onto=str(onto_commit.id), base=series.base,
                             backup_tree=snap.tree, had_index=False, fuzz=fuzz,
-                            drop_merged=drop_merged, untracked=sorted(snap.untracked))
+                            drop_merged=drop_merged, untracked=sorted(snap.untracked),
+                            rules_off=sorted(rules.off))
         return self._drive(engine, 0, state, series, result, snap.tree)
 
     def _onto(self, onto: str | None) -> Commit:
@@ -317,7 +320,8 @@ class RebaseSession:
                         Overlay(TreeSource(self.repo, state.old_tree)) if state.old_tree
                         else None, DirectBlobWriter(self.repo), fuzz=state.fuzz,
                         drop_merged=state.drop_merged, labels=_labels(state.onto, state.base),
-                        broken=set(state.broken), renames=self._renames(state, patches))
+                        broken=set(state.broken), renames=self._renames(state, patches),
+                        rules=RuleSet(frozenset(state.rules_off)))
         engine.reports = [_report_from(self.repo, record) for record in state.reports]
         if skip:
             engine.skip(state.stopped_at)

@@ -73,6 +73,7 @@ class ReportRecord:
     fuzz: int = 0
     rewritten: bool = False
     renamed: list[tuple[str, str]] = field(default_factory=list)
+    rules: list[tuple[str, str]] = field(default_factory=list)  # (path, merge rule)
 
     @classmethod
     def of(cls, report: PatchReport, new_text: str | None = None) -> ReportRecord:
@@ -80,7 +81,7 @@ class ReportRecord:
         return cls(report.index, report.name, report.status.value, report.files, report.added,
                    report.removed, list(report.evidence), new_text, report.dropped,
                    list(report.conflicts), report.offset, report.fuzz, report.rewritten,
-                   list(report.renamed))
+                   list(report.renamed), list(report.rules))
 
     def report(self, new_text: bytes | None = None) -> PatchReport:
         """The ``PatchReport`` back, with the refreshed text read from the blob."""
@@ -89,7 +90,8 @@ class ReportRecord:
                            evidence=tuple(self.evidence), new_text=new_text,
                            dropped=self.dropped, conflicts=tuple(self.conflicts),
                            offset=self.offset, fuzz=self.fuzz, rewritten=self.rewritten,
-                           renamed=tuple((old, new) for old, new in self.renamed))
+                           renamed=tuple((old, new) for old, new in self.renamed),
+                           rules=tuple((path, rule) for path, rule in self.rules))
 
 
 @dataclass
@@ -116,6 +118,7 @@ class RebaseState:
     reports: list[ReportRecord] = field(default_factory=list)
     final_tree: str | None = None  # phase "finishing": the tree being written
     untracked: list[str] = field(default_factory=list)  # untracked at the start: never touched
+    rules_off: list[str] = field(default_factory=list)  # merge rules turned off (--no-rule)
 
 
 class StateStore:
