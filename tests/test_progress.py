@@ -47,7 +47,11 @@ def test_a_log_gets_plain_progress_lines_without_escape_codes(project: Project):
     assert "rebasing patches: 0/40 (0%)" in lines
     assert any(line.startswith("rebasing patches: 40/40 (100%)") and "done in" in line
                for line in lines)
-    assert any(line.startswith("writing work tree: ") for line in lines)
+    # every phase of the rebase, in order, none of them silent
+    phases = [line.split(":")[0] for line in lines if ": " in line and not line.startswith("hint")]
+    assert list(dict.fromkeys(phases)) == [
+        "reading the work tree and the series", "rebasing patches", "storing the rebased trees",
+        "writing work tree", "updating the index"]
     assert any(line.startswith("updating the index: ") for line in lines)
     assert "\x1b[" not in result.stderr and "\r" not in result.stderr
 

@@ -83,21 +83,27 @@ class RebaseSession:
     def start(self, onto: str | None, *, fuzz: int, drop_merged: bool, force: bool,
               rules: RuleSet = ALL_RULES) -> Outcome:
         self.store.refuse_if_in_progress()
-        snap = worktree.snapshot(self.repo, self.roots)
-        if snap.uncommitted and not force:
-            raise GitError("uncommitted changes in the targets or patches/: "
-                           + guard.listing(snap.uncommitted),
-                           hint="commit or stash them first, or pass --force")
-        self.kept = set(snap.untracked)
-        onto_commit = self._onto(onto)
-        disk = TreeSource(self.repo, snap.tree)
-        loaded = self._read_series(disk)
-        series, patches = loaded.series, list(loaded.patches)
-        base_tree = self._base_tree(series.base)
-        result = Outcome("start", onto=str(onto_commit.id), base=series.base)
-        new = Overlay(TreeSource(self.repo, str(onto_commit.tree_id)))
-        old = Overlay(TreeSource(self.repo, base_tree)) if base_tree else None
-        renames = upstream_renames(self.repo, base_tree, str(onto_commit.tree_id), patches)
+        # reading a real-size work tree takes seconds: shown, not silent
+        with self.display.live() as progress:
+            bar = progress.bar("reading the work tree and the series", total=3)
+            snap = worktree.snapshot(self.repo, self.roots)
+            bar.update(1)
+            if snap.uncommitted and not force:
+                raise GitError("uncommitted changes in the targets or patches/: "
+                               + guard.listing(snap.uncommitted),
+                               hint="commit or stash them first, or pass --force")
+            self.kept = set(snap.untracked)
+            onto_commit = self._onto(onto)
+            disk = TreeSource(self.repo, snap.tree)
+            loaded = self._read_series(disk)
+            bar.update(2)
+            series, patches = loaded.series, list(loaded.patches)
+            base_tree = self._base_tree(series.base)
+            result = Outcome("start", onto=str(onto_commit.id), base=series.base)
+            new = Overlay(TreeSource(self.repo, str(onto_commit.tree_id)))
+            old = Overlay(TreeSource(self.repo, base_tree)) if base_tree else None
+            renames = upstream_renames(self.repo, base_tree, str(onto_commit.tree_id), patches)
+            bar.update(3)
         engine = Rebase(self.repo, patches, new, old, DirectBlobWriter(self.repo), fuzz=fuzz,
                         drop_merged=drop_merged, labels=_labels(str(onto_commit.id), series.base),
                         renames=renames, rules=rules)
@@ -202,7 +208,9 @@ class RebaseSession:
 
     def _finish(self, engine: Rebase, state: RebaseState, series: Series, disk_tree: str,
                 result: Outcome, progress: Bars) -> None:
+        saving = progress.bar("storing the rebased trees", total=1)
         final = _write_overlay(self.repo, engine.new)
+        saving.update(1)
         self._remember(engine.new.changes.values())
         patch_changes: dict[str, Entry | None] = {}
         new_series = series.with_base(state.onto)

@@ -76,7 +76,8 @@ def test_a_conflict_stops_the_session_and_leaves_a_state_of_the_current_format(
     assert outcome.stopped is not None and outcome.stopped.status is Status.CONFLICT
     assert outcome.stopped.conflicts == ("bundle/app.py",)
     assert outcome.onto == str(gitrepo.branch_tip(checkout.repo, "upstream").id)
-    assert display.bars[0] == "rebasing patches" and "writing work tree" in display.bars
+    assert display.bars[:2] == ["reading the work tree and the series", "rebasing patches"]
+    assert "writing work tree" in display.bars
     assert ("rebasing patches", 0, "0001-fix.patch") in display.updates
     document = json.loads((checkout.path / ".git/simapp-sync/rebase/state.json").read_text())
     assert document["format"] == STATE_FORMAT and document["phase"] == "conflict"
