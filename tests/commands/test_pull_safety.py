@@ -9,6 +9,7 @@ import pytest
 
 from sync.sample import sample_image
 from tests.builders.images import write_docker_archive
+from tests.commands.projects import make_project
 from tests.commands.test_pull import git, project, pull, tip
 
 __all__ = ["project"]  # the fixture, shared with test_pull
@@ -60,3 +61,16 @@ def test_an_untagged_archive_never_gets_the_manifests_tag(
     message = tip(project).message  # type: ignore[union-attr]
     assert "Upstream-Image: sample.local/deepracer-sim-public\n" in message
     assert ":v1" not in message and "Upstream-Image-Id: sha256:" in message
+
+
+def test_the_rendered_labels_name_the_image_actually_read(tmp_path: Path):
+    simapp = make_project(tmp_path, {"placeholder.txt": b"before the pull\n"})
+    write_docker_archive(tmp_path / "v2.tar", sample_image(2))  # the manifest says :latest
+    assert simapp.run("pull", "--from", f"docker-archive:{tmp_path / 'v2.tar'}").code == 0
+    assert simapp.run("rebase-patches").code == 0
+    simapp.commit_all("the new upstream")
+    result = simapp.run("render")
+    assert result.code == 0, result.err
+    dockerfile = simapp.read("docker/Dockerfile.cpu")
+    assert 'upstream.image="sample.local/deepracer-sim-public:v2"' in dockerfile
+    assert "deepracer-sim-public:latest" not in dockerfile
