@@ -9,17 +9,25 @@ ends without tar's end-of-archive marker is an error, as is one over the layer s
 from __future__ import annotations
 
 import io
+import re
 import tarfile
 import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, BinaryIO, cast
 
-from sync.errors import ImageError
+from sync.errors import ImageError, UnsafeArchiveError
 from sync.image.safety import display
 from sync.image.streams import CHUNK, Bounded, too_large
 
 _TAR_HINT = "the archive or layer is truncated or corrupt; fetch or save the image again"
+# PAX extended and GNU long-name headers are read whole: real ones hold a long path or a few
+# xattrs. The cap is checked before they are read, and a PAX header is checked by the linear
+# parser below before tarfile's (whose regular expressions are quadratic on crafted input in
+# some Python releases, CVE-2024-6232) sees it.
+MAX_EXTENDED_HEADER = 64 * 1024
+_EXTENDED = frozenset((tarfile.XHDTYPE, tarfile.XGLTYPE, tarfile.SOLARIS_XHDTYPE))
+_LONG_NAMES = frozenset((tarfile.GNUTYPE_LONGNAME, tarfile.GNUTYPE_LONGLINK))
 # member types with content, and the types that are skipped (and counted) by name
 REGULAR = frozenset((tarfile.REGTYPE, tarfile.AREGTYPE, tarfile.CONTTYPE, tarfile.GNUTYPE_SPARSE))
 SKIPPED_KINDS = {
@@ -56,6 +64,15 @@ class _ForwardReader:
 
     def tell(self) -> int:
         return self.pos
+
+    def peek(self, size: int) -> bytes:
+        """The next ``size`` bytes (fewer at the end), left to be read."""
+        while len(self.buffer) - self.offset < size:
+            chunk = self._pull(max(size, CHUNK))
+            if not chunk:
+                break
+            self.buffer, self.offset = self.buffer[self.offset:] + chunk, 0
+        return self.buffer[self.offset: self.offset + size]
 
     def readable(self) -> bool:
         return True
@@ -122,6 +139,10 @@ def tar_errors(where: str) -> Iterator[None]:
     """Report tarfile's errors as an ``ImageError`` naming the layer."""
     try:
         yield
+    except RefusedHeader as error:
+        raise UnsafeArchiveError(f"{where}: refused: {error}",
+                                 hint="nothing was written; the layer is hostile or broken")\
+            from None
     except tarfile.TarError as error:
         raise ImageError(f"{where}: truncated or corrupt tar stream ({error})",
                          hint=_TAR_HINT) from None
@@ -170,6 +191,57 @@ class _LeanTarInfo(tarfile.TarInfo):
         info.type = kind
         info.linkname = buf[157:257].split(b"\0", 1)[0].decode(encoding, errors)
         return info
+
+
+    def _proc_pax(self, tar: tarfile.TarFile) -> tarfile.TarInfo:
+        _check_extended(self, tar)
+        return super()._proc_pax(tar)  # type: ignore[misc]
+
+    def _proc_gnulong(self, tar: tarfile.TarFile) -> tarfile.TarInfo:
+        _check_extended(self, tar)
+        return super()._proc_gnulong(tar)  # type: ignore[misc]
+
+
+class RefusedHeader(tarfile.ReadError):
+    """An extended header over its cap or malformed (tarfile.next() lets ReadError through)."""
+
+
+def _check_extended(info: tarfile.TarInfo, tar: tarfile.TarFile) -> None:
+    """Refuse an extended header over ``MAX_EXTENDED_HEADER`` before it is read, and a PAX one
+    that is not a sequence of well-formed ``"<length> <key>=<value>\\n"`` records."""
+    kind = "GNU long-name" if info.type in _LONG_NAMES else "PAX"
+    if info.size > MAX_EXTENDED_HEADER:
+        raise RefusedHeader(f"a {kind} header of {info.size} bytes at byte {info.offset}, over "
+                            f"the {MAX_EXTENDED_HEADER}-byte cap")
+    if info.type not in _EXTENDED:
+        return
+    reader = tar.fileobj
+    data = reader.peek(info.size) if isinstance(reader, _ForwardReader) else b""
+    position = 0
+    while position < len(data):
+        if not any(data[position:]):  # NUL padding after the records
+            break
+        space = data.find(b" ", position, position + 12)
+        digits = data[position:space] if space >= 0 else b""
+        length = int(digits) if digits.isdigit() else 0
+        record = data[position: position + length]
+        equals = record.find(b"=", len(digits) + 2)
+        if (length < len(digits) + 4 or position + length > len(data)
+                or not record.endswith(b"\n") or equals < 0):
+            raise RefusedHeader(f"a malformed PAX header at byte {info.offset} "
+                                f"(record at offset {position})")
+        # long digit runs are what makes some releases' header regex quadratic
+        if _longest_digit_run(record) > 64:
+            raise RefusedHeader(f"a PAX header at byte {info.offset} with an implausible "
+                                "run of digits")
+        position += length
+
+
+def _longest_digit_run(data: bytes) -> int:
+    return max((len(run) for run in _DIGITS.findall(data)), default=0)
+
+
+_DIGITS = re.compile(rb"[0-9]+")
 
 
 def _octal(field: bytes | bytearray) -> int:
