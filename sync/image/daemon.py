@@ -26,6 +26,7 @@ from sync import docker_engine as engine
 from sync.config.manifest import Manifest
 from sync.errors import ImageError
 from sync.image.model import ImageInfo, Layer, OpenedImage
+from sync.image.oci import Platform, describe_platform
 
 log = logging.getLogger(__name__)
 
@@ -164,12 +165,12 @@ def _inspect(client: engine.Client, manifest: Manifest,
 
 
 def _check_platform(manifest: Manifest, image: Mapping[str, Any]) -> None:
-    wanted_os, _, rest = manifest.platform.partition("/")
-    wanted_arch = rest.partition("/")[0]
-    found_os, found_arch = image.get("Os"), image.get("Architecture")
-    if (found_os, found_arch) != (wanted_os, wanted_arch):
+    """The engine's image must be for the manifest's platform, by the rule every source uses."""
+    found = Platform(str(image.get("Os") or ""), str(image.get("Architecture") or ""),
+                     str(image.get("Variant") or ""))
+    if not Platform.parse(manifest.platform).matches(found):
         raise ImageError(
-            f"{manifest.reference}: the engine has it for {found_os}/{found_arch}, "
+            f"{manifest.reference}: the engine has it for {describe_platform(found)}, "
             f"not for platform: {manifest.platform}",
             hint=f"the registry may not offer {manifest.platform}; check platform: in "
                  f"{_manifest_name(manifest)}")

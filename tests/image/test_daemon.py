@@ -25,7 +25,13 @@ from sync.config.manifest import Manifest, PathMapping
 from sync.errors import ImageError
 from sync.filetree import MODE_EXECUTABLE
 from sync.image.archive import open_archive
-from sync.image.daemon import CONTAINER_LABEL, connect, open_daemon_image, pull_image
+from sync.image.daemon import (
+    CONTAINER_LABEL,
+    _check_platform,
+    connect,
+    open_daemon_image,
+    pull_image,
+)
 from sync.image.flatten import FlattenResult, flatten
 from sync.image.model import Layer
 from tests.fixtures.docker_services import (
@@ -474,3 +480,21 @@ def test_a_symlinked_source_gives_the_same_tree_through_the_engine(
     assert (engine.report.files, engine.report.bytes) == (archive.report.files,
                                                           archive.report.bytes)
     assert engine.report.warnings == []
+
+
+@pytest.mark.parametrize(("platform", "engine", "matches"), [
+    ("linux/arm64", {"Os": "linux", "Architecture": "arm64", "Variant": "v8"}, True),
+    ("linux/arm64/v8", {"Os": "linux", "Architecture": "aarch64"}, True),
+    ("linux/arm/v7", {"Os": "linux", "Architecture": "arm"}, True),
+    ("linux/arm/v6", {"Os": "linux", "Architecture": "arm", "Variant": "v7"}, False),
+    ("linux/amd64", {"Os": "linux", "Architecture": "arm64"}, False),
+])
+def test_the_engine_source_judges_platforms_by_the_rule_every_source_uses(
+        platform: str, engine: dict[str, str], matches: bool):
+    manifest = Manifest(image="example.org/simapp", tag="v1", digest=None, platform=platform,
+                        branch="upstream", paths=(PathMapping("/opt/amazon", "bundle"),))
+    if matches:
+        _check_platform(manifest, engine)
+    else:
+        with pytest.raises(ImageError, match="not for platform"):
+            _check_platform(manifest, engine)
