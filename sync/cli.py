@@ -36,6 +36,7 @@ COMMANDS = {
     "render": "sync.commands.render",
     "build": "sync.commands.build",
     "bundle": "sync.commands.bundle",
+    "publish": "sync.commands.publish",
     "demo": "sync.commands.demo",
     "check": "sync.commands.check",
     "patches": "sync.commands.patches",

@@ -323,6 +323,13 @@ def _step_failed(request: BuildRequest, step: tuple[int, int, str] | None, tail:
     return BuildError(message, hint=f"fix the step, then build again ({request.tag})")
 
 
+def tag_image(client: Client, image: str, tag: str) -> None:
+    """Give ``image`` (an id or a tag) the further tag ``tag`` (repository:tag)."""
+    repository, _, name = tag.rpartition(":")
+    with _translated():
+        client.api.tag(image, repository, name)
+
+
 def push_image(client: Client, tag: str, progress: PushProgress) -> str:
     """Push ``tag`` (repository:tag) and return the manifest digest the registry reports."""
     repository, _, name = tag.rpartition(":")

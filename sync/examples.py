@@ -39,6 +39,10 @@ EXAMPLES: dict[str, list[tuple[str, str]]] = {
         ("render --check", "exit 1 when the rendered files are stale (CI)"),
         ("render --variant cpu", "only the cpu variant"),
     ],
+    "publish": [
+        ("publish --prefix registry.example.com/org", "<version>-<variant>: a multi-arch index"),
+        ("publish --variant cpu --force", "replace the index even if its platforms change"),
+    ],
     "bundle": [
         ("bundle", "the colcon install tree of the first variant's bundle stage, in install/"),
         ("bundle --variant gpu -o ~/simapp-install", "for DR_ROBOMAKER_MOUNT_SIMAPP_DIR"),

@@ -129,9 +129,9 @@ def test_pull_pull_check_demo_and_ci_documents(repo_dir: Path, tmp_path: Path):
 
 
 def test_every_schema_but_builds_is_exercised_here():
-    """Run last (file order): build's and bundle's documents are validated by their
+    """Run last (file order): build's, bundle's and publish's documents are validated by their
     Docker-backed tests."""
-    assert VALIDATED | {"build", "bundle"} == set(schemas.names())
+    assert VALIDATED | {"build", "bundle", "publish"} == set(schemas.names())
 
 
 # --- one vocabulary -------------------------------------------------------------------------------

@@ -14,8 +14,8 @@ from typing import Any
 
 from rich.progress import Progress, TaskID
 
+from sync import docker_cli, program
 from sync import docker_engine as engine
-from sync import program
 from sync.errors import CheckFailed
 from sync.git import Repository
 from sync.git import repo as gitrepo
@@ -33,7 +33,10 @@ def configure(subparsers: argparse._SubParsersAction, common: argparse.ArgumentP
                     "Engine at DOCKER_HOST, tagged <prefix>/deepracer-simapp:<VERSION>-<variant>.")
     parser.add_argument("--variant", action="append", metavar="NAME", default=None,
                         help="build only this variant (repeatable; default: all)")
-    parser.add_argument("--push", action="store_true", help="push each image after building it")
+    parser.add_argument("--push", action="store_true",
+                        help="push each image's per-architecture tag "
+                             "(<prefix>/deepracer-simapp:<version>-<variant>-<arch>); "
+                             "`publish` then makes <version>-<variant>")
     parser.add_argument("--prefix", default=DEFAULT_PREFIX, metavar="PREFIX",
                         help=f"registry/organisation of the tags (default: {DEFAULT_PREFIX})")
     parser.set_defaults(handler=run, needs_workspace=True)
@@ -53,6 +56,7 @@ class Built:
     image_id: str
     digest: str | None = None  # the pushed manifest digest
     seconds: float = 0.0
+    platform: str = ""
 
     def as_json(self) -> dict[str, Any]:
         return {"variant": self.variant, "tag": self.tag, "image_id": self.image_id,
@@ -77,20 +81,33 @@ def build(workspace: Workspace, ui: UI, *, names: list[str] | None = None, push:
     try:
         with ui.progress(transfer=False) as progress:
             for variant in rendering.variants:
-                started = time.monotonic()
-                request = engine.BuildRequest(
-                    context=root, dockerfile=dockerfile_path(variant.name),
-                    tag=image_tag(prefix, rendering.version, variant.name),
-                    buildargs={"REVISION": revision}, platform=manifest.platform)
-                steps = StepProgress(progress, f"building {variant.name}")
-                image_id = engine.build_image(client, request, steps)
-                steps.finish()
-                built = Built(variant.name, request.tag, image_id)
-                if push:
-                    built.digest = engine.push_image(
-                        client, request.tag, PushBar(progress, f"pushing {variant.name}"))
-                built.seconds = time.monotonic() - started
-                results.append(built)
+                for platform in variant.platforms_or(manifest.platform):
+                    started = time.monotonic()
+                    request = engine.BuildRequest(
+                        context=root, dockerfile=dockerfile_path(variant.name),
+                        tag=image_tag(prefix, rendering.version, variant.name),
+                        buildargs={"REVISION": revision}, platform=platform)
+                    arch_tag = f"{request.tag}-{architecture(platform)}"
+                    if variant.platforms:  # BuildKit: the classic builder ignores --platform
+                        ui.info(f"building {variant.name} for {platform} (BuildKit)")
+                        docker_cli.build(docker_cli.BuildKitRequest(
+                            context=root, dockerfile=root / request.dockerfile, tag=arch_tag,
+                            platform=platform, buildargs=request.buildargs))
+                        image_id = engine.inspect_image(client, arch_tag)["Id"]
+                        tag = arch_tag
+                    else:
+                        steps = StepProgress(progress, f"building {variant.name}")
+                        image_id = engine.build_image(client, request, steps)
+                        steps.finish()
+                        engine.tag_image(client, image_id, arch_tag)
+                        tag = request.tag
+                    built = Built(variant.name, tag, image_id, platform=platform)
+                    if push:
+                        built.tag = arch_tag
+                        built.digest = engine.push_image(
+                            client, arch_tag, PushBar(progress, f"pushing {arch_tag}"))
+                    built.seconds = time.monotonic() - started
+                    results.append(built)
     finally:
         client.close()
     ui.emit_json({"version": rendering.version, "revision": revision,
@@ -134,6 +151,11 @@ class PushBar:
     def pushed(self, current: int, total: int | None) -> None:
         self.progress.update(self.task, completed=current, total=total,
                              detail=f"{current / 1e6:,.1f} MB")
+
+
+def architecture(platform: str) -> str:
+    """``linux/arm64`` -> ``arm64``: the tag suffix of a per-architecture image."""
+    return platform.split("/")[1] if "/" in platform else platform
 
 
 def _revision(repo: Repository) -> str:

@@ -26,7 +26,8 @@ PIP_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(\[[A-Za-z0-9,._-]+\])?"
 ENV_NAME_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 ENV_VALUE_PATTERN = re.compile(r'^[^"\\$`\n\r]*$')  # written inside ENV NAME="value"
 
-KEYS = {"base", "tensorflow", "packages", "python_packages", "nvidia", "env"}
+KEYS = {"base", "tensorflow", "packages", "python_packages", "nvidia", "env", "platforms"}
+PLATFORM_PATTERN = re.compile(r"^linux/(amd64|arm64)$")
 TRUE_WORDS = {"true", "yes", "on"}
 
 
@@ -41,6 +42,11 @@ class Variant:
     python_packages: tuple[str, ...] = ()  # extra pip requirements
     nvidia: bool = False  # NVIDIA container runtime environment + GLVND EGL vendor file
     env: tuple[tuple[str, str], ...] = ()  # extra ENV, in declaration order
+    platforms: tuple[str, ...] = ()  # e.g. ("linux/amd64", "linux/arm64"); () = the manifest's
+
+    def platforms_or(self, default: str) -> tuple[str, ...]:
+        """The platforms this variant is built for (``default``: the manifest's platform)."""
+        return self.platforms or (default,)
 
 
 def parse_variants(reader: YamlReader, node: Node) -> tuple[Variant, ...]:
@@ -96,6 +102,8 @@ def _variant(reader: YamlReader, name: str, node: Node) -> Variant:
         nvidia=_boolean(reader, fields["nvidia"][1], f"{prefix}.nvidia") if "nvidia" in fields
         else False,
         env=_env(reader, fields["env"][1], f"{prefix}.env") if "env" in fields else (),
+        platforms=tuple(dict.fromkeys(checked_list(
+            "platforms", PLATFORM_PATTERN, "a platform (linux/amd64 or linux/arm64)"))),
     )
 
 

@@ -125,6 +125,25 @@ class RegistryClient:
         media_type = response.headers.get("Content-Type", "").split(";")[0].strip()
         return body, media_type, digest
 
+    def put_manifest(self, reference: str, body: bytes, media_type: str) -> str:
+        """Store ``body`` as manifest ``reference`` (a tag); returns its digest."""
+        where = f"{self.registry}/{self.repository}:{reference}"
+        response = self.request("PUT", f"/manifests/{reference}", where=where,
+                                headers={"Content-Type": media_type}, data=body)
+        with response:
+            return response.headers.get("Docker-Content-Digest") or _digest_of(body, "sha256",
+                                                                               where)
+
+    def find_manifest(self, reference: str,
+                      accept: Collection[str]) -> tuple[bytes, str, str] | None:
+        """``manifest(reference)``, or None when the registry has no such tag."""
+        try:
+            return self.manifest(reference, accept)
+        except ImageError as error:
+            if "HTTP 404" in error.message:
+                return None
+            raise
+
     def blob_bytes(self, digest: str, what: str) -> bytes:
         """A small blob (an image config), read whole and checked against ``digest``."""
         where = f"{self.registry}/{self.repository}: {what} {digest[:19]}"
@@ -154,7 +173,8 @@ class RegistryClient:
     # -- requests --------------------------------------------------------------------------------
 
     def request(self, method: str, path: str, *, where: str,
-                headers: dict[str, str] | None = None) -> requests.Response:
+                headers: dict[str, str] | None = None,
+                data: bytes | None = None) -> requests.Response:
         """Send a request to the repository, authenticating and retrying as needed.
 
         Returns a 2xx streaming response; anything else becomes an ``ImageError``.
@@ -168,7 +188,7 @@ class RegistryClient:
                 wanted["Authorization"] = self._authorization
             try:
                 response = self.session.request(method, url, headers=wanted, stream=True,
-                                                timeout=self.retry.timeout)
+                                                timeout=self.retry.timeout, data=data)
             except TRANSIENT_ERRORS as error:
                 delay = next(delays, None)
                 if delay is None:

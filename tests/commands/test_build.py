@@ -118,7 +118,9 @@ def test_build_and_push_a_rendered_variant(tmp_path: Path, tiny_base: str, docke
     document = validate("build", json.loads(result.out))  # the shipped schema holds
     (image,) = document["images"]
     tag = f"{prefix}/deepracer-simapp:5.3.3-tiny"
-    assert image["tag"] == tag and image["variant"] == "tiny" and image["pushed"] is True
+    # --push pushes the per-architecture tag only; `publish` makes the plain name
+    assert image["tag"] == f"{tag}-amd64" and image["variant"] == "tiny"
+    assert image["pushed"] is True
 
     built = docker_client.images.get(tag)
     assert built.id == image["image_id"]
@@ -139,7 +141,7 @@ def test_build_and_push_a_rendered_variant(tmp_path: Path, tiny_base: str, docke
 
     # the registry serves it under the digest the command reported
     repository = tag.split("/", 1)[1].rsplit(":", 1)[0]
-    digest, manifest = registry_manifest(registry, repository, "5.3.3-tiny")
+    digest, manifest = registry_manifest(registry, repository, "5.3.3-tiny-amd64")
     assert digest == image["digest"]
     assert len(manifest["layers"]) == len(built.attrs["RootFS"]["Layers"])
 
@@ -173,7 +175,7 @@ def test_a_refused_push_is_named(tmp_path: Path, tiny_base: str, docker_host: st
     result = project.run("build", "--push", "--prefix", f"{closed}/community")
     assert result.code == 1
     message = " ".join(result.err.split())
-    assert f"pushing {closed}/community/deepracer-simapp:5.3.3-tiny failed:" in message
+    assert f"pushing {closed}/community/deepracer-simapp:5.3.3-tiny-amd64 failed:" in message
     assert "Traceback" not in result.err
 
 

@@ -201,3 +201,26 @@ def test_an_accepted_apt_package_is_a_single_plain_shell_word(text: str):
     if APT_PATTERN.fullmatch(text):
         assert shlex.split(text) == [text]
         assert not set(text) & set("$`\\\"';&|()<>*?[]{} \t\n")
+
+
+def test_a_variant_may_declare_its_platforms_default_the_manifests():
+    multi, plain = variants_of("""\
+variants:
+  cpu:
+    base: ubuntu:20.04
+    tensorflow: tensorflow-cpu==2.13.1
+    platforms: [linux/amd64, linux/arm64]
+  gpu:
+    base: ubuntu:20.04
+    tensorflow: tensorflow==2.13.1
+""")
+    assert multi.platforms_or("linux/amd64") == ("linux/amd64", "linux/arm64")
+    assert plain.platforms == () and plain.platforms_or("linux/amd64") == ("linux/amd64",)
+    message = error_of("""\
+variants:
+  cpu:
+    base: ubuntu:20.04
+    tensorflow: tensorflow-cpu==2.13.1
+    platforms: [windows/amd64]
+""")
+    assert "variants.cpu.platforms[0]" in message and "'windows/amd64'" in message
