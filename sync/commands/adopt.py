@@ -90,7 +90,6 @@ def adopt(workspace: Workspace, ui: UI, *, rev: str | None, source: str | None, 
 def _plan(workspace: Workspace, ui: UI, rev: str | None, source: str | None, group: str,
           today: str, max_size: int, insecure_registries: tuple[str, ...]) -> AdoptPlan:
     repo, manifest = workspace.repo, workspace.manifest
-    targets = manifest.targets
     if rev is not None:
         commit = workspace.commit(rev, "--upstream-rev")
         message = adopted_message(manifest, str(commit.id))
@@ -103,7 +102,7 @@ def _plan(workspace: Workspace, ui: UI, rev: str | None, source: str | None, gro
                 raise ConfigError("--group commit replays commits, but the targets have "
                                   "uncommitted changes; nothing was written",
                                   hint="commit or stash them first, or use --group file")
-            return plan_from_history(repo, commit, head, targets, message,
+            return plan_from_history(repo, commit, head, manifest.paths, message,
                                      max_size=max_size, warn=ui.warn)
         upstream = str(commit.tree_id)
     else:
@@ -112,6 +111,6 @@ def _plan(workspace: Workspace, ui: UI, rev: str | None, source: str | None, gro
         with opener(None) as opened:
             upstream, message = image_tree(repo, manifest, opened, warn=ui.warn)
     who = gitrepo.signature(repo)
-    return plan_from_trees(repo, upstream, today, targets, group,  # type: ignore[arg-type]
+    return plan_from_trees(repo, upstream, today, manifest.paths, group,  # type: ignore[arg-type]
                            f"{who.name} <{who.email}>", message, max_size=max_size,
                            warn=ui.warn)

@@ -24,10 +24,12 @@ from email.utils import format_datetime
 from typing import Literal
 
 from sync import program
+from sync.config.manifest import PathMapping
 from sync.errors import PatchError
 from sync.git import Commit, Repository, worktree
 from sync.git import repo as gitrepo
 from sync.git.trees import Entry, TreeSource, update_tree, write_blob
+from sync.image.selection import EXCLUDED, Selection
 from sync.series.capture import new_patch
 from sync.series.engine import apply_series
 from sync.series.load import PATCHES, SERIES, SeriesPatch
@@ -68,6 +70,22 @@ def targets_tree(repo: Repository, tree: str, targets: Sequence[str]) -> str:
     changes = worktree.changes_between(repo, None, tree, targets)
     return update_tree(repo, None, {change.path: change.entry for change in changes
                                     if change.entry is not None})
+
+
+def without_excluded(repo: Repository, tree: str, mappings: Sequence[PathMapping]) -> str:
+    """``tree`` (targets only) minus what the manifest's excludes drop: `pull`'s normalization,
+    for an upstream taken from a commit rather than read from an image."""
+    selection = Selection(mappings)
+    dropped: dict[str, Entry | None] = {}
+    for change in worktree.changes_between(repo, None, tree, [m.target for m in mappings]):
+        mapping = next((m for m in mappings if worktree.under(change.path, (m.target,))), None)
+        if mapping is None:
+            continue
+        relative = change.path[len(mapping.target) + 1:]
+        image_path = f"{mapping.source.strip('/')}/{relative}"
+        if selection.select(image_path, False) == EXCLUDED:
+            dropped[change.path] = None
+    return update_tree(repo, tree, dropped) if dropped else tree
 
 
 def community_commits(repo: Repository, rev: Commit, head: Commit) -> list[Commit]:
@@ -141,13 +159,22 @@ def _add_split(numbered: _Numbered, repo: Repository, before: str, after: str,
         tree = next_tree
 
 
-def plan_from_history(repo: Repository, rev: Commit, head: Commit, targets: Sequence[str],
-                      upstream_message: str, *, max_size: int = DEFAULT_MAX_PATCH_SIZE,
+def plan_from_history(repo: Repository, rev: Commit, head: Commit,
+                      mappings: Sequence[PathMapping], upstream_message: str, *,
+                      max_size: int = DEFAULT_MAX_PATCH_SIZE,
                       warn: Callable[[str], None] = lambda _m: None) -> AdoptPlan:
-    """One patch per commit since ``rev`` that touched the targets (``--group commit``)."""
+    """One patch per commit since ``rev`` that touched the targets (``--group commit``); the
+    files of ``rev`` the manifest excludes come first, in a patch of their own."""
+    targets = [mapping.target for mapping in mappings]
     commits = community_commits(repo, rev, head)
     numbered = _Numbered()
     previous = targets_tree(repo, str(rev.tree_id), targets)
+    upstream = without_excluded(repo, previous, mappings)
+    if upstream != previous:
+        _add_split(numbered, repo, upstream, previous, targets,
+                   "Keep the files the manifest excludes from upstream", "simapp-sync adopt "
+                   "<simapp-sync@localhost>", f"They were in commit {str(rev.id)[:12]}.", None,
+                   max_size, warn)
     for commit in commits:
         tree = targets_tree(repo, str(commit.tree_id), targets)
         if tree == previous:
@@ -158,16 +185,16 @@ def plan_from_history(repo: Repository, rev: Commit, head: Commit, targets: Sequ
         _add_split(numbered, repo, previous, tree, targets, subject.strip(), author,
                    body.strip(), _date(commit), max_size, warn)
         previous = tree
-    upstream = targets_tree(repo, str(rev.tree_id), targets)
     return _checked(repo, upstream, previous, targets, upstream_message, numbered.patches)
 
 
-def plan_from_trees(repo: Repository, upstream: str, today: str, targets: Sequence[str],
-                    grouping: Grouping, author: str, upstream_message: str, *,
-                    max_size: int = DEFAULT_MAX_PATCH_SIZE,
+def plan_from_trees(repo: Repository, upstream: str, today: str,
+                    mappings: Sequence[PathMapping], grouping: Grouping, author: str,
+                    upstream_message: str, *, max_size: int = DEFAULT_MAX_PATCH_SIZE,
                     warn: Callable[[str], None] = lambda _m: None) -> AdoptPlan:
     """One patch per changed file (``file``) or per top-level folder of a target (``folder``)."""
-    upstream = targets_tree(repo, upstream, targets)
+    targets = [mapping.target for mapping in mappings]
+    upstream = without_excluded(repo, targets_tree(repo, upstream, targets), mappings)
     today = targets_tree(repo, today, targets)
     groups: dict[str, list[str]] = {}
     for change in worktree.changes_between(repo, upstream, today, targets):

@@ -183,3 +183,21 @@ def test_adopt_splits_a_commit_over_the_patch_size_limit(community: tuple[Path, 
     subjects = [item["subject"] for item in json.loads(capsys.readouterr().out)["patches"]]
     assert subjects[-2:] == ["Add meshes (part 1 of 2)", "Add meshes (part 2 of 2)"]
     assert run(root, "check") == 0
+
+
+def test_the_upstream_branch_is_normalized_as_pull_would_the_excluded_files_become_a_patch(
+        community: tuple[Path, str], capsys: pytest.CaptureFixture[str]):
+    root, _imported = community
+    git(root, "checkout", "-q", "-b", "with-cache", "HEAD~3")  # the import commit
+    imported = commit(root, {"bundle/src/__pycache__/agent.pyc": b"\x00compiled"},
+                      "Import upstream bytecode too")  # as a careless import would
+    commit(root, {"bundle/src/rewards.py": b"def reward(params):\n    return 3.0\n"},
+           "Another reward")
+    capsys.readouterr()
+    assert run(root, "adopt", "--upstream-rev", imported, "--json") == 0
+    subjects = [item["subject"] for item in json.loads(capsys.readouterr().out)["patches"]]
+    assert subjects == ["Keep the files the manifest excludes from upstream", "Another reward"]
+    # SAMPLE_MANIFEST excludes __pycache__/: pull would not have it, nor has the upstream branch
+    assert "__pycache__" not in targets_at(root, "upstream")
+    assert "__pycache__" in targets_at(root, "HEAD")
+    assert run(root, "check") == 0
