@@ -15,6 +15,10 @@ from typing import TypeAlias
 
 import pygit2
 
+# libgit2 hashes every object it reads again (strict hash verification); git does not, and at
+# simapp scale that doubles the time to read a tree out (hundreds of MB): off, as in git
+pygit2.settings.enable_strict_hash_verification(False)
+
 Repository: TypeAlias = pygit2.Repository
 Commit: TypeAlias = pygit2.Commit
 

@@ -7,7 +7,7 @@ depends on the size of the change and not on the size of the repository.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 
 import pygit2
@@ -112,7 +112,8 @@ def _forward_only(section: bytes) -> bytes:
 
 
 def find_renames(repo: pygit2.Repository, old_tree: str | None, new_tree: str | None,
-                 paths: Collection[str], threshold: int = RENAME_THRESHOLD) -> dict[str, str]:
+                 paths: Collection[str] | Callable[[], Collection[str]],
+                 threshold: int = RENAME_THRESHOLD) -> dict[str, str]:
     """Where ``new_tree`` moved each of ``paths``: old path -> new path.
 
     Only paths that ``old_tree`` has and ``new_tree`` lacks are followed, to a file added in
@@ -120,19 +121,22 @@ def find_renames(repo: pygit2.Repository, old_tree: str | None, new_tree: str | 
     compared once without similarity (unchanged folders are skipped by id); the costly pairing
     then runs on small trees holding just those deleted paths and the added files.
     """
-    if not old_tree or not new_tree or old_tree == new_tree or not paths:
+    if not old_tree or not new_tree or old_tree == new_tree:
         return {}
     old, new = repo.get(old_tree), repo.get(new_tree)
     assert isinstance(old, pygit2.Tree) and isinstance(new, pygit2.Tree)
-    wanted = set(paths)
-    sources: dict[str, Entry | None] = {}
+    deleted: dict[str, Entry | None] = {}
     added: dict[str, Entry | None] = {}
     for delta in old.diff_to_tree(new).deltas:
-        if delta.status == DeltaStatus.DELETED and delta.old_file.path in wanted:
-            sources[delta.old_file.path] = Entry(int(delta.old_file.mode), str(delta.old_file.id))
+        if delta.status == DeltaStatus.DELETED:
+            deleted[delta.old_file.path] = Entry(int(delta.old_file.mode), str(delta.old_file.id))
         elif delta.status == DeltaStatus.ADDED:
             added[delta.new_file.path] = Entry(int(delta.new_file.mode), str(delta.new_file.id))
-    if not sources or not added:
+    if not deleted or not added:
+        return {}
+    wanted = set(paths() if callable(paths) else paths)  # a callable: asked only if needed
+    sources = {path: entry for path, entry in deleted.items() if path in wanted}
+    if not sources:
         return {}
     small_old = repo.get(update_tree(repo, None, sources))
     small_new = repo.get(update_tree(repo, None, added))

@@ -16,6 +16,7 @@ import pygit2
 from sync.git.objects import blob_id
 
 MODE_TREE = 0o040000
+LARGE_BLOB = 1 << 20
 MODE_SUBMODULE = 0o160000
 
 
@@ -114,7 +115,12 @@ def write_blob(repo: pygit2.Repository, data: bytes) -> str:
     """Store ``data`` as a blob (only when the database lacks it) and return its id."""
     oid = blob_id(data)
     if pygit2.Oid(hex=oid) not in repo.odb:
-        repo.create_blob(data)
+        if len(data) > LARGE_BLOB:  # libgit2's deflate is slow on large content: ISA-L's
+            from sync.git.objects import ObjectWriter
+            with ObjectWriter(repo, workers=1) as writer:
+                writer.write_bytes(data)
+        else:
+            repo.create_blob(data)
     return oid
 
 

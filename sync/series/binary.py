@@ -13,16 +13,24 @@ content is needed and not already in the repository.
 
 from __future__ import annotations
 
+import functools
 import zlib
 from collections.abc import Sequence
-
-import numpy as np
+from typing import Any
 
 _ALPHABET = (b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
              b"!#$%&()*+-;<=>?@^_`{|}~")
-_DIGITS = np.full(256, 255, dtype=np.uint8)
-_DIGITS[np.frombuffer(_ALPHABET, dtype=np.uint8)] = np.arange(85, dtype=np.uint8)
 _BLOCK = 1 << 16  # 5-character groups decoded per numpy pass: bounds the temporary arrays
+
+
+@functools.cache
+def _numpy() -> tuple[Any, Any]:
+    """numpy and the base85 digit table, imported on the first decode (a miss), not at start."""
+    import numpy as np
+
+    digits = np.full(256, 255, dtype=np.uint8)
+    digits[np.frombuffer(_ALPHABET, dtype=np.uint8)] = np.arange(85, dtype=np.uint8)
+    return np, digits
 
 
 class BinaryProblem(ValueError):
@@ -74,7 +82,8 @@ def decode_block(text: bytes, first_line: int, size: int) -> bytes:
 
 def _decode85(text: bytes, lines: Sequence[bytes], first_line: int) -> bytes:
     """base85 (git's alphabet) to bytes, 5 characters to 4 bytes, in numpy blocks."""
-    digits = _DIGITS[np.frombuffer(text, dtype=np.uint8)]
+    np, table = _numpy()
+    digits = table[np.frombuffer(text, dtype=np.uint8)]
     out = []
     for start in range(0, len(digits), _BLOCK * 5):
         block = digits[start:start + _BLOCK * 5].reshape(-1, 5).astype(np.uint64)
@@ -92,8 +101,9 @@ def _decode85(text: bytes, lines: Sequence[bytes], first_line: int) -> bytes:
 def _bad_character(lines: Sequence[bytes], first_line: int,
                    why: str = "a character outside base85") -> BinaryProblem:
     """The first line at fault (found by decoding line by line: only on an error)."""
+    np, table = _numpy()
     for number, line in enumerate(lines, first_line):
-        digits = _DIGITS[np.frombuffer(line[1:], dtype=np.uint8)]
+        digits = table[np.frombuffer(line[1:], dtype=np.uint8)]
         values = np.zeros(len(digits) // 5, dtype=np.uint64)
         for column in range(5):
             values = values * 85 + digits[column::5].astype(np.uint64)

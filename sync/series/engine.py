@@ -234,8 +234,9 @@ def upstream_renames(repo: Repository, base: str | None, tree: str,
     Computed once per rebase (git's rename detection, 50% similarity), for the engine to
     apply each such patch where the file now is.
     """
-    paths = {path for item in patches for path in item.patch.paths}
-    return find_renames(repo, base, tree, paths)
+    # the patches are read only if upstream deleted and added files at all
+    return find_renames(repo, base, tree,
+                        lambda: {path for item in patches for path in item.patch.paths})
 
 
 def apply_series(repo: Repository, patches: Sequence[SeriesPatch], tree: str, *,

@@ -39,7 +39,7 @@ def patch_id(diff: bytes) -> str:
             carry >>= 8
         digest = hashlib.sha1()
 
-    lines = split_lines(diff)
+    lines = split_lines(_without_binary_data(diff))
     for number, line in enumerate(lines):
         if line.startswith(b"\\ ") and len(line) > 12:
             continue  # "\ No newline at end of file"
@@ -92,3 +92,22 @@ def patch_id(diff: bytes) -> str:
         return "0" * 40
     flush()  # git flushes once more at the end, even right after a binary section
     return bytes(total).hex()
+
+
+def _without_binary_data(diff: bytes) -> bytes:
+    """``diff`` with the base85 lines of its binary sections cut out (only their ``index``
+    lines count, and a binary section can hold megabytes of them)."""
+    marker = b"\nGIT binary patch\n"
+    start = diff.find(marker)
+    if start < 0:
+        return diff
+    parts = []
+    done = 0
+    while start >= 0:
+        cut = start + len(marker)
+        parts.append(diff[done:cut])
+        following = diff.find(b"\ndiff ", cut)
+        done = following + 1 if following >= 0 else len(diff)
+        start = diff.find(marker, done - 1) if following >= 0 else -1
+    parts.append(diff[done:])
+    return b"".join(parts)
