@@ -25,6 +25,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 
 def _vmhwm() -> int:
@@ -40,21 +41,23 @@ def _children_peak() -> int:
 
 def run_sync(argv: list[str]) -> dict[str, object]:
     events: list[float] = []
+    from rich.progress import Progress
+
     from sync import cli
-    from sync.commands import rebase
 
-    update, advance = rebase._Bar.update, rebase._Bar.advance
+    # every bar of the tool goes through rich's Progress (shown or not, as with --json)
+    update, advance = Progress.update, Progress.advance
 
-    def timed_update(self: rebase._Bar, completed: int, detail: str = "") -> None:
+    def timed_update(self: Progress, *args: Any, **kwargs: Any) -> None:
         events.append(time.time())
-        update(self, completed, detail)
+        update(self, *args, **kwargs)
 
-    def timed_advance(self: rebase._Bar, count: int) -> None:
+    def timed_advance(self: Progress, *args: Any, **kwargs: Any) -> None:
         events.append(time.time())
-        advance(self, count)
+        advance(self, *args, **kwargs)
 
-    rebase._Bar.update = timed_update  # type: ignore[method-assign]
-    rebase._Bar.advance = timed_advance  # type: ignore[method-assign]
+    Progress.update = timed_update  # type: ignore[method-assign]
+    Progress.advance = timed_advance  # type: ignore[method-assign]
     code = cli.main(argv)
     sys.stdout.flush()
     return {"exit": code, "peak": _vmhwm(), "events": events, "end": time.time()}
