@@ -4,7 +4,7 @@ The apply path asks two questions here. Before a 3-way merge: are the hunks that
 already upstream, with their context moved or changed (``upstream-context-changed``)? After a
 3-way merge: does a clean result add a block upstream already has (``duplicate-guard``, which
 turns the merge into a conflict), and can a conflicting block be settled by a rule that proves
-its answer (``whitespace-only``, ``adjacent-edits``, ``kconfig-attributes``)? A rule that
+its answer (``adjacent-edits``, ``kconfig-attributes``)? A rule that
 cannot prove its answer leaves the conflict alone: a conflict costs a minute, a wrong merge
 costs a bug.
 
@@ -19,10 +19,8 @@ from dataclasses import dataclass
 UPSTREAM_CONTEXT_CHANGED = "upstream-context-changed"
 DUPLICATE_GUARD = "duplicate-guard"
 ADJACENT_EDITS = "adjacent-edits"
-WHITESPACE_ONLY = "whitespace-only"
 KCONFIG_ATTRIBUTES = "kconfig-attributes"
-RULES = (UPSTREAM_CONTEXT_CHANGED, DUPLICATE_GUARD, ADJACENT_EDITS, WHITESPACE_ONLY,
-         KCONFIG_ATTRIBUTES)
+RULES = (UPSTREAM_CONTEXT_CHANGED, DUPLICATE_GUARD, ADJACENT_EDITS, KCONFIG_ATTRIBUTES)
 
 
 @dataclass(frozen=True)

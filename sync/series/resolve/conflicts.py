@@ -9,18 +9,15 @@ from sync.series.resolve import (
     ADJACENT_EDITS,
     DUPLICATE_GUARD,
     KCONFIG_ATTRIBUTES,
-    WHITESPACE_ONLY,
     RuleSet,
     adjacent,
     duplicates,
     kconfig,
-    whitespace,
 )
 from sync.series.resolve.blocks import Block, Piece, join, split_conflicts
 
 # the block rules, tried in this order on each conflict block
 BLOCK_RULES: tuple[tuple[str, Callable[[Block], tuple[bytes, ...] | None]], ...] = (
-    (WHITESPACE_ONLY, whitespace.resolve),
     (ADJACENT_EDITS, adjacent.resolve),
     (KCONFIG_ATTRIBUTES, kconfig.resolve),
 )
