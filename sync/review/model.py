@@ -104,7 +104,8 @@ def _rebase_row(report: PatchReport) -> dict[str, Any]:
             "removed": report.removed, "offset": report.offset, "fuzz": report.fuzz,
             "evidence": list(report.evidence), "rewritten": report.rewritten,
             "dropped": report.dropped, "conflicts": list(report.conflicts),
-            "renamed": [{"from": old, "to": new} for old, new in report.renamed]}
+            "renamed": [{"from": old, "to": new} for old, new in report.renamed],
+            "rules": dict(report.rules)}
 
 
 @dataclass(frozen=True)
