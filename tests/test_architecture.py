@@ -104,6 +104,19 @@ def test_the_import_contracts_in_pyproject_hold():
     assert "0 broken" in result.stdout and " kept" in result.stdout
 
 
+def test_every_module_of_the_package_has_a_place_in_the_layers():
+    """A new top-level module is placed in the layer order, or the rules would not see it."""
+    import tomllib
+
+    contracts = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["importlinter"]
+    layers = next(c for c in contracts["contracts"] if c["id"] == "layers")["layers"]
+    placed = {name.strip() for layer in layers for name in layer.replace(":", "|").split("|")}
+    present = {path.stem if path.is_file() else path.name for path in PACKAGE.iterdir()
+               if (path.suffix == ".py" and path.stem not in ("__init__", "__main__"))
+               or (path.is_dir() and (path / "__init__.py").exists())}
+    assert present - placed == set()
+
+
 def _strongly_connected(graph: dict[str, set[str]]) -> list[list[str]]:
     """Tarjan's components with more than one module: each one is an import cycle."""
     index: dict[str, int] = {}
