@@ -234,9 +234,14 @@ def upstream_renames(repo: Repository, base: str | None, tree: str,
     Computed once per rebase (git's rename detection, 50% similarity), for the engine to
     apply each such patch where the file now is.
     """
-    # the patches are read only if upstream deleted and added files at all
-    return find_renames(repo, base, tree,
-                        lambda: {path for item in patches for path in item.patch.paths})
+    def paths() -> set[str]:  # read only if upstream deleted and added files at all
+        found: set[str] = set()
+        for item in patches:
+            found.update(item.patch.paths)
+            item.forget()  # parsed again when applied: memory stays flat, not the series' size
+        return found
+
+    return find_renames(repo, base, tree, paths)
 
 
 def apply_series(repo: Repository, patches: Sequence[SeriesPatch], tree: str, *,
