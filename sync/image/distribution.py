@@ -30,7 +30,7 @@ from sync.errors import ImageError, TransferError
 from sync.image import credentials as docker_credentials
 from sync.image.credentials import Credentials
 from sync.image.oci import ALGORITHMS, MAX_DOCUMENT, digest_of
-from sync.image.resumable import TRANSIENT_ERRORS, ResumableBlob, reason
+from sync.image.resumable import TRANSIENT_ERRORS, ResumableBlob, reason, watchdog
 from sync.image.streams import CHUNK, read_capped
 from sync.untrusted import control_character
 
@@ -49,6 +49,7 @@ class RetryPolicy:
     backoff: float = 0.5  # seconds before the first retry, doubled each time
     max_backoff: float = 8.0
     timeout: float = 60.0  # seconds to connect, and between two reads
+    deadline: float = 120.0  # seconds for a whole document body (manifest, config, token)
 
     def delays(self) -> Iterator[float]:
         """The pause before each retry."""
@@ -113,7 +114,7 @@ class RegistryClient:
         response = self.request("GET", f"/manifests/{reference}", where=where,
                                 headers={"Accept": ", ".join(accept)})
         with response:
-            body = _read_capped(response, where)
+            body = _document(response, where, self.retry.deadline)
         algorithm = reference.partition(":")[0] if pinned else "sha256"
         digest = _digest_of(body, algorithm, where)
         expected = reference if pinned else response.headers.get("Docker-Content-Digest")
@@ -149,7 +150,7 @@ class RegistryClient:
         where = f"{self.registry}/{self.repository}: {what} {digest[:19]}"
         response = self.request("GET", f"/blobs/{digest}", where=where)
         with response:
-            body = _read_capped(response, where)
+            body = _document(response, where, self.retry.deadline)
         actual = _digest_of(body, digest.partition(":")[0], where)
         if actual != digest:
             raise ImageError(f"{where}: digest mismatch: the content has {actual}",
@@ -265,7 +266,7 @@ class RegistryClient:
                 raise self._login_error(where, f"its token service refused a token "
                                                f"(HTTP {response.status_code})",
                                         anonymous=found is None)
-            answer = _small_json(response, where) if response.ok else {}
+            answer = _small_json(response, where, self.retry.deadline) if response.ok else {}
         token = answer.get("token") or answer.get("access_token") if isinstance(
             answer, dict) else None
         if not isinstance(token, str) or not token:
@@ -343,19 +344,32 @@ class RegistryClient:
                           hint="retry later; if it persists, check the registry")
 
 
-def _read_capped(response: requests.Response, where: str) -> bytes:
+def _read_capped(response: requests.Response, where: str, deadline: float) -> bytes:
+    with watchdog(response, deadline) as cut:
+        try:
+            return read_capped(response.iter_content(CHUNK), MAX_DOCUMENT, where,
+                               hint="check the image reference")
+        except TRANSIENT_ERRORS:
+            if not cut.is_set():
+                raise
+    raise TransferError(f"{where}: the registry did not send it within {deadline:.0f} s "
+                        "(too slow)", hint="check the network or the registry, then retry")
+
+
+def _document(response: requests.Response, where: str, deadline: float) -> bytes:
     try:
-        return read_capped(response.iter_content(CHUNK), MAX_DOCUMENT, where,
-                           hint="check the image reference")
+        return _read_capped(response, where, deadline)
     except TRANSIENT_ERRORS as error:
         raise TransferError(f"{where}: the download broke off: {reason(error)}",
-                         hint="retry") from None
+                            hint="retry") from None
 
 
-def _small_json(response: requests.Response, where: str) -> Any:
-    """A token or error answer's JSON, read up to ``MAX_ANSWER`` bytes; anything else is {}."""
+def _small_json(response: requests.Response, where: str, deadline: float = 30.0) -> Any:
+    """A token or error answer's JSON, read up to ``MAX_ANSWER`` bytes within ``deadline``
+    seconds; anything else is {}."""
     try:
-        return json.loads(read_capped(response.iter_content(CHUNK), MAX_ANSWER, where, ""))
+        with watchdog(response, deadline):
+            return json.loads(read_capped(response.iter_content(CHUNK), MAX_ANSWER, where, ""))
     except (ImageError, ValueError, RecursionError):
         return {}
     except TRANSIENT_ERRORS:

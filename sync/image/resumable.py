@@ -7,9 +7,13 @@ start with the bytes already delivered skipped.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import socket
+import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Protocol
 
 import requests
@@ -27,7 +31,44 @@ TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
 
 
 class _Retry(Protocol):
+    @property
+    def deadline(self) -> float: ...
+
     def delays(self) -> Iterator[float]: ...
+
+
+@contextmanager
+def watchdog(response: requests.Response, seconds: float) -> Iterator[threading.Event]:
+    """Cut ``response``'s connection after ``seconds``; the event says whether it was cut.
+
+    A server can keep each read just under the socket timeout (a slowloris): only a clock
+    around the whole transfer bounds it. Cutting shuts the socket down, which wakes a read
+    blocked in another thread with an error the caller reports as too slow.
+    """
+    fired = threading.Event()
+
+    def cut() -> None:
+        fired.set()
+        for sock in _sockets(response):
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
+    timer = threading.Timer(seconds, cut)
+    timer.daemon = True
+    timer.start()
+    try:
+        yield fired
+    finally:
+        timer.cancel()
+
+
+def _sockets(response: requests.Response) -> list[socket.socket]:
+    """The socket under ``response``: urllib3 keeps it on the connection, or only under the
+    body's file object once http.client let go of it (a connection that will close)."""
+    connection = getattr(response.raw, "_connection", None)
+    body = getattr(getattr(getattr(response.raw, "_fp", None), "fp", None), "raw", None)
+    found = [getattr(connection, "sock", None), getattr(body, "_sock", None)]
+    return [sock for sock in found if isinstance(sock, socket.socket)]
 
 
 class BlobClient(Protocol):
