@@ -21,7 +21,7 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 from sync import __version__, program
 from sync.errors import SyncError
@@ -73,12 +73,25 @@ def _add_global_options(parser: argparse.ArgumentParser, *, defaults: bool) -> N
                         help="debug logging on stderr")
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse that keeps its usage error, so that --json can report it as a document too.
+
+    Subcommand parsers are made of the same class (argparse's ``parser_class`` default).
+    """
+
+    usage_error: str | None = None
+
+    def error(self, message: str) -> NoReturn:
+        _Parser.usage_error = message
+        super().error(message)
+
+
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     """The parser with every command registered, or just command ``only``."""
-    common = argparse.ArgumentParser(add_help=False)
+    common = _Parser(add_help=False)
     _add_global_options(common, defaults=False)
 
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog=program.name(),
         description="Keep the DeepRacer community simapp in sync with its upstream image.",
         epilog=_epilog("", EXAMPLES[""]),
@@ -136,10 +149,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         from sync.completion import complete
 
         complete(parser)  # exits the process when it has answered the shell
+    _Parser.usage_error = None
     try:
         args = parser.parse_args(argv)
     except SystemExit as exit_:  # argparse exits 2 on usage errors, 0 on --help
-        return int(exit_.code or 0)
+        code = int(exit_.code or 0)
+        if code == EXIT_USAGE and _Parser.usage_error and _wants_json(argv):
+            UI.create(json_mode=True).emit_json({"error": _Parser.usage_error,
+                                                 "exit_code": EXIT_USAGE})
+        return code
     ui = UI.create(json_mode=args.json, quiet=args.quiet,
                    color=False if args.no_color else None, pager=not args.no_pager)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
@@ -156,6 +174,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_INTERRUPTED
     except BrokenPipeError:
         return _quiet_broken_pipe()
+
+
+def _wants_json(argv: Sequence[str]) -> bool:
+    """--json among the options (not after ``--``, where it would be an argument)."""
+    options = argv[:argv.index("--")] if "--" in argv else argv
+    return "--json" in options
 
 
 def _dispatch(args: argparse.Namespace, ui: UI) -> int:

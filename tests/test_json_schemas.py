@@ -108,6 +108,21 @@ def test_the_error_document(simapp: Project, tmp_path: Path):
     assert refused["exit_code"] == 1
 
 
+@pytest.mark.parametrize("argv", [["rebase-patches", "--fuzz", "lots"], ["no-such-command"],
+                                  ["patches", "list", "--no-such-option"]])
+def test_a_usage_error_under_json_is_an_error_document_too(simapp: Project, argv: list[str]):
+    result = simapp.run(*argv, "--json")
+    assert result.code == 2
+    document = validate("error", json.loads(result.out))
+    assert document["exit_code"] == 2 and document["error"]
+    assert "usage:" in result.err  # argparse's own usage text, on stderr as always
+
+
+def test_a_usage_error_without_json_prints_nothing_on_stdout(simapp: Project):
+    result = simapp.run("rebase-patches", "--fuzz", "lots")
+    assert (result.code, result.out) == (2, "")
+
+
 def test_pull_pull_check_demo_and_ci_documents(repo_dir: Path, tmp_path: Path):
     from sync.sample import SAMPLE_MANIFEST, sample_image
 
