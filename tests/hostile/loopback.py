@@ -5,11 +5,12 @@ It stops by itself when the ``with`` block ends; every handler answers in bounde
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
+
+from tests.fixtures.http_server import serving
 
 
 @dataclass(frozen=True)
@@ -53,15 +54,9 @@ def loopback(script: Script) -> Iterator[Loopback]:
         def log_message(self, format: str, *args: object) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    state.origin = f"127.0.0.1:{server.server_address[1]}"
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
+    with serving(Handler) as origin:
+        state.origin = origin
         yield state
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def answer(handler: BaseHTTPRequestHandler, status: int, body: bytes = b"",

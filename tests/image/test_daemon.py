@@ -9,12 +9,11 @@ from __future__ import annotations
 import hashlib
 import json
 import tarfile
-import threading
 import tracemalloc
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import BinaryIO
 
@@ -46,6 +45,7 @@ from tests.fixtures.docker_services import (
     Symlink,
     start_registry,
 )
+from tests.fixtures.http_server import serving
 
 pytestmark = pytest.mark.docker
 
@@ -393,14 +393,8 @@ def refusing_token_server() -> Iterator[str]:
         def log_message(self, format: str, *args: object) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Refuse)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/token"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serving(Refuse) as address:
+        yield f"http://{address}/token"
 
 
 # --- the same image through the engine and through a saved archive -------------------------------

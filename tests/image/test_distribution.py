@@ -7,11 +7,10 @@ from __future__ import annotations
 import logging
 import os
 import socket
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import docker
@@ -25,6 +24,7 @@ from sync.image.distribution import RegistryClient
 from sync.image.flatten import flatten
 from sync.image.registry import open_registry_image
 from tests.fixtures.docker_services import ImageFactory, Registry, start_registry
+from tests.fixtures.http_server import serving
 from tests.fixtures.token_server import TokenServer
 from tests.image.conftest import GitHashingStore
 from tests.image.registries import (
@@ -132,13 +132,8 @@ class FlakyProxy:
             def log_message(self, format: str, *args: object) -> None:
                 pass
 
-        server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-        try:
-            yield f"127.0.0.1:{server.server_address[1]}"
-        finally:
-            server.shutdown()
-            server.server_close()
+        with serving(Handler) as address:
+            yield address
 
 
 def test_a_broken_download_resumes_with_a_range_request(
@@ -174,13 +169,8 @@ def challenging_registry(challenge: str) -> Iterator[str]:
         def log_message(self, format: str, *args: object) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Challenge)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serving(Challenge) as address:
+        yield address
 
 
 def test_credentials_never_go_to_a_plain_http_token_realm() -> None:
