@@ -12,7 +12,7 @@ from typing import Any
 
 from rich.progress import Progress, TaskID
 
-from sync import program
+from sync import program, sizes
 from sync.git.checkpoints import prune_checkpoints
 from sync.image.current import current_image
 from sync.image.model import Limits
@@ -222,14 +222,8 @@ def _human_bytes(size: int) -> str:
 
 
 def parse_size(text: str) -> int:
-    """``512M``, ``4G``, ``1.5GiB`` or plain bytes (for argparse)."""
-    units = {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4}
-    number = text.strip().upper().removesuffix("B").removesuffix("I")
-    unit = number[-1] if number and number[-1] in units else ""
+    """``sync.sizes.parse_size`` for argparse (a bad size is a usage error)."""
     try:
-        value = int(float(number[: len(number) - len(unit)]) * units[unit])
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"invalid size {text!r} (examples: 512M, 4G)") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"size must be positive: {text!r}")
-    return value
+        return sizes.parse_size(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None

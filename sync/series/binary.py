@@ -9,14 +9,23 @@ is decoded at once with numpy (a few hundred MB/s, where ``base64.b85decode`` lo
 at ~10 MB/s) and inflated by zlib in one call. The parser does not decode at all
 (``sync.series.model.BinaryHunk`` keeps the byte span); a literal is decoded only when its
 content is needed and not already in the repository.
+
+Patches are untrusted: a few hundred bytes of deflate or delta can claim gigabytes. Every size
+that would be expanded (a literal's or delta's declared size, a delta's result) is checked
+against ``max_binary_size()`` before anything is allocated, and inflating stops at the
+declared size, so memory stays bounded by the cap whatever the patch holds.
 """
 
 from __future__ import annotations
 
 import functools
+import os
 import zlib
 from collections.abc import Sequence
 from typing import Any
+
+from sync.errors import ConfigError
+from sync.sizes import format_size, parse_size
 
 _ALPHABET = (b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
              b"!#$%&()*+-;<=>?@^_`{|}~")
@@ -31,6 +40,30 @@ def _numpy() -> tuple[Any, Any]:
     digits = np.full(256, 255, dtype=np.uint8)
     digits[np.frombuffer(_ALPHABET, dtype=np.uint8)] = np.arange(85, dtype=np.uint8)
     return np, digits
+
+
+MAX_BINARY_SIZE_ENV = "SIMAPP_SYNC_MAX_BINARY_SIZE"
+DEFAULT_MAX_BINARY_SIZE = 64 * 1024**2  # 8x the largest file of the real series
+
+
+def max_binary_size() -> int:
+    """The largest content a binary patch may expand to (``SIMAPP_SYNC_MAX_BINARY_SIZE``)."""
+    spelled = os.environ.get(MAX_BINARY_SIZE_ENV)
+    if not spelled:
+        return DEFAULT_MAX_BINARY_SIZE
+    try:
+        return parse_size(spelled)
+    except ValueError as error:
+        raise ConfigError(f"{MAX_BINARY_SIZE_ENV}: {error}", hint="e.g. 64M, 1G") from None
+
+
+def over_cap(size: int, what: str) -> str | None:
+    """Why ``size`` bytes of ``what`` may not be expanded, or None when within the cap."""
+    cap = max_binary_size()
+    if size <= cap:
+        return None
+    return (f"{what} of {size:,} bytes is over the binary patch limit ({format_size(cap)}; "
+            f"raise it with {MAX_BINARY_SIZE_ENV} if the patch is trusted)")
 
 
 class BinaryProblem(ValueError):
@@ -63,12 +96,21 @@ def decode_lines(lines: Sequence[bytes], first_line: int, size: int) -> bytes:
         deflated = b"".join(parts)
     else:
         deflated = decoded[:sum(lengths)]
-    try:
-        data = zlib.decompress(deflated, bufsize=max(size, 1))
+    problem = over_cap(size, "binary data")
+    if problem is not None:
+        raise BinaryProblem(problem, first_line - 1)
+    inflater = zlib.decompressobj()
+    try:  # never more than the header's size (+1 to see that there is more): no bomb
+        data = inflater.decompress(deflated, size + 1)
     except zlib.error as error:
         raise BinaryProblem(f"corrupt deflate stream: {error}", first_line) from None
+    if len(data) > size or inflater.unconsumed_tail:
+        raise BinaryProblem(f"inflates to more than the {size} bytes its header says",
+                            first_line)
     if len(data) != size:
         raise BinaryProblem(f"inflated to {len(data)} bytes, header says {size}", first_line)
+    if not inflater.eof:
+        raise BinaryProblem("corrupt deflate stream: it is cut short", first_line)
     return data
 
 
@@ -127,6 +169,9 @@ def apply_delta(source: bytes, delta: bytes) -> bytes:
     if declared_source != len(source):
         raise BinaryProblem(f"delta expects a {declared_source}-byte preimage, "
                             f"the file has {len(source)} bytes")
+    problem = over_cap(declared_target, "a delta's result")
+    if problem is not None:
+        raise BinaryProblem(problem)
     out = bytearray()
     end = len(delta)
     while position < end:
@@ -153,6 +198,9 @@ def apply_delta(source: bytes, delta: bytes) -> bytes:
             position += opcode
         else:
             raise BinaryProblem("delta holds the reserved opcode 0")
+        if len(out) > declared_target:  # stop at once: the header bounded the allocation
+            raise BinaryProblem(f"delta produces more than the {declared_target} bytes its "
+                                "header says")
     if len(out) != declared_target:
         raise BinaryProblem(f"delta produced {len(out)} bytes, header says {declared_target}")
     return bytes(out)

@@ -11,6 +11,7 @@ import re
 from collections.abc import Sequence
 
 from sync.errors import PatchError
+from sync.series.binary import over_cap
 from sync.series.mail import parse_meta
 from sync.series.model import BinaryHunk, BinaryPatch, Change, FilePatch, Hunk, Patch
 from sync.series.paths import PathProblem, check_path, strip_components, unquote
@@ -373,6 +374,9 @@ class _Parser:
         self.i = start + 1 + self.data.count(b"\n", begin, end) + 1  # past the blank line
         if begin == end:
             raise self.error(start + 1, "corrupt binary patch: no data after the header")
+        problem = over_cap(int(match.group(2)), f"'{match.group(1).decode()}' data")
+        if problem is not None:  # refused before anything is decoded
+            raise self.error(start, problem)
         return BinaryHunk(method=match.group(1).decode(), size=int(match.group(2)),
                           text=self.data, start=begin, end=end, line=start + 1, patch=self.name)
 

@@ -7,26 +7,25 @@ of its own (with a warning); a file over 100 MiB is refused: no patch can carry 
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Sequence
 
 from sync.errors import ConfigError, PatchError
 from sync.git import Repository, worktree
 from sync.git.trees import blob_size
+from sync.sizes import parse_size
 
 MIB = 1024 * 1024
 DEFAULT_MAX_PATCH_SIZE = 50 * MIB
 HARD_LIMIT = 100 * MIB  # GitHub refuses a file larger than this
-_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMG]?)(?:i?B)?\s*$", re.IGNORECASE)
 
 
 def parse_patch_size(text: str) -> int:
     """``50M``, ``512K``, ``1G`` or bytes -> bytes (binary units, as git and GitHub count)."""
-    match = _SIZE.match(text)
-    if match is None or float(match.group(1)) <= 0:
-        raise ConfigError(f"--max-patch-size {text!r}: not a size", hint="e.g. 50M, 512K, 1G")
-    factor = {"": 1, "K": 1024, "M": MIB, "G": 1024 * MIB}[match.group(2).upper()]
-    return int(float(match.group(1)) * factor)
+    try:
+        return parse_size(text)
+    except ValueError:
+        raise ConfigError(f"--max-patch-size {text!r}: not a size", hint="e.g. 50M, 512K, 1G"
+                          ) from None
 
 
 def change_size(repo: Repository, change: worktree.Change) -> int:

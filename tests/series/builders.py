@@ -138,3 +138,16 @@ class Checkout:
 
     def read(self, path: str) -> bytes:
         return (self.path / path).read_bytes()
+
+
+def base85_line(chunk: bytes) -> bytes:
+    """One line of a ``GIT binary patch`` section: a length character, then git's base85."""
+    import base64
+    padded = chunk + b"\0" * (-len(chunk) % 4)
+    length = chunk and (b"A"[0] + len(chunk) - 1 if len(chunk) <= 26 else b"a"[0] + len(chunk) - 27)
+    return bytes([length]) + base64.b85encode(padded)
+
+
+def base85_block(deflated: bytes) -> bytes:
+    """``deflated`` as the lines of a binary section (52 bytes a line, as git writes them)."""
+    return b"".join(base85_line(deflated[at:at + 52]) + b"\n" for at in range(0, len(deflated), 52))

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from sync.git.diff import diff_text
 from sync.series.binary import BinaryProblem, apply_delta, decode_lines
 from sync.series.parse import parse_patch
-from tests.series.builders import entry_of
+from tests.series.builders import base85_line, entry_of
 
 
 @pytest.fixture(scope="module")
@@ -61,7 +61,8 @@ def test_a_delta_for_another_preimage_is_refused():
     (bytes([3, 3, 0x91, 2, 3]), "beyond the end"),
     (bytes([3, 3, 0]), "reserved opcode"),
     (bytes([3, 9, 5, 1]), "inserts past its own end"),
-    (bytes([3, 2, 0x90, 3]), "produced 3 bytes, header says 2"),
+    (bytes([3, 2, 0x90, 3]), "produces more than the 2 bytes its header says"),
+    (bytes([3, 4, 0x90, 3]), "produced 3 bytes, header says 4"),
     (bytes([3]), "ends in the middle"),
 ])
 def test_corrupt_deltas_are_refused(delta: bytes, message: str):
@@ -69,16 +70,9 @@ def test_corrupt_deltas_are_refused(delta: bytes, message: str):
         apply_delta(b"abc", delta)
 
 
-def encode_line(chunk: bytes) -> bytes:
-    import base64
-    padded = chunk + b"\0" * (-len(chunk) % 4)
-    length = chunk and (b"A"[0] + len(chunk) - 1 if len(chunk) <= 26 else b"a"[0] + len(chunk) - 27)
-    return bytes([length]) + base64.b85encode(padded)
-
-
 def test_base85_lines_decode_to_the_declared_size():
     data = zlib.compress(b"hello binary world" * 10)
-    lines = [encode_line(data[i:i + 52]) for i in range(0, len(data), 52)]
+    lines = [base85_line(data[i:i + 52]) for i in range(0, len(data), 52)]
     assert decode_lines(lines, 5, 180) == b"hello binary world" * 10
     with pytest.raises(BinaryProblem) as raised:
         decode_lines(lines, 5, 181)
@@ -91,7 +85,7 @@ def test_base85_lines_decode_to_the_declared_size():
     (b"", "empty line"),
 ])
 def test_malformed_base85_lines_name_their_line(line: bytes, message: str):
-    good = encode_line(zlib.compress(b"x"))
+    good = base85_line(zlib.compress(b"x"))
     with pytest.raises(BinaryProblem, match=message) as raised:
         decode_lines([good, line], 10, 1)
     assert raised.value.line == 11
