@@ -41,6 +41,8 @@ from rich.syntax import Syntax
 from rich.table import Table
 from rich.text import Text
 
+from sync.terminal import SafeConsole
+
 SCHEMA_VERSION = 1  # of every --json document; bump on an incompatible change of any schema
 PAGER_ENV = "SIMAPP_SYNC_PAGER"
 DEFAULT_PAGER = "less"
@@ -56,8 +58,8 @@ class UI:
     json_mode: bool = False
     quiet: bool = False
     pager: bool = True
-    out: Console = field(default_factory=lambda: Console(soft_wrap=False))
-    err: Console = field(default_factory=lambda: Console(stderr=True, soft_wrap=False))
+    out: Console = field(default_factory=lambda: SafeConsole(soft_wrap=False))
+    err: Console = field(default_factory=lambda: SafeConsole(stderr=True, soft_wrap=False))
 
     @classmethod
     def create(cls, *, json_mode: bool = False, quiet: bool = False,
@@ -65,10 +67,9 @@ class UI:
         """Build the consoles once, honouring NO_COLOR and an explicit --no-color."""
         no_color = color is False or bool(os.environ.get("NO_COLOR"))
         width = _env_width()
-        out = Console(no_color=no_color, soft_wrap=False, width=width,
-                      highlight=False)
-        err = Console(stderr=True, no_color=no_color, soft_wrap=False, width=width,
-                      highlight=False)
+        out = SafeConsole(no_color=no_color, soft_wrap=False, width=width, highlight=False)
+        err = SafeConsole(stderr=True, no_color=no_color, soft_wrap=False, width=width,
+                          highlight=False)
         return cls(json_mode=json_mode, quiet=quiet, pager=pager, out=out, err=err)
 
     # --- results -----------------------------------------------------------------------------
@@ -124,8 +125,9 @@ class UI:
         if self.out.is_terminal:
             self.print(Syntax(text, "diff", theme="ansi_dark", background_color="default",
                               word_wrap=True))
-        else:
-            self.print(text, markup=False, soft_wrap=True, end="")
+        elif not self.json_mode:  # byte for byte (CR, form feeds...): rich would strip some
+            self.out.file.write(text)
+            self.out.file.flush()
 
     def hint(self, message: str) -> None:
         """A next-step suggestion ("next: ..."); silenced by -q and --json, like git's advice."""

@@ -19,8 +19,6 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from rich.console import Console
-
 from sync import program
 from sync.build_context import summarize_dockerfile
 from sync.commands.pull import check, pull
@@ -42,6 +40,7 @@ from sync.review.collect import review_last_rebase
 from sync.sample import SAMPLE_MANIFEST, demo_project, write_sample
 from sync.sample.demo_project import SERIES, DemoPatch
 from sync.series.refresh import render_patch
+from sync.terminal import SafeConsole
 from sync.ui import UI
 from sync.watch import watch_upstream
 from sync.workspace import Workspace
@@ -246,5 +245,6 @@ def _commit_all(repo: Repository, message: str) -> None:
 
 def _silent() -> UI:
     sink = io.StringIO()
-    return UI(json_mode=False, quiet=True, out=Console(file=sink), err=Console(file=sink))
+    return UI(json_mode=False, quiet=True, out=SafeConsole(file=sink),
+              err=SafeConsole(file=sink))
 
