@@ -27,6 +27,7 @@ from sync.config.manifest import Manifest
 from sync.errors import ImageError
 from sync.image.model import ImageInfo, Layer, OpenedImage
 from sync.image.oci import Platform, describe_platform
+from sync.image.streams import layer_opener
 
 log = logging.getLogger(__name__)
 
@@ -254,9 +255,12 @@ def _stat(client: engine.Client, container: str, path: str) -> dict[str, Any] | 
 
 
 def _layer(client: engine.Client, container: str, source: _Source) -> Layer:
-    return Layer(description=f"docker cp {source.source}",
-                 open=functools.partial(_archive_stream, client, container, source),
-                 rename=_renamer(source), whiteouts=False)
+    description = f"docker cp {source.source}"
+    # no digest to check the engine's stream against: every read of it must equal the first
+    opener = layer_opener(functools.partial(_archive_stream, client, container, source),
+                          description=description, plain=True)
+    return Layer(description=description, open=opener, rename=_renamer(source),
+                 whiteouts=False)
 
 
 def _renamer(source: _Source) -> Callable[[str], str | None]:

@@ -56,16 +56,21 @@ def flatten(
     limits = limits or Limits()
     sources = [mapping.source.strip("/") for mapping in mappings]
     warnings: list[str] = []
+    reread = ""  # why the layers are being read again
     for _ in range(_MAX_PASSES):
         selection = Selection(
             [replace(m, source="/" + s) for m, s in zip(mappings, sources, strict=True)])
         state = LayerPass(layers, selection, store, limits, progress)
-        if checkpoints is None:
-            state.run()
-        else:
-            selected = [(s, m.target, list(m.exclude)) for m, s in zip(mappings, sources,
-                                                                    strict=True)]
+        selected = [(s, m.target, list(m.exclude)) for m, s in zip(mappings, sources,
+                                                                strict=True)]
+        try:
             state.run(checkpoints, chain_keys(layers, selected, limits))
+        except ImageError as error:
+            if not reread:
+                raise
+            # a second read, for a symlinked source: each layer is verified again as it closes
+            raise type(error)(f"{error.message} (while reading the layers again: {reread})",
+                              hint=error.hint) from None
         moved = False
         for index, mapping in enumerate(mappings):
             resolved, via = _resolve_source(state.root, sources[index])
@@ -80,6 +85,8 @@ def flatten(
                     f"{mapping.source}: /{via} is a symlink in the image; "
                     f"read the layers again from /{resolved}"
                 )
+                reread = (f"the source {mapping.source} goes through the symlink /{via}, "
+                          f"to /{resolved}")
                 sources[index] = resolved
                 moved = True
         if not moved:

@@ -2,7 +2,9 @@
 
 As umoci does on disk, a link gets what its target is at that point: the last member of that name
 before the link in the same layer, else what lower layers left there (unless something removed
-it first). Only the layers needed are read again, each only up to what matters.
+it first). Only the layers needed are read again, and each of them to its end: a layer's stream
+is verified against its digests (or, without any, against its first read) when it closes, and
+what a second read found is used only once that check passed.
 """
 
 from __future__ import annotations
@@ -11,11 +13,12 @@ import tarfile
 from collections.abc import Sequence
 from typing import Any, Protocol
 
+from sync.errors import ImageError
 from sync.filetree import MODE_EXECUTABLE, MODE_FILE
 from sync.image.blobs import BlobStore
 from sync.image.layer_tar import REGULAR, SKIPPED_KINDS, TarMembers, tar_errors
-from sync.image.model import Layer, ReadReport
-from sync.image.safety import normalize_member_name, unsafe
+from sync.image.model import Layer, Limits, ReadReport
+from sync.image.safety import display, normalize_member_name, unsafe
 from sync.image.state_tree import MAX_HOPS, LeafNode, Node, Pending, classify_whiteout
 
 
@@ -25,6 +28,7 @@ class PassState(Protocol):
     layers: Sequence[Layer]
     store: BlobStore
     report: ReadReport
+    limits: Limits
 
     def lookup(self, path: str) -> Node | None: ...
 
@@ -54,7 +58,7 @@ class HardlinkResolver:
 
     As umoci does on disk, a link gets what its target is at that point: the last member of
     that name before the link in the same layer, else what lower layers left there (unless
-    something removed it first). Only the layers needed are read again, each up to what matters.
+    something removed it first). Only the layers needed are read again, each verified whole.
     """
 
     def __init__(self, state: PassState, layer: int) -> None:
@@ -67,6 +71,7 @@ class HardlinkResolver:
         """Give each link waiting in ``pending`` its target's content (or skip it, as its
         target is skipped)."""
         self.stop = max(item.position for item in pending)
+        self.pending = pending
         while True:
             results = [self._follow(item.target, self.layer, item.position, 0)
                        for item in pending]
@@ -113,7 +118,15 @@ class HardlinkResolver:
         for layer, names in sorted(self.wanted.items()):
             scans = self.scans.setdefault(layer, {})
             stop = self.stop if layer == self.layer else None
-            scans.update(self._scan(layer, names - set(scans), stop))
+            try:
+                scans.update(self._scan(layer, names - set(scans), stop))
+            except ImageError as error:
+                link = self.pending[0]
+                raise type(error)(
+                    f"{error.message} (the layer was read again to resolve the hardlink "
+                    f"{display(link.leaves[0][0])} -> {display(link.target)}, looking for "
+                    f"{', '.join(display(name) for name in sorted(names))})",
+                    hint=error.hint) from None
         self.wanted.clear()
 
     def _scan(self, index: int, names: set[str], stop: int | None) -> dict[str, _Seen]:
@@ -128,8 +141,10 @@ class HardlinkResolver:
             parts = name.split("/")
             for count in range(len(parts) + 1):
                 watch.setdefault("/".join(parts[:count]), []).append(name)
+        # closing the stream reads the rest of it and verifies it: an error there discards all
+        # that this read found
         with layer.open() as stream, tar_errors(where):
-            members = TarMembers(stream, where)
+            members = TarMembers(stream, where, state.limits.max_layer_size)
             for position, info in enumerate(members):
                 if stop is not None and position >= stop:
                     break

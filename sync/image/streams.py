@@ -6,9 +6,12 @@ hands out exactly the bytes of one member of an archive; ``read_capped`` reads a
 whole, refusing one that is too large.
 
 A layer is never held in memory: bytes flow from the blob through a hashing counter into the
-decompressor and out to the tar reader in chunks. When the stream has been read to its end and
-is closed, the compressed bytes are checked against the descriptor digest and the uncompressed
-bytes against the config's diff_id (each when known). The uncompressed size is capped by
+decompressor and out to the tar reader in chunks. When the stream is closed (without an error on
+its way) the rest of it is read, and the compressed bytes are checked against the descriptor
+digest and the uncompressed bytes against the config's diff_id (each when known): a reader that
+stops early (a hardlink's target found) still gets nothing unverified. A layer without digests
+(the engine's archive stream) is pinned instead: its first complete read records the sha256 of
+its bytes, and every later read must give the same (``Pin``). The uncompressed size is capped by
 ``Limits.max_layer_size`` as it grows, so a decompression bomb stops early.
 
 Compression is recognized by its magic bytes, not by media type: gzip (``1f 8b``, also
@@ -66,16 +69,32 @@ def detect_compression(head: bytes) -> str:
 
 
 class _Check:
-    """One expected digest ("sha256:<hex>") and the hasher that will confirm it."""
+    """One expected digest ("sha256:<hex>") and the hasher that will confirm it.
 
-    def __init__(self, what: str, expected: str, description: str) -> None:
-        algorithm, _, value = expected.partition(":")
+    ``pin`` (and no ``expected``): measure the sha256 and record it there, on the first read.
+    """
+
+    def __init__(self, what: str, expected: str | None, description: str,
+                 pin: Pin | None = None) -> None:
+        algorithm, _, value = (expected or "sha256:-").partition(":")
         if algorithm not in ALGORITHMS or not value:
             raise ImageError(f"{description}: unsupported {what} {expected!r}",
                              hint="only sha256, sha384 and sha512 digests are supported")
         self.what = what
         self.expected = expected
         self.algorithm = algorithm
+        self.pin = pin
+
+
+class Pin:
+    """What a layer without digests held when it was first read whole: its sha256.
+
+    Such a layer (the engine's archive stream) has nothing to be checked against, but a second
+    read of it (a hardlink's target, a symlinked source) must give exactly the bytes of the first.
+    """
+
+    def __init__(self) -> None:
+        self.digest: str | None = None
 
 
 class _Hashers:
@@ -94,7 +113,17 @@ class _Hashers:
     def verify(self, description: str) -> None:
         for check in self.checks:
             actual = f"{check.algorithm}:{self.hashers[check.algorithm].hexdigest()}"
-            if actual != check.expected:
+            if check.expected is None:
+                assert check.pin is not None
+                check.pin.digest = actual
+            elif check.pin is not None and actual != check.expected:
+                raise ImageError(
+                    f"{description}: the layer changed between two reads: the first gave "
+                    f"{check.expected}, this one {actual}",
+                    hint="the source serves different bytes each time it is read; nothing was "
+                         "written",
+                )
+            elif actual != check.expected:
                 raise ImageError(
                     f"{description}: {check.what} mismatch: expected {check.expected}, "
                     f"the content has {actual}",
@@ -187,24 +216,29 @@ class LayerStream:
     """The uncompressed tar stream of one layer blob (a read-only binary file object).
 
     ``consumed`` counts the compressed bytes taken from the blob so far, for progress.
-    ``close()`` verifies the digests if, and only if, the stream was read to its end; a
-    mismatch is an ``ImageError`` naming ``description``.
+    ``close()`` reads what is left of the stream and verifies the digests; a mismatch is an
+    ``ImageError`` naming ``description``. Only an error already on its way skips the checks.
+    ``pin`` stands for the digests of a layer that has none (see ``Pin``); ``plain`` says the
+    blob is an uncompressed tar, whatever its first bytes look like.
     """
 
     def __init__(self, raw: BinaryIO, *, description: str, digest: str | None = None,
-                 diff_id: str | None = None, limits: Limits | None = None) -> None:
+                 diff_id: str | None = None, limits: Limits | None = None,
+                 pin: Pin | None = None, plain: bool = False) -> None:
         self.description = description
         self.limit = (limits or Limits()).max_layer_size
         self.size = 0  # uncompressed bytes handed out
         self.at_end = False
         self.closed = False
         head = _read_head(raw, description)
-        self.compression = detect_compression(head)
+        self.compression = "none" if plain else detect_compression(head)
         compressed = [_Check("digest", digest, description)] if digest else []
-        plain = [_Check("diff_id", diff_id, description)] if diff_id else []
+        unpacked = [_Check("diff_id", diff_id, description)] if diff_id else []
+        if pin is not None and not digest and not diff_id:
+            unpacked = [_Check("content", pin.digest, description, pin)]
         if self.compression == "none":  # the same bytes: hash them once for both checks
-            compressed, plain = compressed + plain, []
-        self._verifier = _Verifier(compressed, plain)
+            compressed, unpacked = compressed + unpacked, []
+        self._verifier = _Verifier(compressed, unpacked)
         self._blob = _Blob(raw, head, self._verifier.feeder(0))
         self._feed_plain = self._verifier.feeder(1)
         self._decoder: Any
@@ -258,16 +292,15 @@ class LayerStream:
         return len(data)
 
     def close(self) -> None:
-        """Verify the digests when the whole stream was read; close without checks otherwise."""
+        """Read the rest of the stream and verify the digests (a mismatch is an ``ImageError``)."""
         if self.closed:
             return
-        self.closed = True
-        if not self.at_end:
-            self._verifier.stop()
-            return
         try:
+            while self.read(CHUNK):  # a reader that stopped early is verified all the same
+                pass
             self._blob.drain()  # bytes after the end of the compressed stream are in the blob
         finally:
+            self.closed = True
             self._verifier.stop()
         self._verifier.verify(self.description)
 
@@ -312,16 +345,21 @@ def layer_opener(
     digest: str | None = None,
     diff_id: str | None = None,
     limits: Limits | None = None,
+    plain: bool = False,
 ) -> Opener:
-    """A ``Layer.open`` for a blob that ``open_raw`` streams (compressed or not).
+    """A ``Layer.open`` for a blob that ``open_raw`` streams (compressed or not; ``plain``: an
+    uncompressed tar).
 
-    Each call opens the blob afresh, so the flattener may read a layer again.
+    Each call opens the blob afresh, so the flattener may read a layer again; every read is
+    verified against the digests, or, for a blob without any, against its first read (``Pin``).
     """
+    pin = Pin()
 
     @contextmanager
     def open_layer() -> Iterator[BinaryIO]:
         with open_raw() as raw, LayerStream(raw, description=description, digest=digest,
-                                             diff_id=diff_id, limits=limits) as stream:
+                                             diff_id=diff_id, limits=limits, pin=pin,
+                                             plain=plain) as stream:
             yield cast(BinaryIO, stream)
 
     return open_layer

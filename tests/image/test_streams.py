@@ -7,13 +7,16 @@ import hashlib
 import io
 import tarfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import BinaryIO
 
 import pytest
 
 from sync.errors import ImageError, UnsafeArchiveError
 from sync.image import streams as streams_module
 from sync.image.model import Limits
-from sync.image.streams import CHUNK, LayerStream, detect_compression
+from sync.image.streams import CHUNK, LayerStream, detect_compression, layer_opener
 from tests.builders.images import Compression, File, Stream, layer_blob, layer_tar
 
 ENTRIES = [File("opt/amazon/a.py", b"print('a')\n" * 1000),
@@ -92,11 +95,43 @@ def test_a_single_flipped_byte_is_caught() -> None:
         stream.close()
 
 
-def test_closing_before_the_end_verifies_nothing() -> None:
-    blob, _ = layer_blob(ENTRIES, "gzip")
+def test_closing_before_the_end_reads_the_rest_and_verifies_it() -> None:
+    # a reader that stopped early (a hardlink's target found) gets nothing unverified
+    blob, built = layer_blob(ENTRIES, "gzip")
     stream = LayerStream(io.BytesIO(blob), description="l", digest="sha256:" + "0" * 64)
     stream.read(1000)
-    stream.close()  # a partial read (a hardlink re-read) cannot be verified, and is not
+    with pytest.raises(ImageError, match="l: digest mismatch"):
+        stream.close()
+    good = LayerStream(io.BytesIO(blob), description="l", digest=built.digest)
+    good.read(1000)
+    good.close()
+    assert good.at_end and good.consumed == len(blob)
+
+
+def test_an_error_on_its_way_is_not_masked_by_the_checks() -> None:
+    blob, _ = layer_blob(ENTRIES, "gzip")
+    with pytest.raises(KeyError), LayerStream(io.BytesIO(blob), description="l",
+                                              digest="sha256:" + "0" * 64) as stream:
+        stream.read(10)
+        raise KeyError("the reader's own error")
+
+
+def test_a_layer_without_digests_must_read_the_same_every_time() -> None:
+    first, _ = layer_blob(ENTRIES, "none")
+    served = [first, first, layer_blob([*ENTRIES, File("opt/x", b"x")], "none")[0]]
+
+    @contextmanager
+    def open_raw() -> Iterator[BinaryIO]:
+        yield io.BytesIO(served.pop(0))
+
+    opener = layer_opener(open_raw, description="docker cp /opt/amazon", plain=True)
+    for _ in range(2):
+        with opener() as stream:
+            stream.read(700)  # the first read pins the whole stream, the second matches it
+    with pytest.raises(ImageError) as raised, opener() as stream:
+        stream.read(700)
+    assert raised.value.message.startswith(
+        "docker cp /opt/amazon: the layer changed between two reads: the first gave sha256:")
 
 
 @pytest.mark.parametrize("compression", ["gzip", "gzip-multi"])
