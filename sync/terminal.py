@@ -17,8 +17,9 @@ from rich.console import Console, ConsoleOptions, RenderableType
 from rich.segment import Segment
 from rich.text import Text
 
-# C0 but tab and newline, DEL, C1, and the Unicode line and paragraph separators
-_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029]")
+# C0 but tab and newline, DEL, C1, the Unicode line and paragraph separators, and the raw bytes
+# of a file name that is not UTF-8 (surrogate escapes, shown as git's octal: \351)
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\udc80-\udcff]")
 
 
 def visible(text: str) -> str:
@@ -28,6 +29,8 @@ def visible(text: str) -> str:
 
 def _escape(match: re.Match[str]) -> str:
     code = ord(match.group())
+    if 0xDC80 <= code <= 0xDCFF:
+        return f"\\{code - 0xDC00:03o}"
     return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
 
 

@@ -9,6 +9,8 @@ git pages it: only on a terminal, only when it does not fit the screen, through
 
 from __future__ import annotations
 
+import codecs
+import io
 import json
 import os
 import shlex
@@ -42,6 +44,7 @@ from rich.table import Table
 from rich.text import Text
 
 from sync.terminal import SafeConsole
+from sync.untrusted import has_raw_bytes, shown_path
 
 SCHEMA_VERSION = 1  # of every --json document; bump on an incompatible change of any schema
 PAGER_ENV = "SIMAPP_SYNC_PAGER"
@@ -66,6 +69,9 @@ class UI:
                color: bool | None = None, pager: bool = True) -> UI:
         """Build the consoles once, honouring NO_COLOR and an explicit --no-color."""
         no_color = color is False or bool(os.environ.get("NO_COLOR"))
+        for stream in (sys.stdout, sys.stderr):  # a raw file-name byte prints as git's \351
+            if isinstance(stream, io.TextIOWrapper):
+                stream.reconfigure(errors=OCTAL_ESCAPES)
         width = _env_width()
         out = SafeConsole(no_color=no_color, soft_wrap=False, width=width, highlight=False)
         err = SafeConsole(stderr=True, no_color=no_color, soft_wrap=False, width=width,
@@ -83,7 +89,8 @@ class UI:
         if self.json_mode:
             if isinstance(document, dict):
                 document = {"schema_version": SCHEMA_VERSION, **document}
-            sys.stdout.write(json.dumps(document, indent=2, sort_keys=True, default=str) + "\n")
+            text = json.dumps(_printable(document), indent=2, sort_keys=True, default=str)
+            sys.stdout.write(text + "\n")
             sys.stdout.flush()
 
     def table(self, *columns: str, title: str | None = None) -> Table:
@@ -297,7 +304,7 @@ def _run_pager(command: list[str], text: str) -> None:
         return
     assert pager.stdin is not None
     try:
-        pager.stdin.write(text.encode("utf-8", "replace"))
+        pager.stdin.write(text.encode("utf-8", OCTAL_ESCAPES))
         pager.stdin.close()
     except BrokenPipeError:
         pass
@@ -347,6 +354,31 @@ def add_task(progress: Progress, description: str, total: float | None = None,
              detail: str = "") -> TaskID:
     """Add a task; ``total=None`` shows an indeterminate (pulsing) bar."""
     return progress.add_task(description, total=total, detail=detail)
+
+
+def _printable(value: Any) -> Any:
+    """``value`` with every string that holds a file name's raw bytes C-quoted (git's form),
+    so that a --json document is always valid UTF-8."""
+    if isinstance(value, str):
+        return shown_path(value) if has_raw_bytes(value) else value
+    if isinstance(value, dict):
+        return {_printable(key): _printable(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_printable(item) for item in value]
+    return value
+
+
+def _octal_escapes(error: UnicodeError) -> tuple[str, int]:
+    """Codec error handler: a raw byte of a file name (a surrogate escape) as ``\\351``."""
+    if not isinstance(error, UnicodeEncodeError):
+        raise error
+    chunk = error.object[error.start:error.end]
+    return "".join(f"\\{ord(char) - 0xDC00:03o}" if "\udc80" <= char <= "\udcff"
+                   else f"\\u{ord(char):04x}" for char in chunk), error.end
+
+
+OCTAL_ESCAPES = "simapp-sync-octal"
+codecs.register_error(OCTAL_ESCAPES, _octal_escapes)
 
 
 def _env_width() -> int | None:

@@ -60,3 +60,11 @@ def test_a_piped_diff_is_written_byte_for_byte():
     diff = b"-a\r\n+\x0cpage\r\n+\x1b[31m\n"
     ui.diff(diff)
     assert sink.getvalue() == diff.decode()
+
+
+def test_the_raw_bytes_of_a_name_that_is_not_utf8_are_shown_as_git_octal_escapes():
+    name = "bundle/caf\udce9-\udcff.txt"  # os.fsdecode(b"bundle/caf\xe9-\xff.txt")
+    assert visible(name) == "bundle/caf\\351-\\377.txt"
+    table = Table("path")
+    table.add_row(name)
+    assert "bundle/caf\\351-\\377.txt" in printed(name, Text(name), table)

@@ -19,6 +19,7 @@ from sync import program
 from sync.series.outcome import NOT_TRIED
 from sync.series.verify import DriftKind, Verification, inexact_lines, verify
 from sync.ui import UI, short_oid
+from sync.untrusted import shown_path
 from sync.workspace import Workspace
 
 
@@ -91,7 +92,7 @@ def _report(result: Verification, ui: UI, where: str, upstream: str, targets: st
     base = f"{where_up} + series"
     stop = result.applied.stop
     if stop is not None:
-        files = ", ".join(stop.report.conflicts) or "the patch"
+        files = ", ".join(map(shown_path, stop.report.conflicts)) or "the patch"
         ui.print(f"{stop.report.name} does not apply to {where_up}: {files}", markup=False,
                  soft_wrap=True)
         for line in stop.report.evidence:
@@ -113,7 +114,7 @@ def _report(result: Verification, ui: UI, where: str, upstream: str, targets: st
     for item in result.drift:
         row = Text("  ")
         row.append(item.kind.value.ljust(width), style=_STYLE[item.kind])
-        row.append(f"  {item.path}")
+        row.append(f"  {shown_path(item.path)}")
         ui.print(row, soft_wrap=True)
     ui.print(f"  {_hint()}", markup=False, soft_wrap=True)
 

@@ -27,6 +27,7 @@ from sync.series.load import PATCHES, SERIES, SeriesPatch
 from sync.series.split import DEFAULT_MAX_PATCH_SIZE, parse_patch_size
 from sync.series.verify import statuses
 from sync.ui import UI, short_oid
+from sync.untrusted import shown_path
 from sync.workspace import Workspace
 
 
@@ -202,7 +203,7 @@ def new_patch_command(workspace: Workspace, ui: UI, name: str, *,
                  f"−{patch.removed}, appended to {SERIES} as patch {item.index}",
                  markup=False, soft_wrap=True)
         for file in patch.files:
-            ui.print(f"  {file.path}", markup=False)
+            ui.print(f"  {shown_path(file.path)}", markup=False)
     if len(captured) > 1:
         ui.print(f"split in {len(captured)} patches to stay under {max_size} bytes each",
                  markup=False)

@@ -22,6 +22,7 @@ from sync.series.outcome import Status
 from sync.series.resolve import ALL_RULES, RULES, RuleSet
 from sync.series.session import Outcome
 from sync.ui import UI, ConsoleDisplay, short_oid
+from sync.untrusted import shown_path
 from sync.workspace import Workspace
 
 ACTIONS = ("start", "continue", "skip", "abort")
@@ -29,7 +30,7 @@ ACTIONS = ("start", "continue", "skip", "abort")
 
 def conflict_hints(conflicts: Sequence[str]) -> list[str]:
     """What to run after a stop, as git's rebase says it: resolve, then continue, skip or abort."""
-    files = " ".join(sorted(conflicts)) or "the files of the patch"
+    files = " ".join(map(shown_path, sorted(conflicts))) or "the files of the patch"
     return [f"resolve the conflicts (git status, git diff, git mergetool), then: git add {files}",
             f"then: {program.command('rebase-patches --continue')}",
             f"or drop this patch: {program.command('rebase-patches --skip')}",
@@ -153,7 +154,7 @@ def patch_json(report: PatchReport) -> dict[str, Any]:
 
 def _list(paths: Sequence[str], limit: int = 12) -> str:
     ordered = sorted(paths)
-    shown = ", ".join(ordered[:limit])
+    shown = ", ".join(map(shown_path, ordered[:limit]))
     return shown + (f" and {len(ordered) - limit} more" if len(ordered) > limit else "")
 
 

@@ -11,7 +11,7 @@ from sync.review.collect import review_last_rebase, review_range
 from sync.review.markdown import render_markdown
 from sync.review.model import Review
 from sync.review.page import render_page
-from sync.ui import UI
+from sync.ui import OCTAL_ESCAPES, UI
 from sync.workspace import Workspace
 
 FORMATS = ("md", "html")
@@ -66,7 +66,7 @@ def report(review: Review, ui: UI, *, fmt: str = "md", output: Path | None = Non
     """Write ``review`` as ``fmt`` to ``output`` (stdout when None); --json: the review's data."""
     text = render_page(review) if fmt == "html" else render_markdown(review, html_url=html_url)
     if output is not None:
-        atomic_write(output, text.encode("utf-8"))
+        atomic_write(output, text.encode("utf-8", OCTAL_ESCAPES))  # no raw name byte
     ui.emit_json({**review.as_json(), "format": fmt,
                   "output": str(output) if output else None, "characters": len(text)})
     if ui.json_mode:

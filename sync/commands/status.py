@@ -24,6 +24,7 @@ from sync.render import stale_files
 from sync.render_gate import render_in_memory
 from sync.series.state import RebaseState
 from sync.ui import UI, short_oid
+from sync.untrusted import shown_path
 from sync.upstream import Upstream
 from sync.workspace import Workspace
 
@@ -214,14 +215,15 @@ def _print(standing: Standing, workspace: Workspace, ui: UI) -> None:
 def _rebase_line(rebase: dict[str, Any]) -> str:
     if rebase["stopped_at"] is None:
         return f"interrupted while {rebase['phase']}: finish it with --continue"
-    conflicts = ", ".join(f"{item['path']} ({'resolved' if item['resolved'] else 'unresolved'})"
-                          for item in rebase["conflicts"]) or "the patch"
+    conflicts = ", ".join(
+        f"{shown_path(item['path'])} ({'resolved' if item['resolved'] else 'unresolved'})"
+        for item in rebase["conflicts"]) or "the patch"
     return f"stopped at {rebase['stopped_at']} (patch {rebase['index']}): {conflicts}"
 
 
 def _paths(paths: list[str]) -> str:
     if not paths:
         return "none"
-    shown = ", ".join(paths[:SHOWN])
+    shown = ", ".join(map(shown_path, paths[:SHOWN]))
     return f"{len(paths)}: {shown}" + (f" and {len(paths) - SHOWN} more" if len(paths) > SHOWN
                                         else "")

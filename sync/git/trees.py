@@ -152,6 +152,7 @@ def update_tree(repo: pygit2.Repository, base: str | None,
 def _update(repo: pygit2.Repository, base: str | None,
             changes: dict[str, Entry | None]) -> str | None:
     builder = repo.TreeBuilder(base) if base else repo.TreeBuilder()
+    raw: dict[bytes, tuple[int, str]] = {}
     direct: dict[str, Entry | None] = {}
     nested: dict[str, dict[str, Entry | None]] = {}
     for path, entry in changes.items():
@@ -165,7 +166,7 @@ def _update(repo: pygit2.Repository, base: str | None,
             if builder.get(name) is not None:
                 builder.remove(name)
         elif name not in nested:
-            builder.insert(name, pygit2.Oid(hex=entry.oid), entry.mode)
+            _insert(builder, raw, name, entry.oid, entry.mode)
     for name, sub_changes in nested.items():
         existing = builder.get(name)
         sub_base = None
@@ -179,7 +180,40 @@ def _update(repo: pygit2.Repository, base: str | None,
             if builder.get(name) is not None:
                 builder.remove(name)
         else:
-            builder.insert(name, pygit2.Oid(hex=new), MODE_TREE)
+            _insert(builder, raw, name, new, MODE_TREE)
+    if raw:
+        return write_raw_tree(repo, str(builder.write()), raw)
     if len(builder) == 0:
         return None
     return str(builder.write())
+
+
+def _insert(builder: pygit2.TreeBuilder, raw: dict[bytes, tuple[int, str]], name: str,
+            oid: str, mode: int) -> None:
+    """Insert into ``builder``, or into ``raw`` a name pygit2 cannot take (not UTF-8)."""
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        if builder.get(name) is not None:
+            builder.remove(name)
+        raw[name.encode("utf-8", "surrogateescape")] = (mode, oid)
+        return
+    builder.insert(name, pygit2.Oid(hex=oid), mode)
+
+
+def write_raw_tree(repo: pygit2.Repository, base: str,
+                   extra: Mapping[bytes, tuple[int, str]]) -> str:
+    """Tree ``base`` plus ``extra`` (name bytes -> mode, id), written as a raw tree object.
+
+    pygit2's TreeBuilder takes only UTF-8 names; git's trees hold any bytes but NUL and ``/``.
+    Entries are sorted as git sorts them: by name bytes, a folder's name with a ``/`` after it.
+    """
+    tree = repo.get(base)
+    assert isinstance(tree, pygit2.Tree)
+    entries = {bytes(item.raw_name or b""): (int(item.filemode), str(item.id)) for item in tree}
+    entries.update(extra)
+    ordered = sorted(entries.items(),
+                     key=lambda item: item[0] + b"/" if item[1][0] == MODE_TREE else item[0])
+    data = b"".join(b"%o %s\0%s" % (mode, name, bytes.fromhex(oid))
+                    for name, (mode, oid) in ordered)
+    return str(repo.odb.write(pygit2.enums.ObjectType.TREE, data))

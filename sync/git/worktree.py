@@ -23,6 +23,7 @@ from pygit2.enums import FileStatus
 
 from sync.errors import GitError
 from sync.git.trees import Entry, empty_tree, read_blob, update_tree, write_blob
+from sync.untrusted import shown_path
 
 MODE_FILE = 0o100644
 MODE_EXECUTABLE = 0o100755
@@ -89,7 +90,6 @@ def snapshot(repo: pygit2.Repository, roots: Sequence[str]) -> Snapshot:
         if under(item.path, roots):
             entries[item.path] = Entry(int(item.mode), str(item.id))
     flags_by_path = status(repo, roots)
-    _refuse_undecodable([*entries, *flags_by_path])
     top = Path(workdir(repo))
     for path, flags in flags_by_path.items():
         if flags & FileStatus.WT_DELETED or (flags & FileStatus.INDEX_DELETED
@@ -102,18 +102,6 @@ def snapshot(repo: pygit2.Repository, roots: Sequence[str]) -> Snapshot:
     untracked = tuple(sorted(p for p, f in flags_by_path.items()
                              if f & FileStatus.WT_NEW and not f & _DIRTY))
     return Snapshot(tree, uncommitted, untracked)
-
-
-def _refuse_undecodable(paths: Iterable[str]) -> None:
-    """A file name that is not UTF-8 cannot be stored in a tree here (nor named in a patch
-    quilt and git agree on): refuse it by name rather than fail half-way."""
-    bad = sorted({path for path in paths if any("\udc80" <= char <= "\udcff" for char in path)})
-    if bad:
-        shown = ", ".join(os.fsencode(path).decode("utf-8", "backslashreplace")
-                          for path in bad[:12])
-        raise GitError(f"file names that are not UTF-8 under the targets: {shown}",
-                       hint="rename them to UTF-8 (`mv`), or move them out of the targets; "
-                            "nothing was written")
 
 
 def read_file(repo: pygit2.Repository, top: Path, path: str) -> Entry | None:
@@ -176,7 +164,7 @@ def write_changes(repo: pygit2.Repository, changes: Iterable[Change], roots: Seq
     changes = list(changes)
     for change in changes:
         if not under(change.path, roots) or ".." in change.path.split("/"):
-            raise GitError(f"{change.path}: outside the targets ({', '.join(roots)}); "
+            raise GitError(f"{shown_path(change.path)}: outside the targets ({', '.join(roots)}); "
                            "refusing to write it")
     report = WriteReport()
     with _Folders(Path(workdir(repo))) as folders:
@@ -239,8 +227,8 @@ class _Folders:
             if error.errno in (errno.ELOOP, errno.ENOTDIR):
                 if not create:
                     return None
-                raise GitError(f"{path}: is a symlink or a file where a folder is needed; "
-                               "refusing to write through it",
+                raise GitError(f"{shown_path(path)}: is a symlink or a file where a folder is "
+                               "needed; refusing to write through it",
                                hint="remove it (or restore it with git) and run again") from None
             raise
         self.fds[path] = fd
@@ -309,7 +297,8 @@ class _Folders:
         try:
             os.rmdir(name, dir_fd=fd)  # an empty folder where the file goes
         except OSError:
-            raise GitError(f"{path}: a folder with other files is in the way; refusing to "
-                           "replace it", hint="move those files away and run again") from None
+            raise GitError(f"{shown_path(path)}: a folder with other files is in the way; "
+                           "refusing to replace it",
+                           hint="move those files away and run again") from None
         self._forget(path)
         os.rename(temp, name, src_dir_fd=fd, dst_dir_fd=fd)

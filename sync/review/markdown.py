@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 from sync import program
 from sync.review.model import PatchRow, Review
+from sync.untrusted import shown_path
 from sync.upstream import Upstream
 
 LIMIT = 65_000
@@ -50,7 +51,7 @@ def _head(review: Review) -> str:
     lines += ["", f"### Patches: {len(review.patches)}" + (f" ({counts})" if counts else ""),
               ""]
     if review.stopped_at:
-        files = ", ".join(f"`{path}`" for path in review.conflicts) or "the patch"
+        files = ", ".join(f"`{shown_path(path)}`" for path in review.conflicts) or "the patch"
         lines += ["> [!WARNING]", f"> rebase-patches stopped at `{review.stopped_at}`: "
                   f"conflicts in {files}", ""]
     for note in review.notes:

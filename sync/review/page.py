@@ -15,6 +15,7 @@ from sync import program
 from sync.review.diffview import escape, parse, side_by_side, unified
 from sync.review.highlight import Highlighter, style_sheet
 from sync.review.model import PatchRow, Review
+from sync.untrusted import shown_path
 from sync.upstream import Upstream
 
 CSP = ("default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; "
@@ -68,7 +69,8 @@ def _overview(review: Review) -> str:
              f"<div><h3>Upstream changes</h3>{''.join(targets)}{_rendered(review)}</div>",
              "</div>"]
     if review.stopped_at:
-        files = ", ".join(f"<code>{escape(path)}</code>" for path in review.conflicts)
+        files = ", ".join(f"<code>{escape(shown_path(path))}</code>"
+                          for path in review.conflicts)
         parts.append(f'<p class="warning"><strong>rebase-patches stopped at '
                      f"<code>{escape(review.stopped_at)}</code></strong>: conflicts in "
                      f"{files or 'the patch'}</p>")
@@ -158,7 +160,8 @@ def _section(row: PatchRow, colours: Highlighter) -> str:
 
 def _evidence(evidence: Sequence[str], conflicts: Sequence[str]) -> str:
     items = [f"<li>{escape(line)}</li>" for line in evidence]
-    items += [f"<li>conflict in <code>{escape(path)}</code></li>" for path in conflicts]
+    items += [f"<li>conflict in <code>{escape(shown_path(path))}</code></li>"
+              for path in conflicts]
     return f'<ul class="evidence">{"".join(items)}</ul>' if items else ""
 
 

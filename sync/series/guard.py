@@ -19,6 +19,7 @@ from sync.errors import ConflictError, GitError
 from sync.git import Repository, worktree
 from sync.git import index as gitindex
 from sync.git.trees import Entry, TreeSource, read_blob
+from sync.untrusted import shown_path
 
 MARKERS = (b"<<<<<<< ", b"=======", b">>>>>>> ", b"||||||| ")
 LISTED = 12
@@ -43,7 +44,7 @@ def new_markers(data: bytes, before: Iterable[bytes]) -> bool:
 
 def listing(paths: Iterable[str], limit: int = LISTED) -> str:
     ordered = sorted(paths)
-    shown = ", ".join(ordered[:limit])
+    shown = ", ".join(map(shown_path, ordered[:limit]))
     return shown + (f" and {len(ordered) - limit} more" if len(ordered) > limit else "")
 
 

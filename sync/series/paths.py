@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Sequence
+
+from sync.untrusted import has_raw_bytes, shown_path
 
 _OCTAL = re.compile(rb"\\([0-7]{3})|\\(.)", re.DOTALL)
 _ESCAPES = {b"a": b"\a", b"b": b"\b", b"t": b"\t", b"n": b"\n", b"v": b"\v", b"f": b"\f",
@@ -32,54 +35,38 @@ def unquote(raw: bytes) -> bytes:
     return _OCTAL.sub(replace, raw[1:-1])
 
 
-def quote(path: str) -> str:
-    """The inverse of ``unquote`` for the names git would quote (used when writing headers)."""
-    raw = path.encode("utf-8", "surrogateescape")
-    if not any(byte < 0x20 or byte in (0x22, 0x5C, 0x7F) or byte >= 0x80 for byte in raw):
-        return path
-    out = []
-    reverse = {value: key for key, value in _ESCAPES.items()}
-    for byte in raw:
-        char = bytes([byte])
-        if char in reverse:
-            out.append("\\" + reverse[char].decode())
-        elif byte < 0x20 or byte >= 0x7F:
-            out.append(f"\\{byte:03o}")
-        else:
-            out.append(char.decode())
-    return '"' + "".join(out) + '"'
-
-
 def strip_components(raw: bytes, strip: int) -> str:
-    """Remove ``strip`` leading components (``patch -pN``) and decode as UTF-8."""
+    """Remove ``strip`` leading components (``patch -pN``) and decode as UTF-8.
+
+    A name that is not UTF-8 keeps its bytes as surrogate escapes (``os.fsdecode``'s
+    ``surrogateescape``), as every path inside simapp-sync does; the git adapter writes the
+    same bytes back.
+    """
     name = unquote(raw)
     parts = name.split(b"/")
     if strip:
         if len(parts) <= strip:
-            raise PathProblem(f"{name.decode('utf-8', 'replace')!r} has fewer than "
+            raise PathProblem(f"{shown_path(os.fsdecode(name))} has fewer than "
                               f"{strip + 1} path components for -p{strip}")
         parts = parts[strip:]
-    try:
-        return b"/".join(parts).decode("utf-8")
-    except UnicodeDecodeError:
-        raise PathProblem(f"path {name!r} is not valid UTF-8") from None
+    return b"/".join(parts).decode("utf-8", "surrogateescape")
 
 
 def check_path(path: str, targets: Sequence[str] | None) -> str:
     """``path`` as a clean relative path inside one of ``targets``; PathProblem otherwise."""
     if not path or path.startswith("/") or re.match(r"^[A-Za-z]:", path):
-        raise PathProblem(f"{path!r} is not a relative path")
+        raise PathProblem(f"{_shown(path)} is not a relative path")
     if "\\" in path or "\0" in path:
-        raise PathProblem(f"{path!r} contains a backslash or NUL")
+        raise PathProblem(f"{_shown(path)} contains a backslash or NUL")
     parts = path.split("/")
     for part in parts:
         if part in ("", ".", ".."):
-            raise PathProblem(f"{path!r} has an empty, '.' or '..' component")
+            raise PathProblem(f"{_shown(path)} has an empty, '.' or '..' component")
         folded = part.lower().rstrip(". ")
         if folded in _GIT_ALIASES or _is_ignorable_git(part):
-            raise PathProblem(f"{path!r} has a .git component")
+            raise PathProblem(f"{_shown(path)} has a .git component")
     if targets is not None and not any(path == t or path.startswith(t + "/") for t in targets):
-        raise PathProblem(f"{path!r} is outside every target ({', '.join(targets)})")
+        raise PathProblem(f"{_shown(path)} is outside every target ({', '.join(targets)})")
     return path
 
 
@@ -88,3 +75,7 @@ def _is_ignorable_git(part: str) -> bool:
     cleaned = "".join(char for char in part if char not in "\u200c\u200d\u200e\u200f\u202a"
                       "\u202b\u202c\u202d\u202e\u206a\u206b\u206c\u206d\u206e\u206f\ufeff")
     return cleaned != part and cleaned.lower().rstrip(". ") == ".git"
+
+
+def _shown(path: str) -> str:
+    return shown_path(path) if has_raw_bytes(path) else repr(path)

@@ -3,13 +3,12 @@
 The scenario: a real checkout (upstream with an executable, a binary, a symlink, CRLF text), one
 edit of each kind in the work tree, `patches new`; the patch must pass ``git apply --check``
 and, applied by git to the tree before it, give the same files; then upstream moves and
-`rebase-patches` must carry it to the same files again. A change the tool cannot write (a
-non-UTF-8 file name) is refused by name, and nothing is written.
+`rebase-patches` must carry it to the same files again. File names that are not UTF-8 have
+their own module, test_patches_byte_names.py.
 """
 
 from __future__ import annotations
 
-import os
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -90,18 +89,3 @@ def test_a_change_round_trips_through_patches_new_git_apply_and_rebase(
     assert read_worktree(checkout.path, ("bundle",)) == {
         **expected, "bundle/upstream-new.txt": b"from upstream\n"}
     assert sync(checkout, "check") == 0
-
-
-def test_a_file_name_that_is_not_utf8_is_refused_by_name_and_nothing_is_written(
-        checkout: Checkout, tmp_path: Path, capsys: pytest.CaptureFixture[str]):
-    prepare(checkout, tmp_path, UPSTREAM, [("First", FIRST)])
-    (checkout.path / "bundle" / os.fsdecode(b"caf\xe9.txt")).write_bytes(b"latin-1 name\n")
-    before = read_worktree(checkout.path)
-    for command in (("check",), ("patches", "new", "0002-x.patch"), ("rebase-patches",),
-                    ("patches", "list")):
-        capsys.readouterr()
-        assert sync(checkout, *command) == 2, command
-        err = capsys.readouterr().err
-        assert "not UTF-8" in err and "bundle/caf\\xe9.txt" in err and "Traceback" not in err
-        assert read_worktree(checkout.path) == before
-    assert not (checkout.path / ".git/simapp-sync/rebase").exists()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
 from pathlib import Path
 
 import pygit2
@@ -42,3 +44,28 @@ def test_an_abbreviated_index_line_finds_its_blob(repo):
     oid = entry_of(repo, b"content\n").oid
     assert find_blob(repo, oid[:7]) == b"content\n"
     assert find_blob(repo, "0000000") is None and find_blob(repo, "abc") is None
+
+
+def test_names_that_are_not_utf8_are_stored_as_git_stores_them(repo):
+    """Names are bytes to git; pygit2's TreeBuilder takes only UTF-8, so such trees are written
+    raw. The id must be git's own: same bytes, same order (a folder sorts as ``name/``)."""
+    names = [b"d\xff/inner.txt", b"d\xff.txt", b"d\xff-x", b"caf\xe9.txt", b"odd-\xc3(.txt",
+             b"plain.txt", b"deep/caf\xe9/x"]
+    files = {os.fsdecode(name): b"%s\n" % name for name in names}
+    tree = make_tree(repo, files)
+    top = Path(repo.workdir)
+    lines = b"".join(b"100644 blob %s\t%s\0" % (entry_of(repo, data).oid.encode(),
+                                                  os.fsencode(path))
+                     for path, data in files.items())
+    subprocess.run(["git", "-C", str(top), "update-index", "--add", "-z", "--index-info"],
+                   input=lines, check=True)
+    assert tree == git(top, "write-tree").strip()
+    source = TreeSource(repo, tree)
+    assert sorted(path for path, _ in source.files()) == sorted(files)
+    assert source.entry(os.fsdecode(b"d\xff/inner.txt")) == entry_of(repo, b"d\xff/inner.txt\n")
+    edited = update_tree(repo, tree, {os.fsdecode(b"caf\xe9.txt"): entry_of(repo, b"new\n"),
+                                      os.fsdecode(b"d\xff/inner.txt"): None})
+    assert edited == make_tree(repo, {**{path: data for path, data in files.items()
+                                         if path != os.fsdecode(b"d\xff/inner.txt")},
+                                      os.fsdecode(b"caf\xe9.txt"): b"new\n"})
+    assert git(top, "fsck", "--strict", "--no-dangling").strip() == ""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -113,6 +114,17 @@ def test_quoted_names_and_names_with_spaces():
     assert [file.path for file in patch.files] == ["b\u00e9b\tx", "with space"]
 
 
+def test_a_name_that_is_not_utf8_keeps_its_bytes():
+    """git quotes it with octal escapes; inside, the bytes ride along as surrogate escapes."""
+    text = ('diff --git "a/caf\\351.txt" "b/d\\377/caf\\351.txt"\nsimilarity index 100%\n'
+            'rename from "caf\\351.txt"\nrename to "d\\377/caf\\351.txt"\n'
+            'diff --git a/x\xff b/x\xff\nold mode 100644\nnew mode 100755\n')
+    patch = parse(text.encode("latin-1"))
+    assert [(file.old_path, file.path) for file in patch.files] == [
+        (os.fsdecode(b"caf\xe9.txt"), os.fsdecode(b"d\xff/caf\xe9.txt")),
+        (os.fsdecode(b"x\xff"), os.fsdecode(b"x\xff"))]
+
+
 def test_the_signature_ends_the_patch():
     patch = parse("diff --git a/x b/x\n--- a/x\n+++ b/x\n@@ -1 +1 @@\n-a\n+b\n-- \n2.39.5\n\n")
     assert len(patch.files) == 1 and patch.files[0].hunks[0].after == (b"b\n",)
@@ -175,6 +187,19 @@ def test_binary_data_is_decoded_only_when_asked_for_and_a_corrupt_one_names_its_
 def test_unsafe_paths_are_errors(path: str, message: str):
     text = (f"diff --git a/{path} b/{path}\nnew file mode 100644\n--- /dev/null\n"
             f"+++ b/{path}\n@@ -0,0 +1 @@\n+x\n")
+    with pytest.raises(PatchError, match=f"patches/test.patch:4: .*{re.escape(message)}"):
+        parse(text, targets=["bundle"])
+
+
+@pytest.mark.parametrize("quoted, message", [
+    ('"b/bundle/.git/caf\\351"', ".git component"),
+    ('"b/bundle/caf\\351/../../x"', "'..' component"),
+    ('"b/bundle/x\\000\\351"', "backslash or NUL"),
+    ('"b/other/caf\\351"', '"other/caf\\351" is outside every target'),
+])
+def test_a_name_that_is_not_utf8_is_checked_like_any_other(quoted: str, message: str):
+    text = (f"diff --git {quoted.replace('b/', 'a/', 1)} {quoted}\nnew file mode 100644\n"
+            f"--- /dev/null\n+++ {quoted}\n@@ -0,0 +1 @@\n+x\n")
     with pytest.raises(PatchError, match=f"patches/test.patch:4: .*{re.escape(message)}"):
         parse(text, targets=["bundle"])
 
