@@ -18,12 +18,19 @@ from typing import Literal, Protocol
 from sync import program
 from sync.config.manifest import Manifest
 from sync.errors import ConfigError, GitError, ImageError, TransferError
-from sync.git import Commit, Repository, objects
+from sync.git import Commit, Repository, objects, trees
 from sync.git import repo as gitrepo
 from sync.git.checkpoints import GitCheckpoints
 from sync.image.flatten import flatten
+from sync.image.gitfiles import Dropped, drop_git_special
 from sync.image.model import ImageInfo, Limits, OpenedImage, ReadProgress, ReadReport
-from sync.upstream import Upstream, already_recorded, commit_message, read_label
+from sync.upstream import (
+    Upstream,
+    already_recorded,
+    commit_message,
+    read_label,
+    with_dropped,
+)
 
 ARCHIVE_TRANSPORTS = ("docker-archive:", "oci-archive:", "oci:")
 DAEMON_TRANSPORT = "docker-daemon:"
@@ -56,6 +63,7 @@ class PullOutcome:
     commit: str | None  # the new commit, or the unchanged tip
     changed: bool
     report: ReadReport = field(default_factory=ReadReport)
+    dropped: list[Dropped] = field(default_factory=list)  # git-special files left out
     files_changed: int = 0
     insertions: int = 0
     deletions: int = 0
@@ -88,8 +96,9 @@ def import_image(repo: Repository, manifest: Manifest, opened: OpenedImage, *,
         outcome.read_layers = False
         return outcome
     message = commit_message(manifest, info, label)  # refused here, before anything is read
-    tree_id, outcome.report, checkpoints = _read_into_tree(repo, manifest, opened, limits, cache,
-                                                           progress)
+    tree_id, outcome.report, checkpoints, outcome.dropped = _read_into_tree(
+        repo, manifest, opened, limits, cache, progress)
+    message = with_dropped(message, outcome.dropped)
     if tip is None or str(tip.tree_id) != tree_id:
         commit = gitrepo.create_commit(repo, tree_id, [previous] if previous else [], message)
         gitrepo.move_branch(repo, manifest.branch, commit, previous,
@@ -111,10 +120,13 @@ def image_tree(repo: Repository, manifest: Manifest, opened: OpenedImage, *,
     if note is not None:
         warn(note)
     message = commit_message(manifest, info, label)
-    tree_id, _report, checkpoints = _read_into_tree(repo, manifest, opened, limits, "use", None)
+    tree_id, _report, checkpoints, dropped = _read_into_tree(repo, manifest, opened, limits, "use",
+                                                             None)
+    for item in dropped:
+        warn(item.warning)
     if checkpoints is not None:
         checkpoints.commit()
-    return tree_id, message
+    return tree_id, with_dropped(message, dropped)
 
 
 def refuse_checked_out(repo: Repository, branch: str) -> None:
@@ -143,8 +155,10 @@ def check_pinned_digest(manifest: Manifest, info: ImageInfo,
 
 def _read_into_tree(repo: Repository, manifest: Manifest, opened: OpenedImage, limits: Limits,
                     cache: Cache, progress: ReadProgress | None
-                    ) -> tuple[str, ReadReport, GitCheckpoints | None]:
-    """The tree of ``opened`` and the checkpoints to ``commit()`` once the branch moved.
+                    ) -> tuple[str, ReadReport, GitCheckpoints | None, list[Dropped]]:
+    """The tree of ``opened``, the checkpoints to ``commit()`` once the branch moved, and the
+    git-special files left out of the tree (``sync.image.gitfiles``: what would fail
+    ``git fsck --strict`` or change what git checks out).
 
     A refusal (bad content, a cap, a digest mismatch) writes no ref at all; only a pull
     interrupted or cut off by the network keeps the layers it finished (see below).
@@ -162,7 +176,25 @@ def _read_into_tree(repo: Repository, manifest: Manifest, opened: OpenedImage, l
         with contextlib.suppress(Exception):  # unreferenced objects only: git gc drops them
             writer.discard()
         raise
-    return objects.write_tree(repo, result.tree), result.report, checkpoints
+    report = result.report
+    dropped = drop_git_special(result.tree, _Blobs(repo))
+    for item in dropped:
+        report.files, report.bytes = report.files - item.files, report.bytes - item.bytes
+        report.warnings.append(item.warning)
+    return objects.write_tree(repo, result.tree), report, checkpoints, dropped
+
+
+@dataclass(frozen=True)
+class _Blobs:
+    """Reads back the blobs the flattener wrote (``gitfiles.BlobReader``)."""
+
+    repo: Repository
+
+    def size(self, oid: str) -> int:
+        return trees.blob_size(self.repo, oid)
+
+    def read(self, oid: str) -> bytes:
+        return trees.read_blob(self.repo, oid)
 
 
 def _keep_finished_layers(repo: Repository, writer: objects.ObjectWriter,

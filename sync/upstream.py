@@ -12,17 +12,20 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
 
 from sync.config.manifest import Manifest
 from sync.errors import ImageError
 from sync.git import Commit
 from sync.git.repo import trailers
+from sync.image.gitfiles import Dropped, shown
 from sync.image.model import ImageInfo
 from sync.untrusted import control_character
 
 # Bump when normalization rules change, so that equal inputs are re-read under the new rules.
-NORMALIZATION_VERSION = 1
+# 2: git-special files are dropped (sync.image.gitfiles)
+NORMALIZATION_VERSION = 2
 
 TRAILER_IMAGE = "Upstream-Image"
 TRAILER_DIGEST = "Upstream-Digest"
@@ -30,6 +33,8 @@ TRAILER_CREATED = "Upstream-Created"
 TRAILER_IMAGE_ID = "Upstream-Image-Id"
 TRAILER_MAPPING = "Upstream-Mapping"
 TRAILER_ADOPTED = "Upstream-Adopted-From"
+TRAILER_DROPPED = "Upstream-Dropped"
+MAX_DROPPED_TRAILERS = 100
 
 
 @dataclass(frozen=True)
@@ -115,6 +120,19 @@ def commit_message(manifest: Manifest, info: ImageInfo, label: str | None = None
             raise ImageError(f"refusing to record {line!r}: it contains a control character",
                              hint="nothing was written")
     return "\n".join(lines) + "\n"
+
+
+def with_dropped(message: str, dropped: Sequence[Dropped]) -> str:
+    """``message`` with one ``Upstream-Dropped: <path> (<reason>)`` trailer per git-special
+    file left out of the tree (at most ``MAX_DROPPED_TRAILERS``, then how many more).
+
+    Paths that are not printable are quoted, so that a name cannot add a line.
+    """
+    lines = [f"{TRAILER_DROPPED}: {shown(item.path)} ({item.reason})"
+             for item in dropped[:MAX_DROPPED_TRAILERS]]
+    if len(dropped) > MAX_DROPPED_TRAILERS:
+        lines.append(f"{TRAILER_DROPPED}: {len(dropped) - MAX_DROPPED_TRAILERS} more")
+    return message + "".join(f"{line}\n" for line in lines)
 
 
 def adopted_message(manifest: Manifest, rev: str) -> str:

@@ -105,6 +105,8 @@ def outcome_json(outcome: PullOutcome, seconds: float) -> dict[str, Any]:
         "commit": outcome.commit, "changed": outcome.changed, "files": outcome.report.files,
         "bytes": outcome.report.bytes, "excluded": outcome.report.excluded,
         "skipped": outcome.report.skipped, "warnings": outcome.report.warnings,
+        "dropped": [{"path": item.path, "reason": item.reason, "detail": item.detail}
+                    for item in outcome.dropped],
         "files_changed": outcome.files_changed, "insertions": outcome.insertions,
         "deletions": outcome.deletions, "seconds": round(seconds, 3),
     }
@@ -189,6 +191,8 @@ def _report(outcome: PullOutcome, seconds: float, ui: UI) -> None:
             ("changed", lines),
             ("excluded", f"{report.excluded:,}"),
             ("skipped", skipped or "0"),
+            *([("dropped", f"{len(outcome.dropped)} git-special (see the warnings; recorded "
+                           "as Upstream-Dropped trailers)")] if outcome.dropped else []),
             ("warnings", str(len(report.warnings))),
             ("time", f"{seconds:.1f} s")]
     for key, value in rows:

@@ -17,7 +17,7 @@ _HINT = "the image archive is malformed or malicious; nothing was written"
 
 # Code points HFS+ ignores when comparing names (git's utf8.c, next_hfs_char): a name such as
 # ".g\u200cit" is ".git" to a Mac, so git refuses it and so do we.
-_HFS_IGNORABLE = dict.fromkeys(
+HFS_IGNORABLE = dict.fromkeys(
     [*range(0x200C, 0x2010), *range(0x202A, 0x202F), *range(0x206A, 0x2070), 0xFEFF]
 )
 
@@ -70,7 +70,7 @@ def normalize_member_name(name: str, where: str = "") -> str:
 
 def is_dotgit(component: str) -> bool:
     """True when git would refuse ``component`` as an alias of ".git" on some file system."""
-    folded = component.translate(_HFS_IGNORABLE).lower()
+    folded = component.translate(HFS_IGNORABLE).lower()
     if folded == ".git":
         return True
     # NTFS: an alternate data stream (".git::$INDEX_ALLOCATION") and trailing dots and spaces
