@@ -21,7 +21,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console, RenderableType
 from rich.markup import escape
@@ -39,12 +39,13 @@ from rich.progress import (
     TimeRemainingColumn,
     TransferSpeedColumn,
 )
-from rich.syntax import Syntax
-from rich.table import Table
 from rich.text import Text
 
 from sync.terminal import SafeConsole
 from sync.untrusted import has_raw_bytes, shown_path
+
+if TYPE_CHECKING:  # imported where used: rich.syntax brings pygments (start-up time)
+    from rich.table import Table
 
 SCHEMA_VERSION = 1  # of every --json document; bump on an incompatible change of any schema
 PAGER_ENV = "SIMAPP_SYNC_PAGER"
@@ -95,6 +96,8 @@ class UI:
 
     def table(self, *columns: str, title: str | None = None) -> Table:
         """A table in the house style; numeric columns are right-aligned by the caller."""
+        from rich.table import Table
+
         table = Table(title=title, box=None, pad_edge=False, header_style="bold")
         for column in columns:
             table.add_column(column)
@@ -130,6 +133,8 @@ class UI:
         """A unified diff: highlighted (and wrapped) on a terminal; piped, the exact text."""
         text = diff.decode("utf-8", "replace")
         if self.out.is_terminal:
+            from rich.syntax import Syntax
+
             self.print(Syntax(text, "diff", theme="ansi_dark", background_color="default",
                               word_wrap=True))
         elif not self.json_mode:  # byte for byte (CR, form feeds...): rich would strip some

@@ -110,6 +110,20 @@ def entries(repo: pygit2.Repository, roots: Sequence[str]) -> dict[str, Entry]:
             if any(entry.path == root or entry.path.startswith(root + "/") for root in roots)}
 
 
+def entries_at(repo: pygit2.Repository, paths: Iterable[str]) -> dict[str, Entry]:
+    """The merged (stage 0) entries of ``paths`` that have one, looked up one by one."""
+    index = repo.index
+    index.read()
+    found: dict[str, Entry] = {}
+    for path in paths:
+        try:
+            entry = index[path]  # stage 0 only
+        except KeyError:
+            continue
+        found[path] = Entry(int(entry.mode), str(entry.id))
+    return found
+
+
 def unmerged_paths(repo: pygit2.Repository) -> set[str]:
     """Paths with unmerged entries."""
     index = repo.index

@@ -83,12 +83,15 @@ def untracked_and_changed(repo: pygit2.Repository,
 
 
 def snapshot(repo: pygit2.Repository, roots: Sequence[str]) -> Snapshot:
-    """Store the work tree under ``roots`` as a tree, reusing index entries for clean files."""
-    repo.index.read()
-    entries: dict[str, Entry | None] = {}
-    for item in repo.index:
-        if under(item.path, roots):
-            entries[item.path] = Entry(int(item.mode), str(item.id))
+    """Store the work tree under ``roots`` as a tree, reusing index entries for clean files.
+
+    The index's tree is written by libgit2 (as ``git write-tree``), and only the files
+    ``git status`` finds changed are read; an index with conflicts is read entry by entry.
+    """
+    index = repo.index
+    index.read()
+    indexed = _index_tree(repo, index, roots)
+    entries: dict[str, Entry | None] = {} if indexed is not None else _index_entries(index, roots)
     flags_by_path = status(repo, roots)
     top = Path(workdir(repo))
     for path, flags in flags_by_path.items():
@@ -97,11 +100,38 @@ def snapshot(repo: pygit2.Repository, roots: Sequence[str]) -> Snapshot:
             entries[path] = None
         if flags & _READ_FROM_DISK:
             entries[path] = read_file(repo, top, path)
-    tree = update_tree(repo, None, {p: e for p, e in entries.items() if e is not None})
+    if indexed is not None:
+        tree = update_tree(repo, indexed, entries)
+    else:
+        tree = update_tree(repo, None, {p: e for p, e in entries.items() if e is not None})
     uncommitted = tuple(sorted(p for p, f in flags_by_path.items() if f & _DIRTY))
     untracked = tuple(sorted(p for p, f in flags_by_path.items()
                              if f & FileStatus.WT_NEW and not f & _DIRTY))
     return Snapshot(tree, uncommitted, untracked)
+
+
+def _index_tree(repo: pygit2.Repository, index: pygit2.Index,
+                roots: Sequence[str]) -> str | None:
+    """The index's files under ``roots`` as a tree, written in C; None while it has conflicts
+    (libgit2 writes no tree then)."""
+    if index.conflicts is not None:
+        return None
+    written = repo.get(index.write_tree(repo))
+    assert isinstance(written, pygit2.Tree)
+    grafts: dict[str, Entry | None] = {}
+    for root in roots:
+        try:
+            found = written[root]
+        except KeyError:
+            continue
+        grafts[root] = Entry(int(found.filemode), str(found.id))
+    return update_tree(repo, None, grafts)
+
+
+def _index_entries(index: pygit2.Index, roots: Sequence[str]) -> dict[str, Entry | None]:
+    """The index's entries under ``roots``, one by one."""
+    return {item.path: Entry(int(item.mode), str(item.id)) for item in index
+            if under(item.path, roots)}
 
 
 def read_file(repo: pygit2.Repository, top: Path, path: str) -> Entry | None:

@@ -107,9 +107,10 @@ def refuse_unresolved(repo: Repository, targets: Sequence[str], files: Iterable[
                                  f"PATH` (or `git rm PATH`), then run {resume} again "
                                  "(or --skip / --abort)")
     top = Path(worktree.workdir(repo))
-    staged = gitindex.entries(repo, targets)
+    files = sorted(set(files))
+    staged = gitindex.entries_at(repo, files)
     marked = []
-    for path in sorted(set(files)):
+    for path in files:
         texts = []
         entry = staged.get(path)
         if entry is not None and entry.mode != worktree.MODE_SYMLINK:

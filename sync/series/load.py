@@ -80,9 +80,11 @@ def load_series(source: TreeSource, targets: Sequence[str], *,
     if entry is None:
         return LoadedSeries(empty_series(SERIES), (), found=False)
     series = parse_series(source.read(entry.oid), SERIES)
+    # one walk of the folder: a lookup by path per patch reads the folder's tree again each time
+    present = dict(source.files(PATCHES))
     patches = []
     for item in series.entries:
-        found = source.entry(f"{PATCHES}/{item.name}")
+        found = present.get(f"{PATCHES}/{item.name}")
         if found is None:
             raise PatchError(f"{SERIES}:{item.line}: {item.name}: no such patch file in "
                              f"{PATCHES}/", hint="restore the file or remove its line")

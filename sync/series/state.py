@@ -169,8 +169,11 @@ class StateStore:
         self.prepare()
         path = self.folder / STATE_FILE
         temporary = path.with_name(STATE_FILE + ".tmp")
+        # json.dumps, not json.dump: only the former uses the C encoder (a long series' state
+        # is thousands of records)
+        text = json.dumps(_document(state), separators=(",", ":"))
         with open(temporary, "w", encoding="utf-8") as handle:
-            json.dump(_document(state), handle, separators=(",", ":"))
+            handle.write(text)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(temporary, path)

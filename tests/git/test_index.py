@@ -78,3 +78,14 @@ def test_files_staged_from_known_ids_match_what_git_would_record(repo):
     index.stage(repo, list(entries), [])  # what libgit2 records when it reads the files
     assert git(top, "ls-files", "-s", "--debug") == known
     assert git(top, "status", "--porcelain") == "M  file.txt\nA  link\nA  sub/new.bin\nA  tool.sh\n"
+
+
+def test_entries_looked_up_by_path_are_the_staged_ones_of_those_paths(repo):
+    top = Path(repo.workdir)
+    (top / "file.txt").write_bytes(b"staged\n")
+    (top / "other.txt").write_bytes(b"other\n")
+    git(top, "add", "file.txt", "other.txt")
+    everything = index.entries(repo, ["file.txt", "other.txt"])
+    found = index.entries_at(repo, ["file.txt", "missing.txt"])
+    assert found == {"file.txt": everything["file.txt"]}
+    assert found["file.txt"].oid == git(top, "rev-parse", ":file.txt").strip()
