@@ -25,6 +25,8 @@ def isolated_environment(tmp_path_factory: pytest.TempPathFactory, monkeypatch: 
     monkeypatch.setenv("NO_COLOR", "1")
     monkeypatch.setenv("COLUMNS", "120")
     monkeypatch.delenv("DOCKER_CONFIG", raising=False)
+    for name in [name for name in os.environ if name.startswith("SIMAPP_SYNC_REGISTRY_")]:
+        monkeypatch.delenv(name)  # the registry limits: defaults unless a test sets them
     yield
 
 

@@ -8,6 +8,8 @@ and passwords live only in request headers: never in a URL, a log line or a mess
 Transient failures (connection errors, timeouts, 429 and 5xx answers, a body cut short) are
 retried with exponential backoff; a blob download that breaks off resumes with a ``Range``
 request from the byte it reached (or re-reads and skips, when the registry ignores ranges).
+Every request is on a clock (``deadlines``): connect and read timeouts, a deadline for an
+answer's headers and one for a document's body, a minimum rate for blobs.
 """
 
 from __future__ import annotations
@@ -16,11 +18,11 @@ import base64
 import ipaddress
 import json
 import logging
+import os
 import re
 import time
 from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import Any, BinaryIO, cast
 from urllib.parse import urlsplit
 
@@ -29,8 +31,9 @@ import requests
 from sync.errors import ImageError, TransferError
 from sync.image import credentials as docker_credentials
 from sync.image.credentials import Credentials
+from sync.image.deadlines import RetryPolicy, headers_too_slow, registry_session, watchdog
 from sync.image.oci import ALGORITHMS, MAX_DOCUMENT, digest_of
-from sync.image.resumable import TRANSIENT_ERRORS, ResumableBlob, reason, watchdog
+from sync.image.resumable import TRANSIENT_ERRORS, ResumableBlob, reason
 from sync.image.streams import CHUNK, read_capped
 from sync.untrusted import control_character
 
@@ -38,25 +41,9 @@ log = logging.getLogger(__name__)
 
 _TRANSIENT_STATUS = frozenset({408, 429, 500, 502, 503, 504})
 MAX_ANSWER = 1024 * 1024  # a token or error answer: kilobytes in practice
+_TOO_SLOW = ("check the network or the registry, then retry (the limits: "
+             "SIMAPP_SYNC_REGISTRY_* in the README's \"Untrusted input\")")
 _CHALLENGE_PARAM = re.compile(r'(\w+)=(?:"([^"]*)"|([^,\s]*))')
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    """How often and how patiently transient failures are retried."""
-
-    attempts: int = 5  # tries per request (and per resumed stretch of a blob)
-    backoff: float = 0.5  # seconds before the first retry, doubled each time
-    max_backoff: float = 8.0
-    timeout: float = 60.0  # seconds to connect, and between two reads
-    deadline: float = 120.0  # seconds for a whole document body (manifest, config, token)
-
-    def delays(self) -> Iterator[float]:
-        """The pause before each retry."""
-        delay = self.backoff
-        for _ in range(self.attempts - 1):
-            yield delay
-            delay = min(delay * 2, self.max_backoff)
 
 
 def is_loopback(host: str) -> bool:
@@ -83,12 +70,11 @@ class RegistryClient:
                  docker_credentials.lookup) -> None:
         self.registry = registry
         self.repository = repository
-        self.retry = retry or RetryPolicy()
+        self.retry = retry or RetryPolicy.from_environment(os.environ)
         self.plain_http = is_loopback(registry) or registry in insecure
         self.insecure = frozenset(insecure)
         self.base = f"{'http' if self.plain_http else 'https'}://{registry}/v2/{repository}"
-        self.session = requests.Session()
-        self.session.headers["User-Agent"] = "simapp-sync"
+        self.session = registry_session(self.retry)
         self._credentials = credentials
         self._authorization: str | None = None  # the header value, once a challenge was met
 
@@ -189,11 +175,11 @@ class RegistryClient:
                 wanted["Authorization"] = self._authorization
             try:
                 response = self.session.request(method, url, headers=wanted, stream=True,
-                                                timeout=self.retry.timeout, data=data)
+                                                timeout=self.retry.timeouts, data=data)
             except TRANSIENT_ERRORS as error:
                 delay = next(delays, None)
                 if delay is None:
-                    raise self._unreachable(error) from None
+                    raise self._unreachable(error, where) from None
                 log.debug("%s: %s; retrying in %.1fs", where, type(error).__name__, delay)
                 time.sleep(delay)
                 continue
@@ -250,17 +236,18 @@ class RegistryClient:
             if found is not None and found.identity_token:
                 response = self.session.post(realm, data={
                     **query, "grant_type": "refresh_token", "refresh_token": found.secret,
-                    "client_id": "simapp-sync"}, timeout=self.retry.timeout,
+                    "client_id": "simapp-sync"}, timeout=self.retry.timeouts,
                     allow_redirects=False, stream=True)
             else:
                 auth = (found.username, found.secret) if found is not None else None
                 response = self.session.get(realm, params=query, auth=auth,
-                                            timeout=self.retry.timeout, allow_redirects=False,
+                                            timeout=self.retry.timeouts, allow_redirects=False,
                                             stream=True)
         except TRANSIENT_ERRORS as error:
-            raise ImageError(f"{where}: cannot reach the registry's token service at {realm}: "
-                             f"{type(error).__name__}",
-                             hint="check the network, then retry") from None
+            raise TransferError(f"{where}: cannot get a token from the registry's token "
+                                f"service at {realm}: {reason(error)}",
+                                hint=_TOO_SLOW if headers_too_slow(error) else
+                                "check the network, then retry") from None
         with response:
             if response.status_code in (401, 403):
                 raise self._login_error(where, f"its token service refused a token "
@@ -315,11 +302,16 @@ class RegistryClient:
 
     # -- errors ----------------------------------------------------------------------------------
 
-    def _unreachable(self, error: BaseException) -> ImageError:
+    def _unreachable(self, error: BaseException, where: str) -> ImageError:
         scheme = "http" if self.plain_http else "https"
+        tries = f"tried {self.retry.attempts} times"
+        if headers_too_slow(error) is not None:
+            return TransferError(
+                f"{where}: the registry at {scheme}://{self.registry} did not answer in time: "
+                f"{reason(error)} ({tries})", hint=_TOO_SLOW)
         return TransferError(
             f"cannot reach the registry at {scheme}://{self.registry}: "
-            f"{reason(error)} (tried {self.retry.attempts} times)",
+            f"{reason(error)} ({tries})",
             hint="check the network and image: in the manifest; or pull through an engine "
                  "(--from docker-daemon:) or from a saved image (--from docker-archive:PATH)")
 
@@ -332,7 +324,7 @@ class RegistryClient:
 
     def _refused(self, response: requests.Response, where: str) -> ImageError:
         status = response.status_code
-        message = _registry_message(response)
+        message = _registry_message(response, self.retry.deadline)
         response.close()
         if status in (401, 403):
             return self._login_error(where, f"HTTP {status}{message}",
@@ -352,8 +344,8 @@ def _read_capped(response: requests.Response, where: str, deadline: float) -> by
         except TRANSIENT_ERRORS:
             if not cut.is_set():
                 raise
-    raise TransferError(f"{where}: the registry did not send it within {deadline:.0f} s "
-                        "(too slow)", hint="check the network or the registry, then retry")
+    raise TransferError(f"{where}: the registry did not send it within {deadline:g} s "
+                        "(too slow)", hint=_TOO_SLOW)
 
 
 def _document(response: requests.Response, where: str, deadline: float) -> bytes:
@@ -364,7 +356,7 @@ def _document(response: requests.Response, where: str, deadline: float) -> bytes
                             hint="retry") from None
 
 
-def _small_json(response: requests.Response, where: str, deadline: float = 30.0) -> Any:
+def _small_json(response: requests.Response, where: str, deadline: float) -> Any:
     """A token or error answer's JSON, read up to ``MAX_ANSWER`` bytes within ``deadline``
     seconds; anything else is {}."""
     try:
@@ -387,9 +379,9 @@ def _retry_after(response: requests.Response, default: float) -> float:
     return min(float(value), 30.0) if value.isdigit() else default
 
 
-def _registry_message(response: requests.Response) -> str:
+def _registry_message(response: requests.Response, deadline: float) -> str:
     """The registry's own words ({"errors": [{"code", "message"}]}), if it sent some."""
-    document = _small_json(response, "the registry's error")
+    document = _small_json(response, "the registry's error", deadline)
     errors = document.get("errors") if isinstance(document, dict) else None
     if not isinstance(errors, list):
         return ""
