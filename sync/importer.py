@@ -177,24 +177,11 @@ def _read_into_tree(repo: Repository, manifest: Manifest, opened: OpenedImage, l
             writer.discard()
         raise
     report = result.report
-    dropped = drop_git_special(result.tree, _Blobs(repo))
+    dropped = drop_git_special(result.tree, trees.StoredBlobs(repo))
     for item in dropped:
         report.files, report.bytes = report.files - item.files, report.bytes - item.bytes
         report.warnings.append(item.warning)
     return objects.write_tree(repo, result.tree), report, checkpoints, dropped
-
-
-@dataclass(frozen=True)
-class _Blobs:
-    """Reads back the blobs the flattener wrote (``gitfiles.BlobReader``)."""
-
-    repo: Repository
-
-    def size(self, oid: str) -> int:
-        return trees.blob_size(self.repo, oid)
-
-    def read(self, oid: str) -> bytes:
-        return trees.read_blob(self.repo, oid)
 
 
 def _keep_finished_layers(repo: Repository, writer: objects.ObjectWriter,

@@ -95,6 +95,21 @@ def blob_size(repo: pygit2.Repository, oid: str) -> int:
     return int(blob.size) if isinstance(blob, pygit2.Blob) else 0
 
 
+@dataclass(frozen=True)
+class StoredBlobs:
+    """Blobs of ``repo`` by id: their size and content (``image.gitfiles.BlobReader``)."""
+
+    repo: pygit2.Repository
+
+    def size(self, oid: str) -> int:
+        """The size in bytes of blob ``oid``."""
+        return blob_size(self.repo, oid)
+
+    def read(self, oid: str) -> bytes:
+        """The content of blob ``oid``."""
+        return read_blob(self.repo, oid)
+
+
 def has_blob(repo: pygit2.Repository, oid: str) -> bool:
     """Whether the object database holds object ``oid`` (a full id); nothing is read."""
     return pygit2.Oid(hex=oid) in repo.odb

@@ -26,9 +26,10 @@ from typing import Literal
 from sync import program
 from sync.config.manifest import PathMapping
 from sync.errors import PatchError
-from sync.git import Commit, Repository, worktree
+from sync.git import Commit, Repository, objects, worktree
 from sync.git import repo as gitrepo
-from sync.git.trees import Entry, TreeSource, update_tree, write_blob
+from sync.git.trees import Entry, StoredBlobs, TreeSource, update_tree, write_blob
+from sync.image.gitfiles import Dropped, drop_git_special
 from sync.image.selection import EXCLUDED, Selection
 from sync.series.capture import new_patch
 from sync.series.engine import apply_series
@@ -38,7 +39,7 @@ from sync.series.parse import parse_patch
 from sync.series.seriesfile import SeriesEntry, empty_series
 from sync.series.split import DEFAULT_MAX_PATCH_SIZE, split_changes
 from sync.series.verify import drift_between
-from sync.upstream import TRAILER_IMAGE
+from sync.upstream import TRAILER_IMAGE, with_dropped
 
 Grouping = Literal["commit", "file", "folder"]
 GROUPINGS: tuple[Grouping, ...] = ("commit", "file", "folder")
@@ -86,6 +87,28 @@ def without_excluded(repo: Repository, tree: str, mappings: Sequence[PathMapping
         if selection.select(image_path, False) == EXCLUDED:
             dropped[change.path] = None
     return update_tree(repo, tree, dropped) if dropped else tree
+
+
+def without_git_special(repo: Repository, tree: str) -> tuple[str, list[Dropped]]:
+    """``tree`` without the git-special files `pull` drops (``sync.image.gitfiles``), and
+    which; other entries (gitlinks too) are left as they are."""
+    nested = objects.read_tree(repo, tree)
+    before = {path for path, _leaf in nested.walk()}
+    dropped = drop_git_special(nested, StoredBlobs(repo))
+    if not dropped:
+        return tree, []
+    gone = before - {path for path, _leaf in nested.walk()}
+    return update_tree(repo, tree, dict.fromkeys(gone)), dropped
+
+
+def _pull_normalized(repo: Repository, tree: str, mappings: Sequence[PathMapping],
+                     message: str, warn: Callable[[str], None]) -> tuple[str, str]:
+    """The upstream tree and message for targets ``tree`` taken from a commit: what `pull`
+    keeps (excludes and git-special files dropped, each dropped file warned and recorded)."""
+    upstream, dropped = without_git_special(repo, without_excluded(repo, tree, mappings))
+    for item in dropped:
+        warn(item.warning)
+    return upstream, with_dropped(message, dropped)
 
 
 def community_commits(repo: Repository, rev: Commit, head: Commit) -> list[Commit]:
@@ -169,10 +192,11 @@ def plan_from_history(repo: Repository, rev: Commit, head: Commit,
     commits = community_commits(repo, rev, head)
     numbered = _Numbered()
     previous = targets_tree(repo, str(rev.tree_id), targets)
-    upstream = without_excluded(repo, previous, mappings)
+    upstream, upstream_message = _pull_normalized(repo, previous, mappings, upstream_message,
+                                                  warn)
     if upstream != previous:
         _add_split(numbered, repo, upstream, previous, targets,
-                   "Keep the files the manifest excludes from upstream", "simapp-sync adopt "
+                   "Keep the files pull leaves out of upstream", "simapp-sync adopt "
                    "<simapp-sync@localhost>", f"They were in commit {str(rev.id)[:12]}.", None,
                    max_size, warn)
     for commit in commits:
@@ -194,7 +218,8 @@ def plan_from_trees(repo: Repository, upstream: str, today: str,
                     warn: Callable[[str], None] = lambda _m: None) -> AdoptPlan:
     """One patch per changed file (``file``) or per top-level folder of a target (``folder``)."""
     targets = [mapping.target for mapping in mappings]
-    upstream = without_excluded(repo, targets_tree(repo, upstream, targets), mappings)
+    upstream, upstream_message = _pull_normalized(repo, targets_tree(repo, upstream, targets),
+                                                  mappings, upstream_message, warn)
     today = targets_tree(repo, today, targets)
     groups: dict[str, list[str]] = {}
     for change in worktree.changes_between(repo, upstream, today, targets):

@@ -196,8 +196,39 @@ def test_the_upstream_branch_is_normalized_as_pull_would_the_excluded_files_beco
     capsys.readouterr()
     assert run(root, "adopt", "--upstream-rev", imported, "--json") == 0
     subjects = [item["subject"] for item in json.loads(capsys.readouterr().out)["patches"]]
-    assert subjects == ["Keep the files the manifest excludes from upstream", "Another reward"]
+    assert subjects == ["Keep the files pull leaves out of upstream", "Another reward"]
     # SAMPLE_MANIFEST excludes __pycache__/: pull would not have it, nor has the upstream branch
     assert "__pycache__" not in targets_at(root, "upstream")
     assert "__pycache__" in targets_at(root, "HEAD")
+    assert run(root, "check") == 0
+
+
+def test_git_special_files_of_the_adopted_commit_leave_upstream_and_come_back_as_a_patch(
+        community: tuple[Path, str], capsys: pytest.CaptureFixture[str]):
+    """As pull would (README "Untrusted input"): a .gitattributes and a .gitmodules git's fsck
+    refuses are left out of the upstream branch, warned and recorded; the series keeps them."""
+    root, _imported = community
+    git(root, "checkout", "-q", "-b", "with-special", "HEAD~3")  # the import commit
+    imported = commit(root, {
+        "bundle/.gitattributes": b"* text eol=crlf\n",
+        "bundle/src/.gitmodules": b'[submodule "x"]\n\tpath = x\n\turl = -oProxyCommand=x\n',
+    }, "Import upstream special files too")
+    capsys.readouterr()
+    assert run(root, "adopt", "--upstream-rev", imported) == 0
+    err = capsys.readouterr().err
+    assert "bundle/.gitattributes: dropped" in err and "[gitmodulesUrl]" in err
+    assert ".gitattributes" not in targets_at(root, "upstream")
+    assert ".gitmodules" not in targets_at(root, "upstream")
+    message = git(root, "log", "-1", "--format=%B", "upstream")
+    assert "Upstream-Dropped: bundle/.gitattributes (gitattributes)\n" in message
+    assert "Upstream-Dropped: bundle/src/.gitmodules (gitmodulesUrl)\n" in message
+    # the branch alone (the history keeps the community's commit) passes a strict transfer
+    clone = root.parent / "upstream-only"
+    done = subprocess.run(["git", "-c", "transfer.fsckObjects=true", "clone", "-q", "--no-local",
+                           "--single-branch", "-b", "upstream", str(root), str(clone)],
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    fsck = subprocess.run(["git", "-C", str(clone), "fsck", "--strict"], capture_output=True,
+                          text=True)
+    assert fsck.returncode == 0 and "error" not in fsck.stderr, fsck.stderr
     assert run(root, "check") == 0
