@@ -25,12 +25,17 @@ SectionKey = tuple[str, str, str, str, int, int]
 
 @dataclass(frozen=True)
 class DiffText:
-    """A diff's text and its counts (file sections, added and removed lines)."""
+    """A diff's file sections (reused ones as they were given) and its counts."""
 
-    text: bytes
+    sections: tuple[bytes | memoryview, ...]
     files: int
     added: int
     removed: int
+
+    @property
+    def text(self) -> bytes:
+        """The whole diff text (joined: a copy of every section)."""
+        return b"".join(self.sections)
 
 
 def diff_text(repo: pygit2.Repository, before: Mapping[str, Entry | None],
@@ -45,11 +50,12 @@ def diff_text(repo: pygit2.Repository, before: Mapping[str, Entry | None],
 
 def diff_counted(repo: pygit2.Repository, before: Mapping[str, Entry | None],
                  after: Mapping[str, Entry | None],
-                 reuse: Mapping[SectionKey, bytes] | None = None) -> DiffText:
-    """``diff_text`` with its counts, taken from libgit2's patches (the text is not re-read).
+                 reuse: Mapping[SectionKey, bytes | memoryview] | None = None) -> DiffText:
+    """``diff_text`` as sections, with counts taken from libgit2's patches (not re-read).
 
     ``reuse``: section texts to take as they are for the file changes they describe (binary
-    sections of the patch being refreshed): libgit2 would deflate and encode them again.
+    sections of the patch being refreshed, as views of its text): libgit2 would deflate and
+    encode them again, and joining them would copy them.
     """
     old_tree = repo.get(update_tree(repo, None, {p: e for p, e in before.items() if e}))
     new_tree = repo.get(update_tree(repo, None, {p: e for p, e in after.items() if e}))
@@ -57,9 +63,13 @@ def diff_counted(repo: pygit2.Repository, before: Mapping[str, Entry | None],
     flags = DiffOption.SHOW_BINARY | DiffOption.INDENT_HEURISTIC
     diff = old_tree.diff_to_tree(new_tree, flags=flags, context_lines=CONTEXT_LINES)
     # renames only: libgit2 prints copies without their "copy from/to" lines, which would turn
-    # a copy into an edit of the source; a copy is written as a new file instead
-    diff.find_similar(flags=DiffFind.FIND_RENAMES)
-    parts: list[bytes] = []
+    # a copy into an edit of the source; a copy is written as a new file instead. A rename
+    # pairs a deletion with an addition: without both there is nothing to look for (and
+    # libgit2 would still load every added blob to find out)
+    statuses = {delta.status for delta in diff.deltas}
+    if DeltaStatus.DELETED in statuses and DeltaStatus.ADDED in statuses:
+        diff.find_similar(flags=DiffFind.FIND_RENAMES)
+    parts: list[bytes | memoryview] = []
     added = removed = 0
     for number, delta in enumerate(diff.deltas):
         kept = reuse.get(section_key(delta)) if reuse else None
@@ -72,7 +82,7 @@ def diff_counted(repo: pygit2.Repository, before: Mapping[str, Entry | None],
         parts.append(_as_git_writes(patch.data))
         _context, plus, minus = patch.line_stats
         added, removed = added + plus, removed + minus
-    return DiffText(b"".join(parts), len(parts), added, removed)
+    return DiffText(tuple(parts), len(parts), added, removed)
 
 
 def section_key(delta: pygit2.DiffDelta) -> SectionKey:

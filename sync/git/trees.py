@@ -8,15 +8,23 @@ reusing every other subtree as it is.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+import hashlib
+import os
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 import pygit2
+
+try:
+    from isal import isal_zlib as zlib  # inflates several times faster than zlib
+except ImportError:  # pragma: no cover - isal is a dependency; stay correct without it
+    import zlib  # type: ignore[no-redef]
 
 from sync.git.objects import blob_id
 
 MODE_TREE = 0o040000
 LARGE_BLOB = 1 << 20
+CHUNK = 1 << 20
 MODE_SUBMODULE = 0o160000
 
 
@@ -89,6 +97,28 @@ def read_blob(repo: pygit2.Repository, oid: str) -> bytes:
     return bytes(data)
 
 
+def blob_chunks(repo: pygit2.Repository, oid: str) -> Iterator[bytes]:
+    """The content of blob ``oid`` a block at a time: inflated as it is read when it is a
+    loose object (a large one is never held whole), read whole otherwise (packed)."""
+    try:
+        handle = open(os.path.join(repo.path, "objects", oid[:2], oid[2:]), "rb")  # noqa: SIM115
+    except FileNotFoundError:
+        yield read_blob(repo, oid)
+        return
+    with handle:
+        inflate = zlib.decompressobj()
+        header: bytes | None = b""
+        while block := handle.read(CHUNK):
+            data = inflate.decompress(block)
+            if header is not None:  # "blob SIZE\0" before the content
+                header += data
+                if b"\0" not in header:
+                    continue
+                data, header = header[header.index(b"\0") + 1:], None
+            yield data
+        yield inflate.flush()
+
+
 def blob_size(repo: pygit2.Repository, oid: str) -> int:
     """The size in bytes of blob ``oid``."""
     blob = repo.get(oid)
@@ -137,6 +167,38 @@ def write_blob(repo: pygit2.Repository, data: bytes) -> str:
         else:
             repo.create_blob(data)
     return oid
+
+
+def write_blob_parts(repo: pygit2.Repository, parts: Sequence[bytes | memoryview]) -> str:
+    """``write_blob`` for content given as parts, never joined into one copy: hashed part by
+    part, then (only when the database lacks it) compressed as the parts stream by."""
+    size = sum(len(part) for part in parts)
+    digest = hashlib.sha1(b"blob %d\0" % size)
+    for part in parts:
+        digest.update(part)
+    oid = digest.hexdigest()
+    if pygit2.Oid(hex=oid) not in repo.odb:
+        from sync.git.objects import ObjectWriter
+        with ObjectWriter(repo, workers=1) as writer:
+            writer.write(_PartsReader(parts), size)  # type: ignore[arg-type]
+    return oid
+
+
+class _PartsReader:
+    """The ``read(n)`` of a binary stream over parts, each read copying at most ``n`` bytes."""
+
+    def __init__(self, parts: Sequence[bytes | memoryview]) -> None:
+        self._parts = iter(parts)
+        self._current = memoryview(b"")
+
+    def read(self, size: int) -> bytes:
+        while not self._current:
+            part = next(self._parts, None)
+            if part is None:
+                return b""
+            self._current = memoryview(part)
+        taken, self._current = self._current[:size], self._current[size:]
+        return bytes(taken)
 
 
 class DirectBlobWriter:

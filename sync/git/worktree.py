@@ -38,6 +38,9 @@ _READ_FROM_DISK = (FileStatus.WT_NEW | FileStatus.WT_MODIFIED | FileStatus.WT_TY
                    | FileStatus.WT_RENAMED | FileStatus.CONFLICTED)
 
 
+Data = bytes | Iterable[bytes | memoryview]  # a file's content, whole or in parts
+
+
 @dataclass(frozen=True)
 class Change:
     """Write ``entry`` at ``path`` (repository-relative), or remove the file when None."""
@@ -184,11 +187,12 @@ def _subtree(repo: pygit2.Repository, tree: str | None, path: str) -> str | None
 
 def write_changes(repo: pygit2.Repository, changes: Iterable[Change], roots: Sequence[str],
                   progress: Callable[[int], None] | None = None,
-                  read: Callable[[str], bytes] | None = None) -> WriteReport:
+                  read: Callable[[str], Data] | None = None) -> WriteReport:
     """Make the work tree match ``changes``: removals and pruning first, then writes.
 
     ``read`` gives a blob's bytes by id (default: from the object database); a caller that
-    still holds the content passes it from memory rather than inflating the object again.
+    still holds the content passes it from memory rather than inflating the object again,
+    as one ``bytes`` or as parts written one after the other (never joined).
     """
     read = read or (lambda oid: read_blob(repo, oid))
     changes = list(changes)
@@ -297,19 +301,20 @@ class _Folders:
         for key in [key for key in self.fds if key == path or key.startswith(path + "/")]:
             os.close(self.fds.pop(key))
 
-    def write_file(self, path: str, mode: int, data: bytes) -> None:
+    def write_file(self, path: str, mode: int, data: Data) -> None:
         parent, _, name = path.rpartition("/")
         fd = self.folder(parent, create=True)
         assert fd is not None
         temp = f".{name[:180]}.{os.getpid()}.{next(_counter)}{TEMP_SUFFIX}"
         if mode == MODE_SYMLINK:
-            os.symlink(os.fsdecode(data), temp, dir_fd=fd)
+            os.symlink(os.fsdecode(data if isinstance(data, bytes) else b"".join(data)), temp,
+                       dir_fd=fd)
         else:
             permissions = 0o777 if mode == MODE_EXECUTABLE else 0o666
             out = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
                           | os.O_CLOEXEC, permissions, dir_fd=fd)
             with os.fdopen(out, "wb") as handle:
-                handle.write(data)
+                handle.writelines((data,) if isinstance(data, bytes) else data)
         try:
             self._rename(temp, name, fd, path)
         except BaseException:

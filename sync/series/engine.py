@@ -21,17 +21,31 @@ from sync.errors import PatchError
 from sync.git import Repository
 from sync.git.diff import diff_counted, diff_text, find_renames
 from sync.git.merge import Labels, merge_file
-from sync.git.trees import Entry, find_blob, has_blob, read_blob
+from sync.git.trees import Entry, find_blob, has_blob, read_blob, write_blob_parts
 from sync.series.apply import ApplyOptions, apply_patch
 from sync.series.load import SeriesPatch
 from sync.series.model import FilePatch, Patch
 from sync.series.outcome import PatchOutcome, Status, status_text
 from sync.series.overlay import BlobWriter, Content, File, Overlay, store_file
-from sync.series.refresh import binary_sections, refreshed, render_patch
+from sync.series.refresh import PatchText, binary_sections, refresh, render_patch
 from sync.series.resolve import RuleSet
 from sync.series.resolve.conflicts import Settled, settle
 
 MERGE_ALGORITHM = "myers"  # measured on the Debian corpus: see benchmarks/merge_quality.py
+
+
+class _Refreshed:
+    """``PatchReport.new_text``: reads as bytes, kept as a ``PatchText`` (parts, not joined)."""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = f"_{name}"
+
+    def __get__(self, report: object, owner: type | None = None) -> bytes | None:
+        text = getattr(report, self.name, None) if report is not None else None
+        return None if text is None else bytes(text)
+
+    def __set__(self, report: object, value: bytes | PatchText | None) -> None:
+        setattr(report, self.name, PatchText((value,)) if isinstance(value, bytes) else value)
 
 
 @dataclass
@@ -45,7 +59,7 @@ class PatchReport:
     added: int
     removed: int
     evidence: tuple[str, ...] = ()
-    new_text: bytes | None = None  # the refreshed patch, when its change changed
+    new_text: _Refreshed = _Refreshed()  # the refreshed patch, when its change changed
     dropped: bool = False
     conflicts: tuple[str, ...] = ()
     offset: int = 0  # the largest offset of a hunk (by size)
@@ -53,6 +67,19 @@ class PatchReport:
     rewritten: bool = False
     renamed: tuple[tuple[str, str], ...] = ()  # upstream renames followed: (old, new path)
     rules: tuple[tuple[str, str], ...] = ()  # (path, merge rule that resolved or refused it)
+
+    @property
+    def refreshed(self) -> PatchText | None:
+        """The refreshed patch as its parts (``new_text`` joins them)."""
+        text: PatchText | None = getattr(self, "_new_text", None)
+        return text
+
+    def text_blob(self, repo: Repository) -> str | None:
+        """The blob id of the refreshed text (stored part by part if it is not yet)."""
+        text = self.refreshed
+        if text is not None and text.oid is None:
+            text.oid = write_blob_parts(repo, text.parts)
+        return text.oid if text is not None else None
 
     @property
     def status_text(self) -> str:
@@ -202,9 +229,13 @@ class Rebase:
             # a followed rename changes the file names, and so the patch id: always rewritten
             diff = diff_counted(self.repo, self._entries(outcome.before),
                                 self._entries(outcome.after), binary_sections(patch))
-            report.new_text = refreshed(patch, diff.text)
-            report.rewritten = report.new_text is not None
-            if report.new_text is not None:  # counted from libgit2's patches, not re-parsed
+            text = refresh(patch, diff)
+            if text is not None:  # stored at once, part by part: the patch can be dropped
+                oid = write_blob_parts(self.repo, text.parts)
+                text = PatchText(oid=oid, read=lambda: read_blob(self.repo, oid))
+            report.new_text = text
+            report.rewritten = text is not None
+            if report.rewritten:  # counted from libgit2's patches, not re-parsed
                 report.files, report.added, report.removed = diff.files, diff.added, diff.removed
         return report
 

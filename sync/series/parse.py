@@ -15,21 +15,13 @@ from sync.series.binary import over_cap
 from sync.series.mail import parse_meta
 from sync.series.model import BinaryHunk, BinaryPatch, Change, FilePatch, Hunk, Patch
 from sync.series.paths import PathProblem, check_path, strip_components, unquote
+from sync.series.textlines import Lines, split_lines
 
 _HUNK = re.compile(rb"^@@ -(\d+)(?:,(\d+))? \+(\d+)(?:,(\d+))? @@")
 _INDEX = re.compile(rb"^index ([0-9a-fA-F]+)\.\.([0-9a-fA-F]+)(?: ([0-7]+))?\s*$")
 _BINARY = re.compile(rb"^(literal|delta) (\d+)\s*$")
 _SIGNATURES = (b"-- \n", b"--\n", b"-- \r\n")
 _BLANK = re.compile(rb"\n[ \t\r]*(?:\n|$)")
-
-
-def split_lines(data: bytes) -> list[bytes]:
-    """Lines with their ``\\n`` kept; only ``\\n`` separates lines (``\\r`` is content)."""
-    parts = data.split(b"\n")
-    lines = [part + b"\n" for part in parts[:-1]]
-    if parts[-1]:
-        lines.append(parts[-1])
-    return lines
 
 
 def parse_patch(data: bytes, name: str, *, strip: int = 1,
@@ -47,9 +39,8 @@ class _Parser:
         self.name = name
         self.strip = strip
         self.targets = targets
-        self.lines = split_lines(data)
+        self.lines = Lines(data)  # cut as they are reached: base85 lines are never cut
         self.i = 0
-        self._mark = (0, 0)  # (line index, byte offset) last computed
 
     # --- errors ------------------------------------------------------------------------------
     def error(self, index: int, message: str) -> PatchError:
@@ -60,10 +51,10 @@ class _Parser:
     def parse(self) -> Patch:
         start = self._first_section()
         if start == len(self.lines):  # no file section: hunks here would be silently ignored
-            for index, line in enumerate(self.lines):
-                if _HUNK.match(line):
+            for index in range(len(self.lines)):
+                if _HUNK.match(self.lines[index]):
                     raise self.error(index, "hunk without a file header (--- / +++ lines)")
-        preamble = b"".join(self.lines[:start])
+        preamble = self.data[:self._offset(start)]
         self.i = start
         files: list[FilePatch] = []
         after_hunk = False
@@ -95,7 +86,8 @@ class _Parser:
                      meta=parse_meta(preamble), strip=self.strip)
 
     def _first_section(self) -> int:
-        for index, line in enumerate(self.lines):
+        for index in range(len(self.lines)):
+            line = self.lines[index]
             if line.startswith(b"diff --git ") or (
                     line[:1] in (b"I", b"d", b"-") and self._plain_start(index) is not None):
                 return index
@@ -372,6 +364,8 @@ class _Parser:
         blank = _BLANK.search(self.data, begin - 1) if begin else _BLANK.search(self.data)
         end = blank.start() + 1 if blank is not None else len(self.data)
         self.i = start + 1 + self.data.count(b"\n", begin, end) + 1  # past the blank line
+        if blank is not None and self.i < len(self.lines):
+            self.lines.skip_to(self.i, blank.end())
         if begin == end:
             raise self.error(start + 1, "corrupt binary patch: no data after the header")
         problem = over_cap(int(match.group(2)), f"'{match.group(1).decode()}' data")
@@ -381,11 +375,8 @@ class _Parser:
                           text=self.data, start=begin, end=end, line=start + 1, patch=self.name)
 
     def _offset(self, index: int) -> int:
-        """Byte offset of line ``index`` in the text (counted on from the last one asked)."""
-        at, offset = self._mark if self._mark[0] <= index else (0, 0)
-        offset += sum(map(len, self.lines[at:index]))
-        self._mark = (index, offset)
-        return offset
+        """Byte offset of line ``index`` in the text."""
+        return self.lines.offset(index)
 
 
 def _type_change(first: FilePatch, second: FilePatch) -> bool:

@@ -34,6 +34,7 @@ from sync.git.trees import (
     DirectBlobWriter,
     Entry,
     TreeSource,
+    blob_chunks,
     read_blob,
     update_tree,
     write_blob,
@@ -43,6 +44,7 @@ from sync.series.display import Bars, Display, Quiet  # noqa: F401 - Quiet: re-e
 from sync.series.engine import PatchReport, Rebase, Stop, upstream_renames
 from sync.series.load import PATCHES, SERIES, LoadedSeries, SeriesPatch, load_series
 from sync.series.overlay import Content, File, Overlay
+from sync.series.refresh import PatchText
 from sync.series.resolve import ALL_RULES, RuleSet
 from sync.series.seriesfile import Series, SeriesEntry
 from sync.series.state import ConflictRecord, RebaseState, ReportRecord, StateStore
@@ -78,6 +80,7 @@ class RebaseSession:
         self.fresh = True  # no state yet: the index is still the maintainer's own
         self.kept: set[str] = set()  # untracked files no write may touch (``guard.keep``)
         self.memory: dict[str, Content] = {}  # blob id -> content the engine still holds
+        self.texts: set[str] = set()  # blob ids of refreshed patches: streamed when written
 
     # --- start -------------------------------------------------------------------------------
     def start(self, onto: str | None, *, fuzz: int, drop_merged: bool, force: bool,
@@ -219,8 +222,9 @@ class RebaseSession:
             if report.dropped:
                 patch_changes[path] = None
                 new_series = new_series.without({report.name})
-            elif report.new_text is not None:
-                patch_changes[path] = Entry(0o100644, write_blob(self.repo, report.new_text))
+            elif (oid := report.text_blob(self.repo)) is not None:
+                self.texts.add(oid)
+                patch_changes[path] = Entry(0o100644, oid)
                 entry = next(e for e in new_series.entries if e.name == report.name)
                 if entry.strip != 1:  # the regenerated text has a/ and b/ prefixes
                     new_series = new_series.with_entry(SeriesEntry(report.name, 1, entry.line))
@@ -263,8 +267,11 @@ class RebaseSession:
                                         bar.advance if bar is not None else None, self._read)
         return report, {c.path: c.entry for c in changes if c.entry is not None}
 
-    def _read(self, oid: str) -> bytes:
-        """A blob's bytes: from the engine's memory when it still holds them."""
+    def _read(self, oid: str) -> worktree.Data:
+        """A blob's bytes: from the engine's memory when it still holds them (a refreshed
+        patch a block at a time: a grouped one is a 100 MB mail)."""
+        if oid in self.texts:
+            return blob_chunks(self.repo, oid)
         content = self.memory.pop(oid, None)
         return content.data if content is not None else read_blob(self.repo, oid)
 
@@ -428,9 +435,12 @@ def _side(writer: DirectBlobWriter, file: File | None) -> tuple[int, str] | None
 
 
 def _record(repo: Repository, report: PatchReport) -> ReportRecord:
-    text = write_blob(repo, report.new_text) if report.new_text is not None else None
-    return ReportRecord.of(report, text)
+    return ReportRecord.of(report, report.text_blob(repo))
 
 
 def _report_from(repo: Repository, record: ReportRecord) -> PatchReport:
-    return record.report(read_blob(repo, record.new_text) if record.new_text else None)
+    """A report from the state; its refreshed text stays in the database until asked for."""
+    report, oid = record.report(), record.new_text
+    if oid is not None:
+        report.new_text = PatchText(oid=oid, read=lambda: read_blob(repo, oid))
+    return report

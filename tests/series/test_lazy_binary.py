@@ -22,6 +22,7 @@ from sync.series.binary import decode_lines
 from sync.series.engine import apply_series
 from sync.series.load import SeriesPatch
 from sync.series.parse import parse_patch
+from sync.series.refresh import refreshed
 from sync.series.seriesfile import SeriesEntry
 from tests.series.builders import entry_of, git, make_tree, upstream_commit
 
@@ -152,3 +153,39 @@ def test_a_corrupt_literal_whose_content_is_already_stored_is_not_decoded(tmp_pa
     assert (top / "bundle" / "new.png").read_bytes() == NEW
     assert git(top, "diff", "--name-only", "--", "bundle") == ""  # staged from known ids
     assert "bundle/new.png" in git(top, "diff", "--cached", "--name-only")
+
+
+@pytest.mark.parametrize("stored", [True, False], ids=["post-images stored", "miss"])
+def test_the_refreshed_grouped_patch_is_written_as_the_eager_refresh_writes_it(
+        tmp_path: Path, stored: bool):
+    """Stored part by part, the old binary section reused as a view, written to its file a
+    block at a time: the bytes are those of the whole-text refresh, and ``git am`` applies
+    them to the new upstream."""
+    from sync.cli import main
+
+    maker = pygit2.init_repository(str(tmp_path / "maker"))
+    text = grouped_mail(maker)
+    top = checkout(tmp_path, text, "top")
+    repo = pygit2.Repository(str(top))
+    if stored:
+        repo.create_blob(CHANGED)
+    assert has_blob(repo, blob_id(CHANGED)) is stored
+    onto = upstream_commit(repo, {**BASE, "bundle/other.py": b"upstream\n", "bundle/new.png": NEW})
+    assert main(["rebase-patches", "-C", str(top), "-q"]) == 0
+    patch = parse_patch(text, "patches/0001.patch", targets=["bundle"])
+    before = {p: entry_of(repo, BASE[p]) for p in ("bundle/doc.py", "bundle/old.png")}
+    after = {"bundle/doc.py": entry_of(repo, BASE["bundle/doc.py"].replace(b"line 20\n",
+                                                                           b"patched\n")),
+             "bundle/old.png": entry_of(repo, CHANGED)}
+    eager = refreshed(patch, diff_text(repo, before, after))
+    written = (top / "patches" / "0001.patch").read_bytes()
+    assert eager is not None and written == eager
+    old = next(file for file in patch.files if file.path == "bundle/old.png")
+    assert patch.text[old.span[0]:old.span[1]] in written  # its binary section, reused
+    clone = tmp_path / "clone"
+    git(tmp_path, "clone", "-q", str(top), str(clone))
+    git(clone, "checkout", "-q", "-b", "try", onto)
+    git(clone, "-c", "user.name=A", "-c", "user.email=a@b.c", "am", "-q",
+        str(top / "patches" / "0001.patch"))
+    assert (clone / "bundle" / "old.png").read_bytes() == CHANGED
+    assert (clone / "bundle" / "doc.py").read_bytes() == (top / "bundle" / "doc.py").read_bytes()

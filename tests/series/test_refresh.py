@@ -2,8 +2,21 @@
 
 from __future__ import annotations
 
+import re
+
+import pytest
+
+from sync.git.diff import DiffText
+from sync.series.model import Patch
 from sync.series.parse import parse_patch
-from sync.series.refresh import FIXED_FROM, canonical_preamble, refreshed, render_patch
+from sync.series.refresh import (
+    FIXED_FROM,
+    binary_sections,
+    canonical_preamble,
+    refresh,
+    refreshed,
+    render_patch,
+)
 
 MAIL = (b"From 3f2a1c0d9e8b7a6f5e4d3c2b1a0f9e8d7c6b5a49 Mon Sep 17 00:00:00 2001\n"
         b"From: Jane <jane@example.com>\n"
@@ -44,3 +57,53 @@ def test_a_patch_whose_change_changed_is_rewritten_canonically():
     text = refreshed(patch, changed)
     assert text == canonical_preamble(MAIL) + changed  # no signature, no diffstat
     assert text is not None and text.startswith(FIXED_FROM)
+
+
+# --- the lazy refresh (sections, views, parts) gives the eager one's decision and bytes ---------
+A = (b"diff --git a/bundle/a.py b/bundle/a.py\nindex 1111111..2222222 100644\n"
+     b"--- a/bundle/a.py\n+++ b/bundle/a.py\n@@ -1,3 +1,3 @@\n a\n-b\n+c\n d\n")
+MODE = b"diff --git a/bundle/run.sh b/bundle/run.sh\nold mode 100644\nnew mode 100755\n"
+BINARY = (b"diff --git a/bundle/b.bin b/bundle/b.bin\nnew file mode 100644\n"
+          b"index 0000000000000000000000000000000000000000.."
+          b"3333333333333333333333333333333333333333\n"
+          b"GIT binary patch\nliteral 5\nMcmZQzWMXDu0001u00031\n\n")
+C = (b"diff --git a/bundle/c.py b/bundle/c.py\nindex 4444444..5555555 100644\n"
+     b"--- a/bundle/c.py\n+++ b/bundle/c.py\n@@ -10,2 +10,2 @@\n x\n-y\n+z\n")
+OLD = A + MODE + BINARY + C
+CASES = {  # name: old diff, new diff, whether the patch is rewritten
+    "unchanged": (OLD, OLD, False),
+    "moved": (OLD, OLD.replace(b"@@ -10,2 +10,2 @@", b"@@ -12,2 +12,2 @@"), False),
+    "moved after a mode change": (A + MODE + C, A + MODE + C.replace(b"-10,2 +10", b"-9,2 +9"),
+                                  False),
+    "the binary section last": (A + C + BINARY, A + C.replace(b"+10,2", b"+11,2") + BINARY,
+                                False),
+    "a signature after the sections": (OLD + b"-- \n2.39.5\n\n", OLD, False),
+    "changed": (OLD, OLD.replace(b"+z\n", b"+zz\n"), True),
+    "context changed in whitespace only": (OLD, OLD.replace(b" x\n", b" x \n"), True),
+    "a section gone": (OLD, A + MODE + C, True),
+    "a binary section gone, the rest moved": (OLD, A + MODE + C.replace(b"-10,2", b"-11,2"),
+                                              True),
+    "sections swapped": (OLD, C + A + MODE + BINARY, True),
+    "text between sections": (A + b"junk\n" + C, A + C, True),
+}
+
+
+def _lazy_diff(patch: Patch, diff: bytes) -> DiffText:
+    """``diff`` as ``diff_counted`` gives it: one part per section, the old patch's binary
+    sections as views of its text."""
+    views = {bytes(view): view for view in binary_sections(patch).values()}
+    starts = [match.start() for match in re.finditer(rb"^diff --git ", diff, re.MULTILINE)]
+    parts = [diff[a:b] for a, b in zip(starts, [*starts[1:], len(diff)], strict=True)]
+    return DiffText(tuple(views.get(part, part) for part in parts), len(parts), 0, 0)
+
+
+@pytest.mark.parametrize("old, new, rewritten", CASES.values(), ids=list(CASES))
+def test_the_lazy_refresh_decides_and_writes_what_the_eager_one_does(old: bytes, new: bytes,
+                                                                     rewritten: bool):
+    patch = parse_patch(MAIL + old, "p")
+    eager = refreshed(patch, new)
+    lazy = refresh(patch, _lazy_diff(patch, new))
+    assert (None if lazy is None else bytes(lazy)) == eager
+    assert (eager is not None) is rewritten
+    if rewritten:
+        assert eager == canonical_preamble(MAIL) + new
