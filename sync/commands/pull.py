@@ -48,6 +48,9 @@ def configure(subparsers: argparse._SubParsersAction, common: argparse.ArgumentP
                         help="refuse files larger than SIZE (default 4G)")
     parser.add_argument("--max-layer-size", type=parse_size, default=None, metavar="SIZE",
                         help="refuse layers that decompress to more than SIZE (default 64G)")
+    parser.add_argument("--max-layer-ratio", type=parse_ratio, default=None, metavar="N",
+                        help="refuse layers that expand more than N times their compressed "
+                             "size, past their first 256M (default 100)")
     parser.add_argument("--reread", action="store_true",
                         help="read every layer even when the branch already records this image")
     parser.add_argument("--no-cache", action="store_true",
@@ -71,7 +74,8 @@ def run(args: argparse.Namespace, ui: UI, workspace: Workspace) -> int:
         return check(watch_upstream(workspace.repo, manifest, current), ui)
     defaults = DEFAULT_LIMITS
     limits = Limits(max_file_size=args.max_file_size or defaults.max_file_size,
-                    max_layer_size=args.max_layer_size or defaults.max_layer_size)
+                    max_layer_size=args.max_layer_size or defaults.max_layer_size,
+                    max_layer_ratio=args.max_layer_ratio or defaults.max_layer_ratio)
     opener = image_opener(args.source, manifest, limits,
                           insecure_registries=tuple(args.insecure_registry))
     cache: Cache = "off" if args.prune_cache else "cold" if args.no_cache else "use"
@@ -231,3 +235,10 @@ def parse_size(text: str) -> int:
         return sizes.parse_size(text)
     except ValueError as error:
         raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def parse_ratio(text: str) -> int:
+    """A whole number of 2 or more, as in ``--max-layer-ratio 1000`` (for argparse)."""
+    if not text.strip().isdigit() or int(text) < 2:
+        raise argparse.ArgumentTypeError(f"invalid ratio {text!r} (a whole number, 2 or more)")
+    return int(text)

@@ -20,6 +20,7 @@ from typing import BinaryIO, Protocol, cast
 
 from sync.errors import ImageError
 from sync.image.blobs import Opener
+from sync.image.layer_tar import open_archive_tar
 from sync.image.oci import (
     MAX_DOCUMENT,
     OCI_INDEX,
@@ -243,9 +244,13 @@ def _index(file: BinaryIO, path: Path) -> dict[str, tarfile.TarInfo]:
     size = file.seek(0, 2)
     file.seek(0)
     members: dict[str, tarfile.TarInfo] = {}
-    with tarfile.open(fileobj=file, mode="r:") as tar:
+    with open_archive_tar(file, str(path)) as tar:
         for info in tar:
             name = posixpath.normpath(info.name.removeprefix("./"))
+            if "\0" in name or info.sparse is not None:
+                raise ImageError(f"{path}: member {name!r} is " + (
+                    "a sparse file" if info.sparse is not None else "named with a NUL byte"),
+                    hint=HINT)
             if info.isfile() and info.offset_data + info.size > size:
                 raise ImageError(f"{path}: {name} is cut short (truncated archive)", hint=HINT)
             members[name] = info

@@ -108,7 +108,8 @@ def _normalize_tag(tag: str) -> str:
 
 def _safe_member(name: str, where: str) -> str:
     normalized = posixpath.normpath(name.removeprefix("./")) if name else ""
-    if not normalized or normalized.startswith(("/", "../")) or normalized == "..":
+    if (not normalized or normalized.startswith(("/", "../")) or normalized == ".."
+            or "\0" in normalized):
         raise ImageError(f"{where}: unsafe or empty member name {name!r}", hint=HINT)
     return normalized
 

@@ -144,7 +144,7 @@ class HardlinkResolver:
         # closing the stream reads the rest of it and verifies it: an error there discards all
         # that this read found
         with layer.open() as stream, tar_errors(where):
-            members = TarMembers(stream, where, state.limits.max_layer_size)
+            members = TarMembers(stream, where, state.limits)
             for position, info in enumerate(members):
                 if stop is not None and position >= stop:
                     break

@@ -21,7 +21,13 @@ from sync.image.blobs import BlobStore
 from sync.image.hardlinks import HardlinkResolver
 from sync.image.layer_tar import REGULAR, SKIPPED_KINDS, TarMembers, tar_errors
 from sync.image.model import Checkpoints, Layer, Limits, ReadProgress
-from sync.image.safety import check_kept_path, display, normalize_member_name, unsafe
+from sync.image.safety import (
+    check_kept_path,
+    check_link_text,
+    display,
+    normalize_member_name,
+    unsafe,
+)
 from sync.image.selection import EXCLUDED, Selection
 from sync.image.state_tree import DirNode, LeafNode, Pending, StateTree, classify_whiteout
 
@@ -80,7 +86,7 @@ class LayerPass(StateTree):
         whiteouts = layer.whiteouts
         with layer.open() as stream, tar_errors(self.where):
             # the cap holds whatever opened the layer (an archive, the engine's stream)
-            members = TarMembers(stream, self.where, self.limits.max_layer_size)
+            members = TarMembers(stream, self.where, self.limits)
             consumed = members.consumed
             reported = 0
             files = 0
@@ -126,7 +132,7 @@ class LayerPass(StateTree):
             if node is not None and not (is_dir and type(node) is DirNode):
                 self.remove(path)
             return 0
-        check_kept_path(path, verdict.relative, self.where)
+        check_kept_path(path, verdict.relative, self.where, verdict.target)
         if kind in REGULAR:
             size = info.size
             self.check_size(path, size)
@@ -138,6 +144,7 @@ class LayerPass(StateTree):
             self.put_dir(path)
             return 0
         if kind == tarfile.SYMTYPE:
+            check_link_text(path, info.linkname, self.where)
             self.put(path, self.symlink(info.linkname))
             return 1
         if kind == tarfile.LNKTYPE:

@@ -3,7 +3,9 @@
 ``TarMembers`` yields each member's header and streams a regular file's content straight from
 the (decompressed) layer stream; nothing is extracted or buffered whole. Headers are parsed by a
 lean parser for the fields the flattener uses, tarfile's own for anything unusual. A stream that
-ends without tar's end-of-archive marker is an error, as is one over the layer size limit.
+ends without tar's end-of-archive marker is an error, as is one over the layer caps: its size
+(sparse holes included) and how far it expanded from the compressed bytes read (``Limits``).
+GNU sparse members are read as ``sparse`` describes.
 """
 
 from __future__ import annotations
@@ -17,8 +19,16 @@ from contextlib import contextmanager
 from typing import Any, BinaryIO, cast
 
 from sync.errors import ImageError, UnsafeArchiveError
+from sync.image.model import Limits
 from sync.image.safety import display
-from sync.image.streams import CHUNK, Bounded, too_large
+from sync.image.sparse import (
+    SparseContent,
+    SparseError,
+    check_numbers,
+    is_sparse,
+    sparse_map,
+)
+from sync.image.streams import CHUNK, Bounded, too_expanded, too_large
 
 _TAR_HINT = "the archive or layer is truncated or corrupt; fetch or save the image again"
 # PAX extended and GNU long-name headers are read whole: real ones hold a long path or a few
@@ -42,14 +52,19 @@ class _ForwardReader:
 
     tarfile's own stream mode ("r|") copies its whole buffer on every header read, which makes
     a large buffer quadratic; this reader slices a 1 MiB buffer instead and lets tarfile run in
-    its ordinary mode over a stream that is still read once, front to back.
+    its ordinary mode over a stream that is still read once, front to back. Over a file on
+    disk (``on_disk``, read from its start) skipping seeks instead.
     """
 
-    def __init__(self, raw: BinaryIO, where: str, limit: int | None) -> None:
+    def __init__(self, raw: BinaryIO, where: str, limits: Limits | None,
+                 on_disk: bool = False) -> None:
         self.raw = raw
+        self.on_disk = on_disk
+        self.chunk = 64 * 1024 if on_disk else CHUNK  # on disk, a pull is mostly one header
         self.where = where
-        self.limit = limit
+        self.limits = limits
         self.pulled = 0  # bytes taken from raw
+        self.holes = 0  # bytes of the sparse members' holes, announced by their headers
         self.buffer = b""
         self.offset = 0
         self.pos = 0
@@ -58,9 +73,22 @@ class _ForwardReader:
     def _pull(self, size: int) -> bytes:
         chunk = self.raw.read(size)
         self.pulled += len(chunk)
-        if self.limit is not None and self.pulled > self.limit:
-            raise too_large(self.where, self.limit)
+        if self.limits is not None:
+            self.check()
         return chunk
+
+    def check(self) -> None:
+        """Refuse a stream over the layer size cap, or expanding over the ratio cap (holes
+        included in both); the compressed bytes are the stream's ``consumed``, if it has one."""
+        limits = self.limits
+        assert limits is not None
+        expanded = self.pulled + self.holes
+        if expanded > limits.max_layer_size:
+            raise too_large(self.where, limits.max_layer_size)
+        if expanded > limits.ratio_grace:
+            compressed = getattr(self.raw, "consumed", self.pulled)
+            if expanded > limits.max_layer_ratio * compressed:
+                raise too_expanded(self.where, limits.max_layer_ratio, expanded, compressed)
 
     def tell(self) -> int:
         return self.pos
@@ -68,7 +96,7 @@ class _ForwardReader:
     def peek(self, size: int) -> bytes:
         """The next ``size`` bytes (fewer at the end), left to be read."""
         while len(self.buffer) - self.offset < size:
-            chunk = self._pull(max(size, CHUNK))
+            chunk = self._pull(max(size, self.chunk))
             if not chunk:
                 break
             self.buffer, self.offset = self.buffer[self.offset:] + chunk, 0
@@ -89,7 +117,7 @@ class _ForwardReader:
             need = size - available
             self.buffer, self.offset = b"", 0
             while need > 0:
-                chunk = self._pull(max(need, CHUNK))
+                chunk = self._pull(max(need, self.chunk))
                 if not chunk:
                     break
                 if len(chunk) > need:
@@ -113,11 +141,14 @@ class _ForwardReader:
             self.offset += skip
             self.pos = position
             return position
+        self.buffer, self.offset = b"", 0
+        if self.on_disk:
+            self.pos = self.raw.seek(position)
+            return self.pos
         self.pos += available
         skip -= available
-        self.buffer, self.offset = b"", 0
         while skip > 0:
-            chunk = self._pull(min(skip, CHUNK))
+            chunk = self._pull(min(skip, self.chunk))
             if not chunk:
                 break
             self.pos += len(chunk)
@@ -128,7 +159,7 @@ class _ForwardReader:
         """Read to the end of the stream, so that closing it verifies the digests."""
         self.buffer, self.offset = b"", 0
         while True:
-            chunk = self._pull(CHUNK)
+            chunk = self._pull(self.chunk)
             if not chunk:
                 return
             self.pos += len(chunk)
@@ -143,7 +174,7 @@ def tar_errors(where: str) -> Iterator[None]:
         raise UnsafeArchiveError(f"{where}: refused: {error}",
                                  hint="nothing was written; the layer is hostile or broken")\
             from None
-    except tarfile.TarError as error:
+    except (tarfile.TarError, ValueError) as error:  # tarfile lets some int() errors through
         raise ImageError(f"{where}: truncated or corrupt tar stream ({error})",
                          hint=_TAR_HINT) from None
 
@@ -158,10 +189,17 @@ class _LeanTarInfo(tarfile.TarInfo):
     here may depend on them.
     """
 
+    stored = 0  # the size in the header, kept when PAX records replace it
+
     @classmethod
     def frombuf(cls, buf: bytes | bytearray, encoding: str, errors: str) -> _LeanTarInfo:
-        if (len(buf) != tarfile.BLOCKSIZE or buf[156:157] == tarfile.GNUTYPE_SPARSE
-                or buf[124] & 0x80 or buf[100] & 0x80 or buf.count(0) == tarfile.BLOCKSIZE):
+        if buf[156:157] == tarfile.GNUTYPE_SPARSE and len(buf) == tarfile.BLOCKSIZE:
+            name = buf[0:100].split(b"\0", 1)[0].decode(encoding, errors)
+            raise RefusedHeader(f"{display(name)} is an old GNU sparse member (type 'S'), "
+                                "which docker and containerd refuse too; write the layer with "
+                                "a PAX sparse format (GNU tar --sparse-version=1.0) or none")
+        if (len(buf) != tarfile.BLOCKSIZE or buf[124] & 0x80 or buf[100] & 0x80
+                or buf.count(0) == tarfile.BLOCKSIZE):
             return super().frombuf(buf, encoding, errors)
         stored = buf[148:156]
         try:
@@ -194,8 +232,34 @@ class _LeanTarInfo(tarfile.TarInfo):
 
 
     def _proc_pax(self, tar: tarfile.TarFile) -> tarfile.TarInfo:
-        _check_extended(self, tar)
-        return super()._proc_pax(tar)  # type: ignore[misc]
+        records = _check_extended(self, tar)
+        if not is_sparse(records):
+            return super()._proc_pax(tar)  # type: ignore[misc, no-any-return]
+        if self.type == tarfile.XGLTYPE:
+            raise RefusedHeader(f"a global PAX header at byte {self.offset} with sparse keys")
+        try:
+            check_numbers(records)
+        except SparseError as error:
+            names = [value for key, value in records if key in (b"path", b"GNU.sparse.name")]
+            name = names[-1].decode("utf-8", "surrogateescape") if names else ""
+            raise RefusedHeader(f"sparse member {display(name)}: {error}") from None
+        member = super()._proc_pax(tar)  # type: ignore[misc]
+        _apply_sparse(member, records, tar)
+        return member  # type: ignore[no-any-return]
+
+    def _apply_pax_info(self, pax_headers: dict[str, str], encoding: str, errors: str) -> None:
+        self.stored = self.size  # the header's size, before a sparse file's size replaces it
+        super()._apply_pax_info(pax_headers, encoding, errors)  # type: ignore[misc]
+
+    # sparse maps are read by ``_apply_sparse``, with bounded code, instead
+    def _proc_gnusparse_00(self, *args: object) -> None:
+        pass
+
+    def _proc_gnusparse_01(self, *args: object) -> None:
+        pass
+
+    def _proc_gnusparse_10(self, *args: object) -> None:
+        pass
 
     def _proc_gnulong(self, tar: tarfile.TarFile) -> tarfile.TarInfo:
         _check_extended(self, tar)
@@ -206,15 +270,41 @@ class RefusedHeader(tarfile.ReadError):
     """An extended header over its cap or malformed (tarfile.next() lets ReadError through)."""
 
 
-def _check_extended(info: tarfile.TarInfo, tar: tarfile.TarFile) -> None:
+def _apply_sparse(member: _LeanTarInfo, records: list[tuple[bytes, bytes]],
+                  tar: tarfile.TarFile) -> None:
+    """Give ``member`` its checked sparse map (``member.sparse``) and its real size."""
+    reader = tar.fileobj
+    assert isinstance(reader, _ForwardReader)
+    if member.type not in (tarfile.REGTYPE, tarfile.AREGTYPE, tarfile.CONTTYPE):
+        raise RefusedHeader(f"{display(member.name)}: sparse records on a member that is not "
+                            "a regular file")
+    # what the archive stores: the header's size, or a PAX size record (as Go reads it)
+    sizes = [value for key, value in records if key == b"size"]
+    stored = int(sizes[-1]) if sizes and sizes[-1].isdigit() else member.stored
+    try:
+        if reader.tell() != member.offset_data:
+            raise SparseError("its data is not where its header ends")
+        layout = sparse_map(records, stored, reader.peek)
+    except SparseError as error:
+        raise RefusedHeader(f"sparse member {display(member.name)}: {error}") from None
+    reader.read(layout.map_bytes)  # the map (format 1.0) is in front of the data
+    member.offset_data = reader.tell()
+    member.size = layout.size
+    member.sparse = layout  # type: ignore[assignment]
+    tar.offset = member.offset_data + -(-layout.data // tarfile.BLOCKSIZE) * tarfile.BLOCKSIZE
+
+
+def _check_extended(info: tarfile.TarInfo, tar: tarfile.TarFile) -> list[tuple[bytes, bytes]]:
     """Refuse an extended header over ``MAX_EXTENDED_HEADER`` before it is read, and a PAX one
-    that is not a sequence of well-formed ``"<length> <key>=<value>\\n"`` records."""
+    that is not a sequence of well-formed ``"<length> <key>=<value>\\n"`` records; return a PAX
+    header's records as (key, value) pairs."""
     kind = "GNU long-name" if info.type in _LONG_NAMES else "PAX"
     if info.size > MAX_EXTENDED_HEADER:
         raise RefusedHeader(f"a {kind} header of {info.size} bytes at byte {info.offset}, over "
                             f"the {MAX_EXTENDED_HEADER}-byte cap")
+    records: list[tuple[bytes, bytes]] = []
     if info.type not in _EXTENDED:
-        return
+        return records
     reader = tar.fileobj
     data = reader.peek(info.size) if isinstance(reader, _ForwardReader) else b""
     position = 0
@@ -234,7 +324,9 @@ def _check_extended(info: tarfile.TarInfo, tar: tarfile.TarFile) -> None:
         if _longest_digit_run(record) > 64:
             raise RefusedHeader(f"a PAX header at byte {info.offset} with an implausible "
                                 "run of digits")
+        records.append((record[len(digits) + 1:equals], record[equals + 1:-1]))
         position += length
+    return records
 
 
 def _longest_digit_run(data: bytes) -> int:
@@ -248,6 +340,13 @@ def _octal(field: bytes | bytearray) -> int:
     return int(field.split(b"\0", 1)[0].strip() or b"0", 8)
 
 
+def open_archive_tar(file: BinaryIO, where: str) -> tarfile.TarFile:
+    """A ``TarFile`` over an image archive on disk (read from its start) whose headers get the
+    same checks as a layer's: extended headers capped and checked, sparse maps bounded."""
+    reader = _ForwardReader(file, where, None, on_disk=True)
+    return tarfile.open(fileobj=cast(Any, reader), mode="r:", tarinfo=_LeanTarInfo)
+
+
 class TarMembers:
     """The members of one layer's tar stream, one at a time, in constant memory.
 
@@ -256,9 +355,9 @@ class TarMembers:
     A stream that ends without tar's end-of-archive marker is an ``ImageError``.
     """
 
-    def __init__(self, stream: BinaryIO, where: str, max_size: int | None = None) -> None:
+    def __init__(self, stream: BinaryIO, where: str, limits: Limits | None = None) -> None:
         self.stream = stream
-        self.reader = _ForwardReader(stream, where, max_size)
+        self.reader = _ForwardReader(stream, where, limits)
         self.where = where
         # nothing to close: a TarFile leaves a file object it was given open
         self.tar = tarfile.open(fileobj=cast(Any, self.reader), mode="r:",  # noqa: SIM115
@@ -275,6 +374,8 @@ class TarMembers:
             if info is None:
                 break
             remembered.clear()
+            if info.sparse is not None and reader.limits is not None:
+                self._count_holes(info)
             yield info
         # tarfile takes a missing or damaged header for the end; only zeros end an archive
         if len(reader.last) != tarfile.BLOCKSIZE or reader.last.count(0) != tarfile.BLOCKSIZE:
@@ -282,16 +383,23 @@ class TarMembers:
                              f"marker (truncated or corrupt near byte {reader.pos})",
                              hint=_TAR_HINT)
 
+    def _count_holes(self, info: tarfile.TarInfo) -> None:
+        """A sparse member's holes count against the caps as soon as its header is read."""
+        self.reader.holes += cast(Any, info.sparse).holes
+        try:
+            self.reader.check()
+        except UnsafeArchiveError as error:
+            raise UnsafeArchiveError(f"{error.message} (the holes of sparse member "
+                                     f"{display(info.name)} included)", hint=error.hint) from None
+
     def content(self, info: tarfile.TarInfo) -> BinaryIO:
         """The content of regular file ``info``, the member just returned."""
-        if info.sparse is not None:  # GNU sparse file: tarfile fills in the holes
-            extracted = self.tar.extractfile(info)
-            assert extracted is not None
-            return cast(BinaryIO, extracted)
         self.reader.seek(info.offset_data)
-        return cast(BinaryIO, Bounded(cast(BinaryIO, self.reader), info.size,
-                                      f"{self.where}: the tar stream ends inside "
-                                      f"{display(info.name)}", _TAR_HINT))
+        short = f"{self.where}: the tar stream ends inside {display(info.name)}"
+        if info.sparse is not None:  # a GNU sparse file: the holes read as zeros, chunk by chunk
+            return cast(BinaryIO, SparseContent(cast(BinaryIO, self.reader),
+                                                cast(Any, info.sparse), short, _TAR_HINT))
+        return cast(BinaryIO, Bounded(cast(BinaryIO, self.reader), info.size, short, _TAR_HINT))
 
     def consumed(self) -> int:
         """Compressed bytes consumed when the stream knows them, else bytes read."""

@@ -98,10 +98,19 @@ class ReadReport:
 
 @dataclass(frozen=True)
 class Limits:
-    """Caps on untrusted input, against decompression bombs. Sizes are uncompressed bytes."""
+    """Caps on untrusted input, against decompression bombs. Sizes are uncompressed bytes,
+    sparse holes included.
+
+    A layer may expand at most ``max_layer_ratio`` times the compressed bytes read so far, once
+    it has expanded past ``ratio_grace`` bytes (before that, small layers of tar headers alone
+    may look very compressible). Real layers stay below 10:1; a layer mostly of zeros reaches
+    200-1000:1 with gzip and 30000:1 with zstd.
+    """
 
     max_file_size: int = 4 * 1024**3
     max_layer_size: int = 64 * 1024**3
+    max_layer_ratio: int = 100
+    ratio_grace: int = 256 * 1024**2
 
 
 class ReadProgress(Protocol):

@@ -5,6 +5,9 @@ anything else looks at it. Paths that are kept, and therefore land in git, are c
 no backslash, valid UTF-8, and no component that git itself would treat as ``.git`` on any file
 system it protects (any case, NTFS 8.3 short name and trailing dots/spaces, HFS+ ignorable code
 points), so a checkout of the upstream branch can never write into a repository's ``.git``.
+A NUL byte is refused in every name; a kept name is also refused when a checkout could not
+create it (a component over ``NAME_MAX`` or a path over ``PATH_MAX`` bytes), so that surfaces at
+pull, not at rebase or checkout.
 """
 
 from __future__ import annotations
@@ -14,6 +17,8 @@ import posixpath
 from sync.errors import UnsafeArchiveError
 
 _HINT = "the image archive is malformed or malicious; nothing was written"
+NAME_MAX = 255  # bytes in one path component (Linux, and git's checkout through it)
+PATH_MAX = 4096  # bytes in a repository path, and in a symlink's text with its NUL
 
 # Code points HFS+ ignores when comparing names (git's utf8.c, next_hfs_char): a name such as
 # ".g\u200cit" is ".git" to a Mac, so git refuses it and so do we.
@@ -46,6 +51,8 @@ def normalize_member_name(name: str, where: str = "") -> str:
     ``where`` (a layer description) prefixes error messages.
     """
     original = name
+    if "\0" in name:
+        raise unsafe(original, "NUL byte in the name", where)
     if name.startswith("./"):
         name = name[2:]
     if name.startswith("/"):
@@ -79,15 +86,19 @@ def is_dotgit(component: str) -> bool:
     return stem in (".git", "git~1")
 
 
-def check_kept_path(path: str, relative: str, where: str = "") -> None:
+def check_kept_path(path: str, relative: str, where: str = "", target: str = "") -> None:
     """Raise ``UnsafeArchiveError`` if kept image ``path`` must not reach git.
 
-    ``relative`` is the part below its source (the part that becomes a repository path).
-    Backslashes and invalid UTF-8 are only refused here, in kept paths: real images have them
-    elsewhere (systemd unit names such as ``dev-disk-by\\x2dlabel.device``).
+    ``relative`` is the part below its source (the part that becomes a repository path),
+    ``target`` the repository path it becomes. Backslashes and invalid UTF-8 are only refused
+    here, in kept paths: real images have them elsewhere (systemd unit names such as
+    ``dev-disk-by\\x2dlabel.device``).
     """
     if not relative:
         return
+    if len(target) > PATH_MAX // 4 and len(target.encode("utf-8", "surrogateescape")) > PATH_MAX:
+        raise unsafe(path, f"its repository path is over {PATH_MAX} bytes (a checkout could "
+                           "not create it)", where)
     if not relative.isascii():
         try:
             relative.encode("utf-8")
@@ -101,6 +112,18 @@ def check_kept_path(path: str, relative: str, where: str = "") -> None:
         # cheap pre-check: every spelling of .git has a "g" (or an ignorable) in it
         if ("g" in component or "G" in component) and is_dotgit(component):
             raise unsafe(path, f"{display(component)} is a .git directory to git", where)
+        if len(component) > NAME_MAX // 4 and len(component.encode("utf-8")) > NAME_MAX:
+            raise unsafe(path, f"a name over {NAME_MAX} bytes (a checkout could not create "
+                               "it)", where)
+
+
+def check_link_text(path: str, link: str, where: str = "") -> None:
+    """Raise ``UnsafeArchiveError`` if kept symlink ``path``'s text could not be checked out:
+    a NUL byte in it, or over ``PATH_MAX - 1`` bytes."""
+    if "\0" in link:
+        raise unsafe(path, f"NUL byte in its link text {display(link)}", where)
+    if len(link) >= PATH_MAX // 4 and len(link.encode("utf-8", "surrogateescape")) >= PATH_MAX:
+        raise unsafe(path, f"its link text is over {PATH_MAX - 1} bytes", where)
 
 
 def _has_drive(name: str) -> bool:

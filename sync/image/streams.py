@@ -12,7 +12,9 @@ digest and the uncompressed bytes against the config's diff_id (each when known)
 stops early (a hardlink's target found) still gets nothing unverified. A layer without digests
 (the engine's archive stream) is pinned instead: its first complete read records the sha256 of
 its bytes, and every later read must give the same (``Pin``). The uncompressed size is capped by
-``Limits.max_layer_size`` as it grows, so a decompression bomb stops early.
+``Limits.max_layer_size`` as it grows, so a decompression bomb stops early (the tar reader also
+caps how far it expands, ``Limits.max_layer_ratio``). A zstd frame may not ask for a window
+over ``MAX_ZSTD_WINDOW`` (zstd's own default); its declared content size allocates nothing.
 
 Compression is recognized by its magic bytes, not by media type: gzip (``1f 8b``, also
 multi-member), zstd (``28 b5 2f fd``, also several frames), anything else is read as a plain tar.
@@ -56,6 +58,7 @@ if TYPE_CHECKING:
 CHUNK = 1 << 20
 GZIP_MAGIC = b"\x1f\x8b"
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+MAX_ZSTD_WINDOW = 1 << 27  # 128 MiB: zstd --long (27) still fits, --long=31 frames do not
 _VERIFY_HINT = "the archive is corrupt or was altered; fetch or save the image again"
 
 
@@ -249,7 +252,8 @@ class LayerStream:
         elif self.compression == "gzip":
             self._decoder = _gzip.GzipFile(fileobj=cast(BinaryIO, self._blob), mode="rb")
         elif self.compression == "zstd":
-            self._decoder = zstandard.ZstdDecompressor().stream_reader(
+            self._decoder = zstandard.ZstdDecompressor(
+                max_window_size=MAX_ZSTD_WINDOW).stream_reader(
                 cast(BinaryIO, self._blob), read_size=CHUNK, read_across_frames=True)
         else:
             self._decoder = self._blob
@@ -271,6 +275,12 @@ class LayerStream:
         try:
             data = self._decoder.read(size)
         except _DECOMPRESSION_ERRORS as error:
+            if "too much memory" in str(error):  # a window over MAX_ZSTD_WINDOW
+                raise UnsafeArchiveError(
+                    f"{self.description}: a zstd frame asks for a window over "
+                    f"{MAX_ZSTD_WINDOW >> 20} MiB ({error})",
+                    hint="the layer may be a decompression bomb; recompress it without "
+                         "--long=28 or more") from None
             raise ImageError(
                 f"{self.description}: the {self.compression} stream is truncated or corrupt "
                 f"({error or type(error).__name__})",
@@ -321,6 +331,17 @@ def too_large(description: str, limit: int) -> UnsafeArchiveError:
         f"{description}: more than {limit} bytes once uncompressed",
         hint="the layer may be a decompression bomb; if the image is genuine, "
              "raise the layer size limit",
+    )
+
+
+def too_expanded(description: str, ratio: int, expanded: int,
+                 compressed: int) -> UnsafeArchiveError:
+    """The error for a stream that expanded over ``ratio`` times its compressed bytes."""
+    return UnsafeArchiveError(
+        f"{description}: expands more than {ratio}:1 ({expanded} bytes, sparse holes included, "
+        f"from the first {compressed} bytes of the blob)",
+        hint="the layer may be a decompression bomb; if the image is genuine (a layer mostly of "
+             "zeros), raise the ratio limit (sync pull --max-layer-ratio)",
     )
 
 
