@@ -52,26 +52,32 @@ def digest(data: bytes) -> str:
     return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
-def image() -> tuple[bytes, bytes, bytes]:
-    """(manifest, config, layer) of a one-layer image with one file under /opt/amazon."""
+def layer(name: str) -> bytes:
+    """A layer with one file of 6000 bytes, /opt/amazon/``name``."""
     out = io.BytesIO()
     with tarfile.open(fileobj=out, mode="w", format=tarfile.USTAR_FORMAT) as tar:
-        info = tarfile.TarInfo("opt/amazon/a.txt")
+        info = tarfile.TarInfo(f"opt/amazon/{name}")
         info.size = 6000
         tar.addfile(info, io.BytesIO(b"a" * 6000))
-    layer = out.getvalue()
-    config = json.dumps({"architecture": "amd64", "os": "linux",
-                         "rootfs": {"type": "layers", "diff_ids": [digest(layer)]}}).encode()
+    return out.getvalue()
+
+
+def image(*layers: bytes) -> tuple[bytes, bytes]:
+    """(manifest, config) of an image of ``layers``."""
+    config = json.dumps({"architecture": "amd64", "os": "linux", "rootfs": {
+        "type": "layers", "diff_ids": [digest(data) for data in layers]}}).encode()
     manifest = json.dumps({
         "schemaVersion": 2, "mediaType": OCI_MANIFEST,
         "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
                    "digest": digest(config), "size": len(config)},
         "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar",
-                    "digest": digest(layer), "size": len(layer)}]}).encode()
-    return manifest, config, layer
+                    "digest": digest(data), "size": len(data)} for data in layers]}).encode()
+    return manifest, config
 
 
-MANIFEST, CONFIG, LAYER = image()
+FIRST, LAYER = layer("first.txt"), layer("a.txt")
+MANIFEST, CONFIG = image(LAYER)
+TWO_LAYERS = image(FIRST, LAYER)  # the slow one (LAYER) on top of one served at once
 
 
 def send(handler: BaseHTTPRequestHandler, data: bytes, step: float = STEP) -> None:
@@ -127,12 +133,15 @@ def endless_redirect(handler: BaseHTTPRequestHandler, location: str) -> None:
 Slow = Callable[[BaseHTTPRequestHandler, Loopback], bool]  # True when it answered
 
 
-def registry(slow: str):
-    """A one-image registry on loopback whose answer ``slow`` names is slow."""
-    manifest_headers = {"Content-Type": OCI_MANIFEST, "Docker-Content-Digest": digest(MANIFEST)}
+def registry(slow: str, built: tuple[bytes, bytes] = (MANIFEST, CONFIG)):
+    """A one-image registry on loopback whose answer ``slow`` names is slow (a blob: LAYER)."""
+    manifest, config = built
+    manifest_headers = {"Content-Type": OCI_MANIFEST, "Docker-Content-Digest": digest(manifest)}
 
     def script(handler: BaseHTTPRequestHandler, server: Loopback) -> None:
         path = handler.path
+        if path.endswith(digest(FIRST)):
+            return answer(handler, 200, FIRST)
         if slow == "token headers":
             if path.startswith("/token"):
                 return trickle_headers(handler, b'{"token": "t0k"}')
@@ -141,12 +150,12 @@ def registry(slow: str):
                     "WWW-Authenticate": f'Bearer realm="http://{server.origin}/token"'})
         if path.endswith("/manifests/v1"):
             if slow == "manifest body":
-                return trickle_body(handler, MANIFEST, manifest_headers)
+                return trickle_body(handler, manifest, manifest_headers)
             if slow == "manifest headers":
-                return trickle_headers(handler, MANIFEST, manifest_headers)
-            return answer(handler, 200, MANIFEST, manifest_headers)
-        if path.endswith(digest(CONFIG)):
-            return answer(handler, 200, CONFIG)
+                return trickle_headers(handler, manifest, manifest_headers)
+            return answer(handler, 200, manifest, manifest_headers)
+        if path.endswith(digest(config)):
+            return answer(handler, 200, config)
         if path.endswith(digest(LAYER)):
             if slow == "blob headers":
                 return trickle_headers(handler, LAYER)
@@ -236,3 +245,21 @@ def test_the_body_of_a_redirect_is_dropped_unread_past_its_deadline(
     assert status == 0, err
     assert "refs/heads/upstream" in snapshot(repo_dir)["refs"]
     assert took < 20
+
+
+def test_a_layer_too_slow_keeps_the_layers_finished_before_it_as_a_network_cut_does(
+        repo_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]):
+    """Too slow is a transfer failure, not a refusal of content: the branch does not move, and
+    the state after the first layer (read and verified) is kept, so a rerun resumes there."""
+    for name, value in LIMITS.items():
+        monkeypatch.setenv(name, value)
+    with registry("blob trickled", TWO_LAYERS) as server:
+        write_manifest(repo_dir, server.origin)
+        before = snapshot(repo_dir)
+        status = main(["pull", "-C", str(repo_dir), "--from", "docker://"])
+    err = capsys.readouterr().err
+    assert status == 2 and "layer 2/2" in err and "too slowly" in err, err
+    after = snapshot(repo_dir)
+    added = set(after.pop("refs").splitlines()) - set(before.pop("refs").splitlines())
+    assert after == before
+    assert [ref.split()[0].rsplit("/", 1)[0] for ref in added] == ["refs/simapp-sync/layers"]
