@@ -131,25 +131,41 @@ def find_renames(repo: pygit2.Repository, old_tree: str | None, new_tree: str | 
     compared once without similarity (unchanged folders are skipped by id); the costly pairing
     then runs on small trees holding just those deleted paths and the added files.
     """
-    if not old_tree or not new_tree or old_tree == new_tree:
+    deleted, added = deleted_and_added(repo, old_tree, new_tree)
+    if not deleted or not added:
         return {}
+    wanted = set(paths() if callable(paths) else paths)  # a callable: asked only if needed
+    return pair_renames(repo, {path: entry for path, entry in deleted.items()
+                               if path in wanted}, added, threshold)
+
+
+def deleted_and_added(repo: pygit2.Repository, old_tree: str | None, new_tree: str | None
+                      ) -> tuple[dict[str, Entry], dict[str, Entry]]:
+    """The files ``new_tree`` lacks and those it adds, compared with ``old_tree`` (no
+    similarity computed: unchanged folders are skipped by id)."""
+    if not old_tree or not new_tree or old_tree == new_tree:
+        return {}, {}
     old, new = repo.get(old_tree), repo.get(new_tree)
     assert isinstance(old, pygit2.Tree) and isinstance(new, pygit2.Tree)
-    deleted: dict[str, Entry | None] = {}
-    added: dict[str, Entry | None] = {}
+    deleted: dict[str, Entry] = {}
+    added: dict[str, Entry] = {}
     for delta in old.diff_to_tree(new).deltas:
         if delta.status == DeltaStatus.DELETED:
             deleted[delta.old_file.path] = Entry(int(delta.old_file.mode), str(delta.old_file.id))
         elif delta.status == DeltaStatus.ADDED:
             added[delta.new_file.path] = Entry(int(delta.new_file.mode), str(delta.new_file.id))
-    if not deleted or not added:
+    return deleted, added
+
+
+def pair_renames(repo: pygit2.Repository, sources: Mapping[str, Entry],
+                 added: Mapping[str, Entry], threshold: int = RENAME_THRESHOLD
+                 ) -> dict[str, str]:
+    """git's rename detection between deleted ``sources`` and ``added`` files, on small trees
+    holding just those."""
+    if not sources or not added:
         return {}
-    wanted = set(paths() if callable(paths) else paths)  # a callable: asked only if needed
-    sources = {path: entry for path, entry in deleted.items() if path in wanted}
-    if not sources:
-        return {}
-    small_old = repo.get(update_tree(repo, None, sources))
-    small_new = repo.get(update_tree(repo, None, added))
+    small_old = repo.get(update_tree(repo, None, dict(sources)))
+    small_new = repo.get(update_tree(repo, None, dict(added)))
     assert isinstance(small_old, pygit2.Tree) and isinstance(small_new, pygit2.Tree)
     diff = small_old.diff_to_tree(small_new)
     diff.find_similar(flags=DiffFind.FIND_RENAMES, rename_threshold=threshold,

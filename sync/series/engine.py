@@ -19,7 +19,7 @@ from typing import Any
 
 from sync.errors import PatchError
 from sync.git import Repository
-from sync.git.diff import diff_counted, diff_text, find_renames
+from sync.git.diff import diff_counted, diff_text
 from sync.git.merge import Labels, merge_file
 from sync.git.trees import Entry, find_blob, has_blob, read_blob, write_blob_parts
 from sync.series.apply import ApplyOptions, apply_patch
@@ -28,6 +28,7 @@ from sync.series.model import FilePatch, Patch
 from sync.series.outcome import PatchOutcome, Status, status_text
 from sync.series.overlay import BlobWriter, Content, File, Overlay, store_file
 from sync.series.refresh import PatchText, binary_sections, refresh, render_patch
+from sync.series.renames import UpstreamRenames
 from sync.series.resolve import RuleSet
 from sync.series.resolve.conflicts import Settled, settle
 
@@ -124,6 +125,9 @@ class Rebase:
             if stop is not None:
                 return stop
             self.patches[index].forget()  # applied: parse → apply → drop
+            self.new.release()
+            if self.old is not None:
+                self.old.release()
         return None
 
     def step(self, index: int) -> Stop | None:
@@ -259,20 +263,11 @@ class SeriesResult:
 
 
 def upstream_renames(repo: Repository, base: str | None, tree: str,
-                     patches: Sequence[SeriesPatch]) -> dict[str, str]:
-    """Files the series touches that upstream renamed between tree ``base`` and ``tree``.
-
-    Computed once per rebase (git's rename detection, 50% similarity), for the engine to
-    apply each such patch where the file now is.
-    """
-    def paths() -> set[str]:  # read only if upstream deleted and added files at all
-        found: set[str] = set()
-        for item in patches:
-            found.update(item.patch.paths)
-            item.forget()  # parsed again when applied: memory stays flat, not the series' size
-        return found
-
-    return find_renames(repo, base, tree, paths)
+                     patches: Sequence[SeriesPatch]) -> Mapping[str, str]:
+    """Files the series touches that upstream renamed between tree ``base`` and ``tree``
+    (git's rename detection, 50% similarity), for the engine to apply each such patch where
+    the file now is; found when first needed (``sync.series.renames``)."""
+    return UpstreamRenames(repo, base, tree, patches)
 
 
 def apply_series(repo: Repository, patches: Sequence[SeriesPatch], tree: str, *,

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import os
+import re
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 
 from sync import program
@@ -14,6 +16,8 @@ from sync.series.seriesfile import Series, SeriesEntry, empty_series, parse_seri
 
 PATCHES = "patches"
 SERIES = f"{PATCHES}/series"
+# the lines a patch names its files on (a name is the end of such a line, after any -pN prefix)
+_HEADER_LINES = re.compile(rb"\n(?:diff --git |--- |\+\+\+ |rename |copy )[^\n]*")
 
 
 class SeriesPatch:
@@ -39,9 +43,28 @@ class SeriesPatch:
     def patch(self) -> Patch:
         if self._patch is None:
             assert self._read is not None
-            self._patch = parse_patch(self._read(), f"{PATCHES}/{self.entry.name}",
-                                      strip=self.entry.strip, targets=self._targets)
+            self._patch = self._parse(self._read())
         return self._patch
+
+    def _parse(self, text: bytes) -> Patch:
+        return parse_patch(text, f"{PATCHES}/{self.entry.name}", strip=self.entry.strip,
+                           targets=self._targets)
+
+    def paths_among(self, candidates: Collection[str]) -> set[str]:
+        """Which of ``candidates`` the patch touches (``patch.paths``).
+
+        Read but not parsed when no header line (``diff --git``, ``---``, ``+++``, ``rename``,
+        ``copy``) names a candidate: a path the patch touches is always in one (or is quoted,
+        and then the patch is parsed). Parsed, it is forgotten again.
+        """
+        if self._patch is not None or self._read is None:
+            return {path for path in self.patch.paths if path in candidates}
+        text = self._read()
+        headers = b"\n".join(_HEADER_LINES.findall(b"\n" + text))
+        if b'"' not in headers and not any(os.fsencode(path) in headers for path in candidates):
+            return set()
+        # parsed again when applied: memory does not grow with the series
+        return {path for path in self._parse(text).paths if path in candidates}
 
     def forget(self) -> None:
         """Drop the parsed patch when it can be read again (it is parsed anew if needed)."""

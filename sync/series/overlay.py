@@ -47,6 +47,20 @@ class Content:
             self._lines = split_lines(self.data)
         return self._lines
 
+    def compact(self) -> None:
+        """Keep at most one form of the bytes, and none that the database can give again.
+
+        Content read from a stored blob is dropped (read again if asked for); other content
+        keeps its bytes joined, without the line list (an object per line costs several
+        times the text).
+        """
+        if self._loader is not None:
+            self._data = self._lines = None
+        elif self._lines is not None:
+            if self._data is None:
+                self._data = b"".join(self._lines)
+            self._lines = None
+
     @property
     def loaded(self) -> bool:
         """Whether the bytes are in memory (a loader not yet called: False)."""
@@ -97,6 +111,7 @@ class Overlay:
         self.source = source
         self._changes: dict[str, File | None] = {}
         self._loaded: dict[str, File | None] = {}
+        self._recent: set[str] = set()  # paths read or changed since ``release``
 
     def get(self, path: str) -> File | None:
         if path in self._changes:
@@ -105,16 +120,30 @@ class Overlay:
             entry = self.source.entry(path)
             self._loaded[path] = None if entry is None else File(
                 entry.mode, Content(loader=self._reader(entry.oid)), entry.oid)
+            self._recent.add(path)
         return self._loaded[path]
 
     def _reader(self, oid: str) -> Callable[[], bytes]:
         return lambda: self.source.read(oid)
 
     def set(self, path: str, file: File | None) -> None:
-        self._changes[path] = file
+        self.update({path: file})
 
     def update(self, files: Mapping[str, File | None]) -> None:
+        for path in files:
+            self._loaded.pop(path, None)  # the base file is not read again once changed
         self._changes.update(files)
+        self._recent.update(files)
+
+    def release(self) -> None:
+        """Hold less between patches: the files read or changed since the last call keep
+        their bytes once (see ``Content.compact``), so memory follows the changed files'
+        size, not that of every line list a patch needed."""
+        for path in self._recent:
+            file = self._changes[path] if path in self._changes else self._loaded.get(path)
+            if file is not None:
+                file.content.compact()
+        self._recent.clear()
 
     @property
     def changes(self) -> Mapping[str, File | None]:

@@ -18,7 +18,7 @@ bars); what the command prints of the outcome is the command's business.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -351,7 +351,8 @@ class RebaseSession:
             engine.resolve(state.stopped_at, resolution)
         return self._drive(engine, state.stopped_at + 1, state, series, result, snap.tree)
 
-    def _renames(self, state: RebaseState, patches: Sequence[SeriesPatch]) -> dict[str, str]:
+    def _renames(self, state: RebaseState,
+                 patches: Sequence[SeriesPatch]) -> Mapping[str, str]:
         """The upstream renames for the patches left to apply (the applied ones are not read
         again); the same trees give the same renames for their paths."""
         if state.old_tree is None or state.base is None:
