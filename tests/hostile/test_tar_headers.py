@@ -9,6 +9,7 @@ import io
 import resource
 import tarfile
 import time
+from pathlib import Path
 
 import pytest
 
@@ -71,3 +72,23 @@ def test_peak_memory_stays_small_for_a_huge_long_name_claim():
     with pytest.raises(UnsafeArchiveError):
         members(archive(tarfile.GNUTYPE_LONGNAME, b"a" * 1024, declared=2**33 - 1))
     assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 64 * 1024  # KiB
+
+
+@pytest.mark.parametrize("transport", ["oci-archive", "docker-archive"])
+@pytest.mark.parametrize("extended", [
+    archive(tarfile.XHDTYPE, b"", 8 * 1024**3 - 1)[:-1536],  # 8 GiB announced
+    archive(tarfile.XHDTYPE, b"1" * 60_000)[:-1536],  # CVE-2024-6232's shape
+])
+def test_the_image_archive_around_the_layers_gets_the_same_header_checks(
+        tmp_path: Path, transport: str, extended: bytes):
+    from tests.builders.images import write_docker_archive, write_oci_archive
+    from tests.image.archives import IMAGE, open_error
+
+    path = tmp_path / "image.tar"
+    (write_oci_archive if transport == "oci-archive" else write_docker_archive)(path, IMAGE)
+    path.write_bytes(extended + path.read_bytes())
+    started = time.monotonic()
+    error = open_error(f"{transport}:{path}")
+    assert time.monotonic() - started < 2
+    assert f"{path}: not a readable tar archive" in error.message
+    assert "PAX header" in error.message
