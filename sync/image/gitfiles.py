@@ -108,15 +108,15 @@ def drop_git_special(tree: Tree, blobs: BlobReader, prefix: str = "") -> list[Dr
     dropped: list[Dropped] = []
     for name in sorted(tree.children):
         node = tree.children[name]
-        path = f"{prefix}{name}"
-        reason = next(filter(None, (_verdict(kind, node, blobs) for kind in special_kinds(name))),
-                      None)
+        reason = None
+        for kind in special_kinds(name):  # usually none
+            reason = reason or _verdict(kind, node, blobs)
         if reason is not None:
             files, size = _contents(node, blobs)
-            dropped.append(Dropped(path, reason, files, size))
+            dropped.append(Dropped(f"{prefix}{name}", reason, files, size))
             del tree.children[name]
-        elif isinstance(node, Tree):
-            dropped.extend(drop_git_special(node, blobs, f"{path}/"))
+        elif type(node) is Tree:
+            dropped.extend(drop_git_special(node, blobs, f"{prefix}{name}/"))
     return dropped
 
 
