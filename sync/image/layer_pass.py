@@ -198,7 +198,8 @@ class LayerPass(StateTree):
             raise UnsafeArchiveError(
                 f"{self.where}: {display(path)} is {size} bytes, over the file size limit of "
                 f"{self.limits.max_file_size}",
-                hint="if the image is genuine, raise the file size limit",
+                hint="if the image is genuine, raise the file size limit (sync pull "
+                     "--max-file-size)",
             )
 
 

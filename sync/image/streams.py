@@ -330,7 +330,7 @@ def too_large(description: str, limit: int) -> UnsafeArchiveError:
     return UnsafeArchiveError(
         f"{description}: more than {limit} bytes once uncompressed",
         hint="the layer may be a decompression bomb; if the image is genuine, "
-             "raise the layer size limit",
+             "raise the layer size limit (sync pull --max-layer-size)",
     )
 
 

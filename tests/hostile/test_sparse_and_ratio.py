@@ -198,14 +198,16 @@ def test_a_tiny_layer_declaring_a_1_tib_sparse_file_is_refused_by_the_layer_cap(
         repo_dir: Path, tmp_path: Path):
     source = layout_of(tmp_path, sparse_member("opt/amazon/huge.img", TIB, [(0, b"x")], "1.0"))
     assert_refused(pull(prepared(repo_dir, tmp_path), source),
-                   "more than 68719476736 bytes", "'opt/amazon/huge.img'", "layer 1/1 sha256:")
+                   "more than 68719476736 bytes", "'opt/amazon/huge.img'", "layer 1/1 sha256:",
+                   "--max-layer-size")
 
 
 def test_and_by_the_file_cap_when_the_layer_caps_are_raised(repo_dir: Path, tmp_path: Path):
     source = layout_of(tmp_path, sparse_member("opt/amazon/huge.img", TIB, [(0, b"x")], "0.1"))
     assert_refused(pull(prepared(repo_dir, tmp_path), source, "--max-layer-size", "2T",
                         "--max-layer-ratio", str(10**13)),
-                   "'opt/amazon/huge.img' is 1099511627776 bytes, over the file size limit")
+                   "'opt/amazon/huge.img' is 1099511627776 bytes, over the file size limit",
+                   "--max-file-size")
 
 
 def test_an_old_gnu_sparse_member_is_refused_at_pull(repo_dir: Path, tmp_path: Path):
