@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from typing import Any, NoReturn
 
 from sync import __version__, program
-from sync.errors import SyncError
+from sync.errors import SyncError, as_disk_fault
 from sync.examples import EXAMPLES
 from sync.ui import UI
 
@@ -165,15 +165,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(_dispatch(args, ui))
     except SyncError as error:
-        ui.error(error.message, error.hint)
-        if args.json:
-            ui.emit_json({"error": error.message, "exit_code": error.exit_code})
-        return error.exit_code
+        return _report(ui, args, error)
     except KeyboardInterrupt:
         ui.error("interrupted")
         return EXIT_INTERRUPTED
     except BrokenPipeError:
         return _quiet_broken_pipe()
+    except Exception as error:  # a disk fault no writer named (libgit2's, a library's)
+        fault = as_disk_fault(error)
+        if fault is None:
+            raise
+        return _report(ui, args, fault)
+
+
+def _report(ui: UI, args: argparse.Namespace, error: SyncError) -> int:
+    ui.error(error.message, error.hint)
+    if args.json:
+        ui.emit_json({"error": error.message, "exit_code": error.exit_code})
+    return error.exit_code
 
 
 def _wants_json(argv: Sequence[str]) -> bool:

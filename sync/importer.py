@@ -17,7 +17,7 @@ from typing import Literal, Protocol
 
 from sync import program
 from sync.config.manifest import Manifest
-from sync.errors import ConfigError, GitError, ImageError, TransferError
+from sync.errors import ConfigError, DiskFault, GitError, ImageError, TransferError, disk_faults
 from sync.git import Commit, Repository, objects, trees
 from sync.git import repo as gitrepo
 from sync.git.checkpoints import GitCheckpoints
@@ -104,10 +104,27 @@ def import_image(repo: Repository, manifest: Manifest, opened: OpenedImage, *,
         gitrepo.move_branch(repo, manifest.branch, commit, previous,
                             reflog_message=f"simapp-sync pull: {label}")
         outcome.commit, outcome.changed = commit, True
-        _count_changes(repo, tip, commit, outcome)
     if checkpoints is not None:
-        checkpoints.commit()  # the layer cache moves only with the branch (or an unchanged tree)
+        try:  # the layer cache moves only with the branch (or an unchanged tree)
+            checkpoints.commit()
+        except BaseException:  # a full disk: it put itself back; the branch goes back too
+            if outcome.changed:
+                _put_back(repo, manifest.branch, str(outcome.commit), previous)
+            raise
+    if outcome.changed:
+        _count_changes(repo, tip, str(outcome.commit), outcome)
     return outcome
+
+
+def _put_back(repo: Repository, branch: str, commit: str, previous: str | None) -> None:
+    """Undo the branch move of a pull whose layer cache could not be written."""
+    try:
+        gitrepo.put_back_branch(repo, branch, commit, previous)
+    except Exception as error:  # the failure being raised is the one to report
+        raise DiskFault(f"the pull failed and branch {branch!r} could not be put back to "
+                        f"{previous or '(none)'}: {error}",
+                        hint=f"run `git update-ref refs/heads/{branch} {previous}`" if previous
+                        else f"run `git update-ref -d refs/heads/{branch}`") from error
 
 
 def image_tree(repo: Repository, manifest: Manifest, opened: OpenedImage, *,
@@ -181,7 +198,9 @@ def _read_into_tree(repo: Repository, manifest: Manifest, opened: OpenedImage, l
     for item in dropped:
         report.files, report.bytes = report.files - item.files, report.bytes - item.bytes
         report.warnings.append(item.warning)
-    return objects.write_tree(repo, result.tree), report, checkpoints, dropped
+    with disk_faults(objects.WRITING_OBJECTS, gitrepo.git_dir(repo) / "objects"):
+        tree = objects.write_tree(repo, result.tree)
+    return tree, report, checkpoints, dropped
 
 
 def _keep_finished_layers(repo: Repository, writer: objects.ObjectWriter,

@@ -46,8 +46,17 @@ class GitCheckpoints:
     def commit(self, *, prune: bool = True) -> int:
         """Write the queued states; with ``prune``, drop every other checkpoint.
 
-        Returns the number of checkpoints written.
+        Returns the number of checkpoints written. On failure (a full disk) the checkpoint
+        refs are put back as they were before the call, and the failure is raised.
         """
+        before = dict(_checkpoint_refs(self.repo))
+        try:
+            return self._commit(prune)
+        except BaseException:
+            _restore(self.repo, before)
+            raise
+
+    def _commit(self, prune: bool) -> int:
         if self.pending:
             keep = self._keep_tree({oid for _, oids in self.pending.values() for oid in oids})
             for key, (state, _) in self.pending.items():
@@ -78,3 +87,19 @@ def prune_checkpoints(repo: pygit2.Repository, keep: set[str] | frozenset[str] =
             repo.references.delete(name)
             deleted += 1
     return deleted
+
+
+def _checkpoint_refs(repo: pygit2.Repository) -> list[tuple[str, pygit2.Oid | str]]:
+    return [(name, repo.references[name].target) for name in list(repo.references)
+            if name.startswith(REF_PREFIX)]
+
+
+def _restore(repo: pygit2.Repository, before: dict[str, pygit2.Oid | str]) -> None:
+    """Put the checkpoint refs back to ``before``: new ones deleted first (that frees space),
+    then changed or deleted ones set again."""
+    now = dict(_checkpoint_refs(repo))
+    for name in now.keys() - before.keys():
+        repo.references.delete(name)
+    for name, target in before.items():
+        if now.get(name) != target:
+            repo.references.create(name, target, force=True)

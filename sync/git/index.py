@@ -6,6 +6,7 @@ modified", what ``git diff`` shows as a combined diff and what ``git mergetool``
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 from collections.abc import Callable, Iterable, Sequence
@@ -14,6 +15,7 @@ from pathlib import Path
 
 import pygit2
 
+from sync.errors import disk_faults
 from sync.git.trees import Entry
 
 
@@ -36,7 +38,7 @@ def stage(repo: pygit2.Repository, written: Iterable[str], removed: Iterable[str
     for path in written:
         _drop_conflict(index, path)
         index.add(path)  # reads the file: the entry gets real stat data, so status stays fast
-    index.write()
+    _write(repo, index)
 
 
 def stage_known(repo: pygit2.Repository, written: Iterable[tuple[str, Entry]],
@@ -78,7 +80,7 @@ def stage_known(repo: pygit2.Repository, written: Iterable[tuple[str, Entry]],
         done += 1
         if progress is not None and done % 256 == 0:
             progress(256)
-    index.write()
+    _write(repo, index)
     if progress is not None and done % 256:
         progress(done % 256)
 
@@ -92,7 +94,7 @@ def record_conflicts(repo: pygit2.Repository, conflicts: Iterable[Unmerged]) -> 
         index.add_conflict(_entry(conflict.path, conflict.base),
                            _entry(conflict.path, conflict.ours),
                            _entry(conflict.path, conflict.theirs))
-    index.write()
+    _write(repo, index)
 
 
 def tracked_paths(repo: pygit2.Repository) -> set[str]:
@@ -140,8 +142,7 @@ def save(repo: pygit2.Repository, destination: Path) -> bool:
     if not source.exists():
         return False
     temporary = destination.with_name(destination.name + ".tmp")
-    shutil.copyfile(source, temporary)
-    os.replace(temporary, destination)
+    _copy(source, temporary, destination)
     return True
 
 
@@ -151,9 +152,25 @@ def restore(repo: pygit2.Repository, saved: Path | None) -> None:
     if saved is None:
         target.unlink(missing_ok=True)
         return
-    temporary = Path(repo.path) / "index.simapp-sync.tmp"
-    shutil.copyfile(saved, temporary)
-    os.replace(temporary, target)
+    _copy(saved, Path(repo.path) / "index.simapp-sync.tmp", target)
+
+
+def _copy(source: Path, temporary: Path, target: Path) -> None:
+    """Copy ``source`` to ``target`` through ``temporary`` (removed when that fails)."""
+    try:
+        with disk_faults("writing", target):
+            shutil.copyfile(source, temporary)
+            os.replace(temporary, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            temporary.unlink()
+        raise
+
+
+def _write(repo: pygit2.Repository, index: pygit2.Index) -> None:
+    """Write the index (libgit2 writes ``index.lock`` and renames it; gone on failure)."""
+    with disk_faults("writing", Path(repo.path) / "index"):
+        index.write()
 
 
 def _entry(path: str, entry: Entry | None) -> pygit2.IndexEntry | None:

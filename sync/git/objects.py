@@ -30,13 +30,14 @@ try:
 except ImportError:  # pragma: no cover - isal is a dependency; stay correct without it
     import zlib as deflate  # type: ignore[no-redef]
 
-from sync.errors import ImageError
+from sync.errors import ImageError, disk_faults
 from sync.filetree import Leaf, Tree
 
 CHUNK = 1 << 20
 LOOSE_COMPRESSION = 1
 IN_MEMORY_LIMIT = 16 << 20  # larger files are hashed and compressed as they stream by
 IN_FLIGHT_LIMIT = 64 << 20  # bytes queued for compression at most: bounds peak memory
+WRITING_OBJECTS = "writing git objects to"
 
 
 class ObjectWriter:
@@ -134,9 +135,10 @@ class ObjectWriter:
         """
         digest = hashlib.sha1(b"blob %d\0" % size)
         compressor = deflate.compressobj(LOOSE_COMPRESSION)
-        handle, temp_name = tempfile.mkstemp(dir=self.objects_dir, prefix="tmp_obj_")
+        with disk_faults(WRITING_OBJECTS, self.objects_dir):
+            handle, temp_name = tempfile.mkstemp(dir=self.objects_dir, prefix="tmp_obj_")
         try:
-            with os.fdopen(handle, "wb") as out:
+            with disk_faults(WRITING_OBJECTS, self.objects_dir), os.fdopen(handle, "wb") as out:
                 out.write(compressor.compress(b"blob %d\0" % size))
                 remaining = size
                 while remaining:
@@ -149,36 +151,47 @@ class ObjectWriter:
                 out.write(compressor.flush())
             oid = digest.hexdigest()
             if self._is_new(oid):
-                self._install(temp_name, oid)
+                with disk_faults(WRITING_OBJECTS, self.objects_dir):
+                    _install(self.objects_dir, temp_name, oid)
                 self.written += 1
             else:
                 os.unlink(temp_name)
             return oid
         except BaseException:
-            with contextlib.suppress(FileNotFoundError):
+            with contextlib.suppress(OSError):
                 os.unlink(temp_name)
             raise
 
-    def _install(self, temp_name: str, oid: str) -> None:
-        """Move a finished temporary object file to its final, read-only place."""
-        folder = self.objects_dir / oid[:2]
-        folder.mkdir(exist_ok=True)
-        os.chmod(temp_name, 0o444)
-        os.replace(temp_name, folder / oid[2:])
-
     def _write_loose(self, oid: str, data: bytes) -> None:
-        compressor = deflate.compressobj(LOOSE_COMPRESSION)
-        handle, temp_name = tempfile.mkstemp(dir=self.objects_dir, prefix="tmp_obj_")
+        write_loose_blob(self.objects_dir, oid, data)
+
+
+def write_loose_blob(objects_dir: Path, oid: str, data: bytes) -> None:
+    """Write blob ``oid`` (``data``) as a loose object: temporary file, then renamed into place.
+
+    A disk fault is a ``DiskFault`` naming the object folder, the temporary file removed.
+    """
+    compressor = deflate.compressobj(LOOSE_COMPRESSION)
+    with disk_faults(WRITING_OBJECTS, objects_dir):
+        handle, temp_name = tempfile.mkstemp(dir=objects_dir, prefix="tmp_obj_")
         try:
             with os.fdopen(handle, "wb") as out:
                 out.write(compressor.compress(b"blob %d\0" % len(data)))
                 out.write(compressor.compress(data))
                 out.write(compressor.flush())
-            self._install(temp_name, oid)
+            _install(objects_dir, temp_name, oid)
         except BaseException:
-            with contextlib.suppress(FileNotFoundError):
+            with contextlib.suppress(OSError):
                 os.unlink(temp_name)
             raise
+
+
+def _install(objects_dir: Path, temp_name: str, oid: str) -> None:
+    """Move a finished temporary object file to its final, read-only place."""
+    folder = objects_dir / oid[:2]
+    folder.mkdir(exist_ok=True)
+    os.chmod(temp_name, 0o444)
+    os.replace(temp_name, folder / oid[2:])
 
 
 def has_object(repo: pygit2.Repository, oid: str) -> bool:

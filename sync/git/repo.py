@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pygit2
 
-from sync.errors import GitError
+from sync.errors import GitError, as_disk_fault, disk_faults
 
 ZERO_OID = "0" * 40
 
@@ -154,8 +154,9 @@ def signature(repo: pygit2.Repository) -> pygit2.Signature:
 def create_commit(repo: pygit2.Repository, tree: str, parents: list[str], message: str) -> str:
     """Write a commit object without moving any ref; returns its id."""
     who = signature(repo)
-    oid = repo.create_commit(None, who, who, message, pygit2.Oid(hex=tree),
-                             [pygit2.Oid(hex=parent) for parent in parents])
+    with disk_faults("writing git objects to", git_dir(repo) / "objects"):
+        oid = repo.create_commit(None, who, who, message, pygit2.Oid(hex=tree),
+                                 [pygit2.Oid(hex=parent) for parent in parents])
     return str(oid)
 
 
@@ -180,9 +181,28 @@ def move_branch(repo: pygit2.Repository, branch: str, new: str, expected_old: st
                     f"(expected {expected_old or 'no branch'}, found {current_target}); "
                     "nothing was changed", hint="run the command again")
             transaction.set_target(name, new, message=reflog_message)
-    except pygit2.GitError as error:
+    except (pygit2.GitError, OSError) as error:
+        fault = as_disk_fault(error, "updating", name)
+        if fault is not None:  # the transaction wrote nothing: the ref lock is gone with it
+            raise fault from None
+        if not isinstance(error, pygit2.GitError):
+            raise
         raise GitError(f"cannot update branch {branch!r}: {error}",
                        hint="another git process may hold the ref lock; retry") from None
+
+
+def put_back_branch(repo: pygit2.Repository, branch: str, moved_to: str,
+                    old: str | None) -> None:
+    """Undo ``move_branch(branch, moved_to, old)``: back to ``old``, or deleted when it was
+    created (its reflog with it), unless someone else moved it since."""
+    name = branch_ref(branch)
+    current = repo.references.get(name)
+    if current is None or str(current.target) != moved_to:
+        return
+    if old is None:
+        current.delete()
+    else:
+        move_branch(repo, branch, old, moved_to, reflog_message="simapp-sync: undo a failed pull")
 
 
 def trailers(message: str) -> dict[str, str]:

@@ -12,6 +12,7 @@ import hashlib
 import os
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import pygit2
 
@@ -20,7 +21,7 @@ try:
 except ImportError:  # pragma: no cover - isal is a dependency; stay correct without it
     import zlib  # type: ignore[no-redef]
 
-from sync.git.objects import blob_id
+from sync.git.objects import blob_id, write_loose_blob
 
 MODE_TREE = 0o040000
 LARGE_BLOB = 1 << 20
@@ -161,11 +162,14 @@ def write_blob(repo: pygit2.Repository, data: bytes) -> str:
     oid = blob_id(data)
     if pygit2.Oid(hex=oid) not in repo.odb:
         if len(data) > LARGE_BLOB:  # libgit2's deflate is slow on large content: ISA-L's
-            from sync.git.objects import ObjectWriter
-            with ObjectWriter(repo, workers=1) as writer:
-                writer.write_bytes(data)
+            write_loose_blob(Path(repo.path) / "objects", oid, data)
         else:
-            repo.create_blob(data)
+            try:
+                repo.create_blob(data)
+            except (pygit2.GitError, OSError):
+                # libgit2 may fail a write without saying why (a full disk reads "no error"):
+                # our own writer says it, as a DiskFault, or succeeds
+                write_loose_blob(Path(repo.path) / "objects", oid, data)
     return oid
 
 

@@ -21,7 +21,7 @@ from pathlib import Path
 import pygit2
 from pygit2.enums import FileStatus
 
-from sync.errors import GitError
+from sync.errors import GitError, disk_faults
 from sync.git.trees import Entry, empty_tree, read_blob, update_tree, write_blob
 from sync.untrusted import shown_path
 
@@ -279,7 +279,8 @@ class _Folders:
             return False
         if stat.S_ISDIR(info.st_mode):
             return False  # not a file we wrote: leave it alone
-        os.unlink(name, dir_fd=fd)
+        with disk_faults("removing", path):
+            os.unlink(name, dir_fd=fd)
         return True
 
     def prune(self, folders: set[str], roots: Sequence[str]) -> None:
@@ -302,23 +303,27 @@ class _Folders:
             os.close(self.fds.pop(key))
 
     def write_file(self, path: str, mode: int, data: Data) -> None:
+        """Write ``path`` under a temporary name, then rename it into place; a disk fault is a
+        ``DiskFault`` naming ``path``, the temporary file removed."""
         parent, _, name = path.rpartition("/")
-        fd = self.folder(parent, create=True)
+        with disk_faults("writing", path):
+            fd = self.folder(parent, create=True)
         assert fd is not None
         temp = f".{name[:180]}.{os.getpid()}.{next(_counter)}{TEMP_SUFFIX}"
-        if mode == MODE_SYMLINK:
-            os.symlink(os.fsdecode(data if isinstance(data, bytes) else b"".join(data)), temp,
-                       dir_fd=fd)
-        else:
-            permissions = 0o777 if mode == MODE_EXECUTABLE else 0o666
-            out = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
-                          | os.O_CLOEXEC, permissions, dir_fd=fd)
-            with os.fdopen(out, "wb") as handle:
-                handle.writelines((data,) if isinstance(data, bytes) else data)
         try:
-            self._rename(temp, name, fd, path)
+            with disk_faults("writing", path):
+                if mode == MODE_SYMLINK:
+                    os.symlink(os.fsdecode(data if isinstance(data, bytes) else b"".join(data)),
+                               temp, dir_fd=fd)
+                else:
+                    permissions = 0o777 if mode == MODE_EXECUTABLE else 0o666
+                    out = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
+                                  | os.O_CLOEXEC, permissions, dir_fd=fd)
+                    with os.fdopen(out, "wb") as handle:
+                        handle.writelines((data,) if isinstance(data, bytes) else data)
+                self._rename(temp, name, fd, path)
         except BaseException:
-            with contextlib.suppress(FileNotFoundError):
+            with contextlib.suppress(OSError):  # gone, or the folder is read-only
                 os.unlink(temp, dir_fd=fd)
             raise
 

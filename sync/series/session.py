@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from sync import program
-from sync.errors import GitError
+from sync.errors import DiskFault, GitError
 from sync.git import Commit, Repository, worktree
 from sync.git import index as gitindex
 from sync.git import repo as gitrepo
@@ -40,6 +40,7 @@ from sync.git.trees import (
     write_blob,
 )
 from sync.series import guard
+from sync.series import state as saved
 from sync.series.display import Bars, Display, Quiet  # noqa: F401 - Quiet: re-exported
 from sync.series.engine import PatchReport, Rebase, Stop, upstream_renames
 from sync.series.load import PATCHES, SERIES, LoadedSeries, SeriesPatch, load_series
@@ -114,7 +115,14 @@ class RebaseSession:
                             backup_tree=snap.tree, had_index=False, fuzz=fuzz,
                             drop_merged=drop_merged, untracked=sorted(snap.untracked),
                             rules_off=sorted(rules.off))
-        return self._drive(engine, 0, state, series, result, snap.tree)
+        try:
+            return self._drive(engine, 0, state, series, result, snap.tree)
+        except DiskFault as fault:  # put back what was written (abort), or say how to
+            try:
+                self.abort() if self.store.exists() else self.store.clear()
+            except Exception as error:
+                raise DiskFault(fault.message, hint=saved.not_undone_hint(error)) from error
+            raise DiskFault(fault.message, hint=saved.undone_hint()) from fault.__cause__
 
     def _onto(self, onto: str | None) -> Commit:
         if onto is None:
@@ -320,12 +328,13 @@ class RebaseSession:
                                [state.written_tree, state.final_tree])
         if state.phase in ("finishing", "stopping"):  # a crash while writing: write it again
             result.reports = [_report_from(self.repo, record) for record in state.reports]
-            if state.phase == "finishing":
-                self._complete(state, snap.tree, result, None)
-            else:
-                self._write_stop(state, snap.tree, None)
-                assert state.stopped is not None
-                result.stopped = state.stopped.report()
+            with saved.still_in_progress():
+                if state.phase == "finishing":
+                    self._complete(state, snap.tree, result, None)
+                else:
+                    self._write_stop(state, snap.tree, None)
+                    assert state.stopped is not None
+                    result.stopped = state.stopped.report()
             return result
         backup = TreeSource(self.repo, state.backup_tree)
         loaded = self._read_series(backup)
@@ -349,7 +358,8 @@ class RebaseSession:
             result.left_untracked = sorted(set(snap.untracked) & self.kept
                                            - set(state.untracked))
             engine.resolve(state.stopped_at, resolution)
-        return self._drive(engine, state.stopped_at + 1, state, series, result, snap.tree)
+        with saved.still_in_progress():
+            return self._drive(engine, state.stopped_at + 1, state, series, result, snap.tree)
 
     def _renames(self, state: RebaseState,
                  patches: Sequence[SeriesPatch]) -> Mapping[str, str]:
@@ -399,8 +409,9 @@ class RebaseSession:
         snap = worktree.snapshot(self.repo, self.roots)
         self.kept = guard.keep(self.repo, snap, state.untracked,
                                [state.written_tree, state.final_tree])
-        report = self._write(snap.tree, state.backup_tree, None)[0]
-        gitindex.restore(self.repo, self.store.index_backup if state.had_index else None)
+        with saved.still_in_progress():
+            report = self._write(snap.tree, state.backup_tree, None)[0]
+            gitindex.restore(self.repo, self.store.index_backup if state.had_index else None)
         self.store.clear()
         return Outcome("abort", onto=state.onto, base=state.base, aborted=True,
                       written=len(report.written), removed=len(report.removed))

@@ -20,12 +20,14 @@ import contextlib
 import json
 import os
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from sync import program
-from sync.errors import GitError, RebaseInProgress
+from sync.errors import RETRY, DiskFault, GitError, RebaseInProgress, disk_faults
 from sync.series.engine import PatchReport
 from sync.series.outcome import Status
 
@@ -39,6 +41,32 @@ def in_progress_hint() -> str:
     """What to do about a stopped rebase, spelled the way the user runs us."""
     return (f"finish it with `{program.command('rebase-patches --continue')}` (or --skip), "
             f"or undo it with `{program.command('rebase-patches --abort')}`, then try again")
+
+
+def undone_hint() -> str:
+    """A rebase that met a disk fault and put everything back."""
+    return f"{RETRY}; nothing was changed (what the rebase had written was put back)"
+
+
+def not_undone_hint(error: BaseException) -> str:
+    """A rebase that met a disk fault and could not put everything back either."""
+    return (f"the rebase could not be undone ({error}); free some space, then "
+            f"`{program.command('rebase-patches --abort')}` puts the targets, patches/ and the "
+            "index back as they were")
+
+
+@contextmanager
+def still_in_progress() -> Iterator[None]:
+    """A disk fault while a stopped rebase goes on (or is aborted): its state stays, and the
+    hint says how to go on once there is space."""
+    try:
+        yield
+    except DiskFault as fault:
+        raise DiskFault(fault.message, hint=(
+            f"{RETRY}: the rebase is still in progress; then run "
+            f"`{program.command('rebase-patches --continue')}` (or --skip) again, or "
+            f"`{program.command('rebase-patches --abort')}` to put everything back as it was "
+            "before it started")) from fault.__cause__
 
 
 Side = tuple[int, str]  # (git mode, blob id)
@@ -166,17 +194,25 @@ class StateStore:
             raise _unreadable(path, f"{type(error).__name__}: {error}") from None
 
     def save(self, state: RebaseState) -> None:
-        self.prepare()
+        """Replace the state document atomically; on a disk fault (``DiskFault``) the
+        previous document stays and no temporary file is left."""
         path = self.folder / STATE_FILE
         temporary = path.with_name(STATE_FILE + ".tmp")
         # json.dumps, not json.dump: only the former uses the C encoder (a long series' state
         # is thousands of records)
         text = json.dumps(_document(state), separators=(",", ":"))
-        with open(temporary, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)
+        try:
+            with disk_faults("writing", path):
+                self.prepare()
+                with open(temporary, "w", encoding="utf-8") as handle:
+                    handle.write(text)
+                    handle.flush()
+                    os.fsync(handle.fileno())
+                os.replace(temporary, path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                temporary.unlink()
+            raise
         with contextlib.suppress(OSError):  # make the rename itself durable where we can
             folder_fd = os.open(self.folder, os.O_RDONLY | os.O_DIRECTORY)
             try:
@@ -188,6 +224,8 @@ class StateStore:
         """Forget the rebase: first the state document (the commit point), then the rest."""
         (self.folder / STATE_FILE).unlink(missing_ok=True)
         shutil.rmtree(self.folder, ignore_errors=True)
+        with contextlib.suppress(OSError):  # .git/simapp-sync too, unless something else is in it
+            self.folder.parent.rmdir()
 
 
 def _unreadable(path: Path, why: str) -> GitError:

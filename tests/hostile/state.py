@@ -11,7 +11,8 @@ from pathlib import Path
 def snapshot(project: Path) -> dict[str, str]:
     """Every ref, the index's hash, the work tree's status and the .git entries besides objects."""
     def git(*args: str) -> str:
-        return subprocess.run(["git", "-C", str(project), *args], check=True,
+        # --no-optional-locks: `git status` must not refresh (rewrite) the index it compares
+        return subprocess.run(["git", "--no-optional-locks", "-C", str(project), *args], check=True,
                               capture_output=True, text=True).stdout
 
     index = project / ".git" / "index"
