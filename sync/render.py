@@ -12,10 +12,12 @@ Where the output goes (documented in the README):
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import json
 import os
 import re
+import stat
 import tempfile
 import traceback
 from collections.abc import Iterable, Mapping
@@ -27,7 +29,7 @@ from typing import Any
 import jinja2
 
 from sync.config.variants import Variant
-from sync.errors import RenderError
+from sync.errors import RETRY, DiskFault, RenderError, SyncError, disk_faults
 from sync.untrusted import control_character, symlinked_folder
 from sync.upstream import Upstream
 
@@ -236,20 +238,45 @@ def write_files(root: Path, files: Iterable[RenderedFile]) -> list[tuple[str, bo
     """Write each output atomically (temp file + rename); returns (path, changed) pairs.
 
     Unchanged files are left alone, so their modification time stays meaningful to make-like
-    tools and editors.
+    tools and editors. A disk fault (``DiskFault``) puts back the files already replaced, so
+    the outputs stay all old or all new.
     """
     results: list[tuple[str, bool]] = []
-    for rendered in files:
-        path = root / rendered.path
-        refuse_symlinked_folders(root, rendered.path)
-        try:
-            unchanged = path.read_text(encoding="utf-8") == rendered.text
-        except (OSError, UnicodeDecodeError):
-            unchanged = False
-        if not unchanged:
-            atomic_write(path, rendered.text.encode("utf-8"))
-        results.append((rendered.path, not unchanged))
+    replaced: list[tuple[Path, bytes | None, int]] = []  # path, what it held, its mode
+    try:
+        for rendered in files:
+            path = root / rendered.path
+            refuse_symlinked_folders(root, rendered.path)
+            try:
+                old = path.read_bytes()
+            except OSError:
+                old = None
+            unchanged = old == rendered.text.encode("utf-8")
+            if not unchanged:
+                mode = stat.S_IMODE(path.stat().st_mode) if old is not None else 0o644
+                atomic_write(path, rendered.text.encode("utf-8"), name=rendered.path)
+                replaced.append((path, old, mode))
+            results.append((rendered.path, not unchanged))
+    except DiskFault as fault:
+        raise _put_back(replaced, fault) from fault.__cause__
     return results
+
+
+def _put_back(replaced: list[tuple[Path, bytes | None, int]], fault: DiskFault) -> DiskFault:
+    """Restore what ``write_files`` replaced before ``fault``; the fault, saying how it ended."""
+    left: list[str] = []
+    for path, old, mode in reversed(replaced):
+        try:
+            if old is None:
+                path.unlink()
+            else:
+                atomic_write(path, old, mode)
+        except (OSError, SyncError):
+            left.append(str(path))
+    if left:
+        return DiskFault(fault.message, hint=f"{RETRY}; these were rendered anew and could not "
+                                             f"be put back: {', '.join(left)}")
+    return fault
 
 
 def refuse_symlinked_folders(root: Path, relative: str) -> None:
@@ -261,23 +288,30 @@ def refuse_symlinked_folders(root: Path, relative: str) -> None:
                           hint=f"replace {linked} with a real folder, then render again")
 
 
-def atomic_write(path: Path, data: bytes, mode: int = 0o644) -> None:
-    """Replace ``path`` with ``data`` so that readers see the old or the new file, never half."""
+def atomic_write(path: Path, data: bytes, mode: int = 0o644, *, name: str | None = None) -> None:
+    """Replace ``path`` with ``data`` so that readers see the old or the new file, never half.
+
+    A disk fault is a ``DiskFault`` naming ``name`` (default: ``path``); no temporary file is
+    left.
+    """
     if path.is_symlink():  # never write through a link into somewhere else
         raise RenderError(f"{path}: is a symbolic link; refusing to write through it",
                           hint="remove the link, then render again")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            stream.write(data)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.chmod(temporary, mode)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    with disk_faults("writing", name or path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp",
+                                             dir=path.parent)
+        try:
+            with os.fdopen(handle, "wb") as stream:
+                stream.write(data)
+                stream.flush()
+                os.fsync(stream.fileno())
+            os.chmod(temporary, mode)
+            os.replace(temporary, path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(temporary)
+            raise
 
 
 class UndefinedName(jinja2.UndefinedError):

@@ -14,7 +14,7 @@ from rich.text import Text
 
 from sync import program
 from sync.config.manifest import MANIFEST_NAME
-from sync.errors import CheckFailed
+from sync.errors import CheckFailed, disk_faults
 from sync.render import (
     BAKE_NAME,
     TEMPLATE_NAME,
@@ -68,7 +68,8 @@ def render(workspace: Workspace, ui: UI, *, names: list[str] | None = None,
         results = write_files(root, rendering.files)
         if prune:
             for orphan in undeclared:
-                (root / orphan.path).unlink()
+                with disk_faults("removing", orphan.path):
+                    (root / orphan.path).unlink()
     if not prune:
         for orphan in undeclared:
             ui.warn(f"{orphan.path}: an orphan (rendered earlier; its variant is no longer "

@@ -8,12 +8,13 @@ as ``sync.git.diff`` produces it (so a later rebase rewrites nothing that did no
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from sync import program
-from sync.errors import PatchError
+from sync.errors import DiskFault, PatchError
 from sync.git import Repository, worktree
 from sync.git.diff import diff_text
 from sync.git.trees import Entry, TreeSource, update_tree, write_blob
@@ -142,7 +143,13 @@ def capture_patch(repo: Repository, loaded: LoadedSeries, tree: str,
         files.append(worktree.Change(f"{PATCHES}/{item.entry.name}",
                                      Entry(MODE_FILE, write_blob(repo, item.patch.text))))
     files.append(worktree.Change(SERIES, Entry(MODE_FILE, write_blob(repo, series.format()))))
-    worktree.write_changes(repo, files, (PATCHES,))
+    try:
+        worktree.write_changes(repo, files, (PATCHES,))
+    except DiskFault:  # the series is written last: remove the new patch files written before
+        with contextlib.suppress(Exception):
+            worktree.write_changes(repo, [worktree.Change(change.path, None)
+                                          for change in files[:-1]], (PATCHES,))
+        raise
     first = len(loaded.patches) + 1
     return tuple(Captured(item.entry.name, shown, item.patch, first + offset)
                  for offset, (item, shown) in enumerate(zip(captured, subjects, strict=True)))
