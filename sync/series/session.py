@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from sync import program
-from sync.errors import DiskFault, GitError
+from sync.errors import GitError
 from sync.git import Commit, Repository, worktree
 from sync.git import index as gitindex
 from sync.git import repo as gitrepo
@@ -115,14 +115,8 @@ class RebaseSession:
                             backup_tree=snap.tree, had_index=False, fuzz=fuzz,
                             drop_merged=drop_merged, untracked=sorted(snap.untracked),
                             rules_off=sorted(rules.off))
-        try:
+        with saved.undone_on_disk_fault(self.store, self.abort):
             return self._drive(engine, 0, state, series, result, snap.tree)
-        except DiskFault as fault:  # put back what was written (abort), or say how to
-            try:
-                self.abort() if self.store.exists() else self.store.clear()
-            except Exception as error:
-                raise DiskFault(fault.message, hint=saved.not_undone_hint(error)) from error
-            raise DiskFault(fault.message, hint=saved.undone_hint()) from fault.__cause__
 
     def _onto(self, onto: str | None) -> Commit:
         if onto is None:
@@ -318,6 +312,7 @@ class RebaseSession:
                            hint=f"start one with `{program.command('rebase-patches')}`")
         return state
 
+    @saved.still_in_progress()
     def resume(self, *, skip: bool) -> Outcome:
         state = self._load()
         self.fresh = False
@@ -328,13 +323,12 @@ class RebaseSession:
                                [state.written_tree, state.final_tree])
         if state.phase in ("finishing", "stopping"):  # a crash while writing: write it again
             result.reports = [_report_from(self.repo, record) for record in state.reports]
-            with saved.still_in_progress():
-                if state.phase == "finishing":
-                    self._complete(state, snap.tree, result, None)
-                else:
-                    self._write_stop(state, snap.tree, None)
-                    assert state.stopped is not None
-                    result.stopped = state.stopped.report()
+            if state.phase == "finishing":
+                self._complete(state, snap.tree, result, None)
+            else:
+                self._write_stop(state, snap.tree, None)
+                assert state.stopped is not None
+                result.stopped = state.stopped.report()
             return result
         backup = TreeSource(self.repo, state.backup_tree)
         loaded = self._read_series(backup)
@@ -358,8 +352,7 @@ class RebaseSession:
             result.left_untracked = sorted(set(snap.untracked) & self.kept
                                            - set(state.untracked))
             engine.resolve(state.stopped_at, resolution)
-        with saved.still_in_progress():
-            return self._drive(engine, state.stopped_at + 1, state, series, result, snap.tree)
+        return self._drive(engine, state.stopped_at + 1, state, series, result, snap.tree)
 
     def _renames(self, state: RebaseState,
                  patches: Sequence[SeriesPatch]) -> Mapping[str, str]:
@@ -403,15 +396,15 @@ class RebaseSession:
             for change in changes if change.path not in self.kept}
 
     # --- abort -------------------------------------------------------------------------------
+    @saved.still_in_progress()
     def abort(self) -> Outcome:
         state = self._load()
         self.fresh = False
         snap = worktree.snapshot(self.repo, self.roots)
         self.kept = guard.keep(self.repo, snap, state.untracked,
                                [state.written_tree, state.final_tree])
-        with saved.still_in_progress():
-            report = self._write(snap.tree, state.backup_tree, None)[0]
-            gitindex.restore(self.repo, self.store.index_backup if state.had_index else None)
+        report = self._write(snap.tree, state.backup_tree, None)[0]
+        gitindex.restore(self.repo, self.store.index_backup if state.had_index else None)
         self.store.clear()
         return Outcome("abort", onto=state.onto, base=state.base, aborted=True,
                       written=len(report.written), removed=len(report.removed))

@@ -20,7 +20,7 @@ import contextlib
 import json
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -53,6 +53,20 @@ def not_undone_hint(error: BaseException) -> str:
     return (f"the rebase could not be undone ({error}); free some space, then "
             f"`{program.command('rebase-patches --abort')}` puts the targets, patches/ and the "
             "index back as they were")
+
+
+@contextmanager
+def undone_on_disk_fault(store: StateStore, abort: Callable[[], object]) -> Iterator[None]:
+    """A disk fault while a rebase starts: ``abort`` puts back what it wrote once its state is
+    saved (before that, forgetting the state is enough), or the hint says how to."""
+    try:
+        yield
+    except DiskFault as fault:
+        try:
+            abort() if store.exists() else store.clear()
+        except Exception as error:
+            raise DiskFault(fault.message, hint=not_undone_hint(error)) from error
+        raise DiskFault(fault.message, hint=undone_hint()) from fault.__cause__
 
 
 @contextmanager
