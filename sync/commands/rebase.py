@@ -21,6 +21,7 @@ from sync.series.engine import PatchReport
 from sync.series.outcome import Status
 from sync.series.resolve import ALL_RULES, RULES, RuleSet
 from sync.series.session import Outcome
+from sync.series.state import still_in_progress
 from sync.ui import UI, ConsoleDisplay, short_oid
 from sync.untrusted import shown_path
 from sync.workspace import Workspace
@@ -112,10 +113,10 @@ def rebase_patches(workspace: Workspace, ui: UI, *, onto: str | None = None, fuz
         if action == "start":
             outcome = session.start(onto, fuzz=fuzz, drop_merged=drop_merged, force=force,
                                     rules=rules)
-        elif action == "abort":
-            outcome = session.abort()
-        else:
-            outcome = session.resume(skip=action == "skip")
+        else:  # a disk fault leaves the rebase in progress, and the hint says so
+            with still_in_progress():
+                outcome = session.abort() if action == "abort" else \
+                    session.resume(skip=action == "skip")
     ui.emit_json(outcome_json(outcome, time.monotonic() - started))
     _report(outcome, ui, workspace.manifest.targets)
     return 1 if outcome.stopped else 0

@@ -312,7 +312,6 @@ class RebaseSession:
                            hint=f"start one with `{program.command('rebase-patches')}`")
         return state
 
-    @saved.still_in_progress()
     def resume(self, *, skip: bool) -> Outcome:
         state = self._load()
         self.fresh = False
@@ -396,7 +395,6 @@ class RebaseSession:
             for change in changes if change.path not in self.kept}
 
     # --- abort -------------------------------------------------------------------------------
-    @saved.still_in_progress()
     def abort(self) -> Outcome:
         state = self._load()
         self.fresh = False
