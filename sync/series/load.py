@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from sync import program
 from sync.errors import PatchError
-from sync.git.trees import TreeSource
+from sync.git.trees import TreeSource, read_blob_at
 from sync.series.model import Patch
 from sync.series.parse import parse_patch
 from sync.series.seriesfile import Series, SeriesEntry, empty_series, parse_series
@@ -91,13 +91,14 @@ class LoadedSeries:
                               f"the series has: {known}")
 
 
-def load_series(source: TreeSource, targets: Sequence[str], *,
-                lazy: bool = False) -> LoadedSeries:
+def load_series(source: TreeSource, targets: Sequence[str], *, lazy: bool = False,
+                workdir: str | None = None) -> LoadedSeries:
     """Parse the series file and every patch it names; paths are confined to ``targets``.
 
     A missing series file is an empty series; a missing patch file is a PatchError naming the
     series line. ``lazy``: each patch is read and parsed only when first used (a malformed one
-    is then an error when the rebase reaches it, still before anything is written).
+    is then an error when the rebase reaches it, still before anything is written), from the
+    work tree at ``workdir`` when its file there is the one in ``source`` (checked by id).
     """
     entry = source.entry(SERIES)
     if entry is None:
@@ -112,7 +113,8 @@ def load_series(source: TreeSource, targets: Sequence[str], *,
             raise PatchError(f"{SERIES}:{item.line}: {item.name}: no such patch file in "
                              f"{PATCHES}/", hint="restore the file or remove its line")
         if lazy:
-            patches.append(SeriesPatch(item, read=_reader(source, found.oid), targets=targets))
+            patches.append(SeriesPatch(item, read=_reader(source, found.oid, workdir, item.name),
+                                       targets=targets))
             continue
         patch = parse_patch(source.read(found.oid), f"{PATCHES}/{item.name}",
                             strip=item.strip, targets=targets)
@@ -120,5 +122,9 @@ def load_series(source: TreeSource, targets: Sequence[str], *,
     return LoadedSeries(series, tuple(patches), found=True)
 
 
-def _reader(source: TreeSource, oid: str) -> Callable[[], bytes]:
-    return lambda: source.read(oid)
+def _reader(source: TreeSource, oid: str, workdir: str | None,
+            name: str) -> Callable[[], bytes]:
+    if not workdir or "/" in name or name in (".", ".."):
+        return lambda: source.read(oid)
+    path = os.path.join(workdir, PATCHES, name)
+    return lambda: read_blob_at(source.repo, oid, path)

@@ -293,14 +293,17 @@ class _Parser:
         after: list[bytes] = []
         kinds = bytearray()  # b" ", b"-" or b"+" per body line
         old_left, new_left = old_count, new_count
-        lines, index, total = self.lines, self.i, len(self.lines)
+        index, total = self.i, len(self.lines)
+        window, first = self.lines.window(index)  # the lines in hand, read without a call each
         markers = False
-        while old_left or new_left or (index < total and lines[index][:1] == b"\\"):
+        while old_left or new_left or (index < total and self.lines[index][:1] == b"\\"):
             if index >= total:
                 self.i = index
                 raise self.error(index - 1, f"malformed hunk at line {start + 1}: the patch "
                                  f"ends {old_left} preimage / {new_left} postimage lines early")
-            line = lines[index]
+            if index - first >= len(window):
+                window, first = self.lines.window(index)
+            line = window[index - first]
             kind = line[0] if line else 0
             if kind == 0x0A or line == b"\r\n":  # an empty context line whose space was lost
                 kind, line = 0x20, b" " + line

@@ -131,7 +131,8 @@ class RebaseSession:
         return found
 
     def _read_series(self, disk: TreeSource) -> LoadedSeries:
-        loaded = load_series(disk, self.targets, lazy=True)  # parsed as the engine reaches them
+        loaded = load_series(disk, self.targets, lazy=True,  # parsed as the engine reaches them
+                             workdir=worktree.workdir(self.repo))
         if not loaded.found:
             self.display.warn(f"{SERIES}: not found; treating the series as empty")
         return loaded

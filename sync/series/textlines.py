@@ -47,6 +47,14 @@ class Lines:
             return self._lines[index - first]
         return self._find(index)[0]
 
+    def window(self, index: int) -> tuple[list[bytes], int]:
+        """The lines in hand from line ``index`` on, and the index of the list's first line
+        (``index`` past the end: an empty list)."""
+        if index >= self.total:
+            return [], index
+        _line, window, first, _start = self._find(index)
+        return window, first
+
     def offset(self, index: int) -> int:
         """Byte offset in ``data`` where line ``index`` starts (``len(data)`` past the end)."""
         if index >= self.total:

@@ -57,4 +57,4 @@ def test_a_grouped_mail_is_refreshed_in_memory_about_its_own_size(tmp_path: Path
     written = (top / "patches" / "0001-textures.patch").read_bytes()
     assert written.count(b"GIT binary patch") == FILES - 4
     assert all((top / path).read_bytes() == data for path, data in new.items())
-    assert peak_mb < 70 + 1.5 * mail_mb, f"peak RSS {peak_mb:.0f} MB for a {mail_mb:.0f} MB mail"
+    assert peak_mb < 60 + 1.25 * mail_mb, f"peak RSS {peak_mb:.0f} MB for a {mail_mb:.0f} MB mail"
