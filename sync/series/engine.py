@@ -114,6 +114,9 @@ class Rebase:
     renames: Mapping[str, str] = field(default_factory=dict)  # see ``upstream_renames``
     reports: list[PatchReport] = field(default_factory=list)
     rules: RuleSet = RuleSet()
+    # told which phase patch N is in ("parsing", "applying", "refreshing"...): a 100 MB patch
+    # takes seconds, and its progress is shown within it
+    phase: Callable[[int, str], None] = field(default=lambda _index, _what: None)
 
     def run(self, start: int = 0,
             progress: Callable[[int, SeriesPatch], None] | None = None) -> Stop | None:
@@ -132,13 +135,19 @@ class Rebase:
 
     def step(self, index: int) -> Stop | None:
         item = self.patches[index]
-        old_outcome = self._advance_old(item.patch)
+        self.phase(index, "parsing")
+        patch = item.patch
+        if self.old is not None:
+            self.phase(index, "applying to the recorded base")
+        old_outcome = self._advance_old(patch)
+        self.phase(index, "applying")
         options = ApplyOptions(
             fuzz=self.fuzz, merge=self._merger(item.entry.name),
             recorded=lambda file: self._recorded(old_outcome, file),
             find_blob=lambda oid: find_blob(self.repo, oid), stored=self._stored,
             renames=self.renames, rules=self.rules)
-        outcome = apply_patch(item.patch, self.new, options)
+        outcome = apply_patch(patch, self.new, options)
+        self.phase(index, "refreshing")
         report = self._report(index, item, outcome)
         if outcome.status is Status.CONFLICT:
             return Stop(index, outcome, report)
@@ -235,6 +244,7 @@ class Rebase:
                                 self._entries(outcome.after), binary_sections(patch))
             text = refresh(patch, diff)
             if text is not None:  # stored at once, part by part: the patch can be dropped
+                self.phase(index, "storing the refreshed patch")
                 oid = write_blob_parts(self.repo, text.parts)
                 text = PatchText(oid=oid, read=lambda: read_blob(self.repo, oid))
             report.new_text = text

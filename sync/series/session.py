@@ -156,6 +156,8 @@ class RebaseSession:
 
             def advance(index: int, item: SeriesPatch) -> None:
                 bar.update(index, item.entry.name)
+            engine.phase = lambda at, what: bar.update(
+                at, f"{engine.patches[at].entry.name} ({what})")  # within a patch: its phases
 
             stop = engine.run(start, advance)
             bar.update(stop.index if stop else len(engine.patches))

@@ -143,3 +143,13 @@ def test_a_state_written_in_another_format_is_refused_and_kept(checkout: Checkou
         session(checkout).abort()
     assert "remove" in (raised.value.hint or "")
     assert path.exists()  # nothing forgotten, nothing restored
+
+
+def test_a_patch_shows_its_phases_while_it_is_worked_on(checkout: Checkout):
+    """A 100 MB grouped patch takes seconds: the bar says what it is doing within it."""
+    display = Recorder()
+    session(checkout, display).start(None, fuzz=0, drop_merged=False, force=False)
+    details = [detail for bar, _done, detail in display.updates if bar == "rebasing patches"]
+    assert details[:5] == ["0001-fix.patch", "0001-fix.patch (parsing)",
+                           "0001-fix.patch (applying to the recorded base)",
+                           "0001-fix.patch (applying)", "0001-fix.patch (refreshing)"]
