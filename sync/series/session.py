@@ -273,8 +273,7 @@ class RebaseSession:
         return report, {c.path: c.entry for c in changes if c.entry is not None}
 
     def _read(self, oid: str) -> worktree.Data:
-        """A blob's bytes: from the engine's memory when it still holds them (a refreshed
-        patch a block at a time: a grouped one is a 100 MB mail)."""
+        """A blob's bytes: from memory if held; a refreshed patch a block at a time."""
         if oid in self.texts:
             return blob_chunks(self.repo, oid)
         content = self.memory.pop(oid, None)
@@ -445,8 +444,7 @@ def _record(repo: Repository, report: PatchReport) -> ReportRecord:
 
 
 def _report_from(repo: Repository, record: ReportRecord) -> PatchReport:
-    """A report from the state; its refreshed text stays in the database until asked for."""
-    report, oid = record.report(), record.new_text
+    report, oid = record.report(), record.new_text  # the refreshed text read only if asked for
     if oid is not None:
         report.new_text = PatchText(oid=oid, read=lambda: read_blob(repo, oid))
     return report
