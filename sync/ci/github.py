@@ -13,6 +13,7 @@ from pathlib import Path
 
 from sync.config.manifest import Manifest
 from sync.errors import ConfigError
+from sync.render import atomic_write
 from sync.untrusted import symlinked_folder
 
 WORKFLOW_PATH = ".github/workflows/simapp-sync.yml"
@@ -70,10 +71,7 @@ def write_workflow(root: Path, text: str, *, force: bool = False) -> tuple[Path,
                               "written by another version)",
                               hint="compare it with the new text (`ci init --print`), then "
                                    "pass --force to replace it")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(path.name + ".tmp")
-    temporary.write_text(text, "utf-8")
-    temporary.replace(path)
+    atomic_write(path, text.encode("utf-8"), name=WORKFLOW_PATH)  # a disk fault: DiskFault
     return path, True
 
 

@@ -17,6 +17,7 @@ then writes ``patches/`` (patch files first, the series last) and creates the up
 from __future__ import annotations
 
 import re
+import shutil
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -25,7 +26,7 @@ from typing import Literal
 
 from sync import program
 from sync.config.manifest import PathMapping
-from sync.errors import PatchError
+from sync.errors import DiskFault, PatchError
 from sync.git import Commit, Repository, objects, worktree
 from sync.git import repo as gitrepo
 from sync.git.trees import Entry, StoredBlobs, TreeSource, update_tree, write_blob
@@ -290,6 +291,10 @@ def write_adopt(repo: Repository, plan: AdoptPlan, branch: str) -> None:
                                Entry(MODE_FILE, write_blob(repo, item.text)))
                for item in plan.patches]
     changes.append(worktree.Change(SERIES, Entry(MODE_FILE, write_blob(repo, series.format()))))
-    worktree.write_changes(repo, changes, (PATCHES,))
-    gitrepo.move_branch(repo, branch, plan.upstream_commit, None,
-                        reflog_message="simapp-sync adopt")
+    try:
+        worktree.write_changes(repo, changes, (PATCHES,))
+        gitrepo.move_branch(repo, branch, plan.upstream_commit, None,
+                            reflog_message="simapp-sync adopt")
+    except DiskFault:  # patches/ did not exist before (the plan checked): it goes again
+        shutil.rmtree(gitrepo.work_tree(repo) / PATCHES, ignore_errors=True)
+        raise
