@@ -50,8 +50,12 @@ def diff_text(repo: pygit2.Repository, before: Mapping[str, Entry | None],
 
 def diff_counted(repo: pygit2.Repository, before: Mapping[str, Entry | None],
                  after: Mapping[str, Entry | None],
-                 reuse: Mapping[SectionKey, bytes | memoryview] | None = None) -> DiffText:
+                 reuse: Mapping[SectionKey, bytes | memoryview] | None = None,
+                 phase: Callable[[str], None] = lambda _what: None) -> DiffText:
     """``diff_text`` as sections, with counts taken from libgit2's patches (not re-read).
+
+    ``phase`` is told when rename detection and the writing of the sections start (each can
+    take a second on a diff of 100 MB).
 
     ``reuse``: section texts to take as they are for the file changes they describe (binary
     sections of the patch being refreshed, as views of its text): libgit2 would deflate and
@@ -68,7 +72,9 @@ def diff_counted(repo: pygit2.Repository, before: Mapping[str, Entry | None],
     # libgit2 would still load every added blob to find out)
     statuses = {delta.status for delta in diff.deltas}
     if DeltaStatus.DELETED in statuses and DeltaStatus.ADDED in statuses:
+        phase("finding renames")
         diff.find_similar(flags=DiffFind.FIND_RENAMES)
+    phase("writing the sections")
     parts: list[bytes | memoryview] = []
     added = removed = 0
     for number, delta in enumerate(diff.deltas):

@@ -240,8 +240,11 @@ class Rebase:
             report.dropped = self.drop_merged
         elif status.needs_refresh or (outcome.renames and status is not Status.CONFLICT):
             # a followed rename changes the file names, and so the patch id: always rewritten
-            diff = diff_counted(self.repo, self._entries(outcome.before),
-                                self._entries(outcome.after), binary_sections(patch))
+            before, after = self._entries(outcome.before), self._entries(outcome.after)
+            self.phase(index, "refreshing: the new diff")
+            diff = diff_counted(self.repo, before, after, binary_sections(patch),
+                                lambda what: self.phase(index, f"refreshing: {what}"))
+            self.phase(index, "refreshing: comparing")
             text = refresh(patch, diff)
             if text is not None:  # stored at once, part by part: the patch can be dropped
                 self.phase(index, "storing the refreshed patch")
