@@ -14,6 +14,8 @@ WINDOW = 1 << 16  # bytes cut into lines at a time
 
 def split_lines(data: bytes) -> list[bytes]:
     """Lines with their ``\\n`` kept; only ``\\n`` separates lines (``\\r`` is content)."""
+    if b"\r" not in data:  # then bytes.splitlines cuts at "\n" only, in one pass
+        return data.splitlines(keepends=True)
     parts = data.split(b"\n")
     lines = [part + b"\n" for part in parts[:-1]]
     if parts[-1]:

@@ -20,6 +20,14 @@ def small_windows(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @settings(max_examples=150, deadline=None)
+@given(TEXTS)
+def test_lines_end_at_each_newline_only(text: bytes):
+    pieces = text.split(b"\n")
+    assert split_lines(text) == [piece + b"\n" for piece in pieces[:-1]] + (
+        [pieces[-1]] if pieces[-1] else [])
+
+
+@settings(max_examples=150, deadline=None)
 @given(TEXTS, st.lists(st.integers(0, 80), max_size=30))
 def test_every_line_and_offset_is_that_of_the_whole_split(text: bytes, asked: list[int]):
     whole = split_lines(text)
