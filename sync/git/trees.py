@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import os
 import stat
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -242,18 +242,39 @@ def empty_tree(repo: pygit2.Repository) -> str:
 
 
 def update_tree(repo: pygit2.Repository, base: str | None,
-                changes: Mapping[str, Entry | None]) -> str:
+                changes: Mapping[str, Entry | None],
+                progress: Callable[[int], None] | None = None) -> str:
     """Write ``base`` with ``changes`` applied (path -> new entry, or None to remove).
 
     An entry whose mode is ``MODE_TREE`` grafts a whole directory. Directories left empty
-    disappear. Returns the new root tree id.
+    disappear. Returns the new root tree id. ``progress`` gets a count for each directory
+    written (``folders_on_paths`` of them).
     """
-    root = _update(repo, base, dict(changes))
+    root = _update(repo, base, dict(changes), progress)
     return root if root is not None else empty_tree(repo)
 
 
-def _update(repo: pygit2.Repository, base: str | None,
-            changes: dict[str, Entry | None]) -> str | None:
+def graft(repo: pygit2.Repository, base: str, source: str, folders: Sequence[str]) -> str:
+    """``base`` with each of ``folders`` replaced by the one in tree ``source`` (removed where
+    ``source`` has none)."""
+    found = TreeSource(repo, source)
+    changes: dict[str, Entry | None] = {}
+    for folder in folders:
+        subtree = found.subtree(folder)
+        changes[folder] = Entry(MODE_TREE, subtree) if subtree else None
+    return update_tree(repo, base, changes)
+
+
+def folders_on_paths(paths: Iterable[str]) -> int:
+    """How many directories ``update_tree`` writes for changes at ``paths`` (the root too)."""
+    return 1 + len({path[:index] for path in paths
+                    for index, char in enumerate(path) if char == "/"})
+
+
+def _update(repo: pygit2.Repository, base: str | None, changes: dict[str, Entry | None],
+            progress: Callable[[int], None] | None = None) -> str | None:
+    if progress is not None:
+        progress(1)
     builder = repo.TreeBuilder(base) if base else repo.TreeBuilder()
     raw: dict[bytes, tuple[int, str]] = {}
     direct: dict[str, Entry | None] = {}
@@ -278,7 +299,7 @@ def _update(repo: pygit2.Repository, base: str | None,
             sub_base = grafted.oid
         elif existing is not None and existing.filemode == MODE_TREE and name not in direct:
             sub_base = str(existing.id)
-        new = _update(repo, sub_base, sub_changes)
+        new = _update(repo, sub_base, sub_changes, progress)
         if new is None:
             if builder.get(name) is not None:
                 builder.remove(name)

@@ -167,11 +167,15 @@ class Overlay:
             return f"{path} is a folder"
         return None
 
-    def entries(self, store: BlobWriter) -> dict[str, Entry | None]:
-        """The changes as tree entries, storing new content through ``store``."""
+    def entries(self, store: BlobWriter,
+                progress: Callable[[int], None] | None = None) -> dict[str, Entry | None]:
+        """The changes as tree entries, storing new content through ``store``; ``progress``
+        gets a count for each path done."""
         result: dict[str, Entry | None] = {}
         for path, file in self._changes.items():
             result[path] = None if file is None else Entry(file.mode, store_file(store, file))
+            if progress is not None:
+                progress(1)
         return result
 
     def paths(self) -> Iterable[str]:

@@ -18,7 +18,7 @@ bars); what the command prints of the outcome is the command's business.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -30,11 +30,12 @@ from sync.git import repo as gitrepo
 from sync.git.merge import Labels
 from sync.git.objects import ObjectWriter
 from sync.git.trees import (
-    MODE_TREE,
     DirectBlobWriter,
     Entry,
     TreeSource,
     blob_chunks,
+    folders_on_paths,
+    graft,
     read_blob,
     update_tree,
     write_blob,
@@ -190,7 +191,7 @@ class RebaseSession:
             for conflict in stop.outcome.conflicts]
         state.settle = sorted(previous - {record.path for record in state.conflicts})
         state.reports = [_record(self.repo, report) for report in engine.reports]
-        self._refuse_overwrites(disk_tree, _graft(self.repo, disk_tree, state.written_tree,
+        self._refuse_overwrites(disk_tree, graft(self.repo, disk_tree, state.written_tree,
                                                   self.targets))
         self._backup_index(state)
         self.store.save(state)
@@ -199,7 +200,7 @@ class RebaseSession:
     def _write_stop(self, state: RebaseState, disk_tree: str, progress: Bars | None) -> None:
         """Write the conflict into the work tree and the index, then mark the state stopped."""
         assert state.written_tree is not None
-        target = _graft(self.repo, disk_tree, state.written_tree, self.targets)
+        target = graft(self.repo, disk_tree, state.written_tree, self.targets)
         written, entries = self._write(disk_tree, target, progress)
         conflicted = {record.path for record in state.conflicts}
         self._stage([p for p in written.written if p not in conflicted
@@ -216,9 +217,10 @@ class RebaseSession:
 
     def _finish(self, engine: Rebase, state: RebaseState, series: Series, disk_tree: str,
                 result: Outcome, progress: Bars) -> None:
-        saving = progress.bar("storing the rebased trees", total=1)
-        final = _write_overlay(self.repo, engine.new)
-        saving.update(1)
+        changed = engine.new.changes
+        saving = progress.bar("storing the rebased trees",
+                              total=len(changed) + folders_on_paths(changed))
+        final = _write_overlay(self.repo, engine.new, saving.advance)
         self._remember(engine.new.changes.values())
         patch_changes: dict[str, Entry | None] = {}
         new_series = series.with_base(state.onto)
@@ -234,7 +236,7 @@ class RebaseSession:
                 if entry.strip != 1:  # the regenerated text has a/ and b/ prefixes
                     new_series = new_series.with_entry(SeriesEntry(report.name, 1, entry.line))
         patch_changes[SERIES] = Entry(0o100644, write_blob(self.repo, new_series.format()))
-        target = update_tree(self.repo, _graft(self.repo, disk_tree, final, self.targets),
+        target = update_tree(self.repo, graft(self.repo, disk_tree, final, self.targets),
                              patch_changes)
         state.phase = "finishing"
         state.final_tree = target
@@ -317,42 +319,46 @@ class RebaseSession:
     def resume(self, *, skip: bool) -> Outcome:
         state = self._load()
         self.fresh = False
-        action = "skip" if skip else "continue"
-        result = Outcome(action, onto=state.onto, base=state.base)
-        snap = worktree.snapshot(self.repo, self.roots)
-        self.kept = guard.keep(self.repo, snap, state.untracked,
-                               [state.written_tree, state.final_tree])
-        if state.phase in ("finishing", "stopping"):  # a crash while writing: write it again
-            result.reports = [_report_from(self.repo, record) for record in state.reports]
-            if state.phase == "finishing":
-                self._complete(state, snap.tree, result, None)
+        result = Outcome("skip" if skip else "continue", onto=state.onto, base=state.base)
+        with self.display.live() as progress:  # a second or more at real size: shown
+            bar = progress.bar("reading the work tree and the stopped rebase", total=2)
+            snap = worktree.snapshot(self.repo, self.roots)
+            self.kept = guard.keep(self.repo, snap, state.untracked,
+                                   [state.written_tree, state.final_tree])
+            bar.update(1)
+            if state.phase in ("finishing", "stopping"):  # a crash while writing: again
+                result.reports = [_report_from(self.repo, record) for record in state.reports]
+                if state.phase == "finishing":
+                    self._complete(state, snap.tree, result, progress)
+                else:
+                    self._write_stop(state, snap.tree, progress)
+                    assert state.stopped is not None
+                    result.stopped = state.stopped.report()
+                return result
+            loaded = self._read_series(TreeSource(self.repo, state.backup_tree))
+            series, patches = loaded.series, list(loaded.patches)
+            assert state.new_tree is not None
+            engine = Rebase(self.repo, patches, Overlay(TreeSource(self.repo, state.new_tree)),
+                            Overlay(TreeSource(self.repo, state.old_tree)) if state.old_tree
+                            else None, DirectBlobWriter(self.repo), fuzz=state.fuzz,
+                            drop_merged=state.drop_merged,
+                            labels=_labels(state.onto, state.base),
+                            broken=set(state.broken), renames=self._renames(state, patches),
+                            rules=RuleSet(frozenset(state.rules_off)))
+            engine.reports = [_report_from(self.repo, record) for record in state.reports]
+            if skip:
+                engine.skip(state.stopped_at)
             else:
-                self._write_stop(state, snap.tree, None)
-                assert state.stopped is not None
-                result.stopped = state.stopped.report()
-            return result
-        backup = TreeSource(self.repo, state.backup_tree)
-        loaded = self._read_series(backup)
-        series, patches = loaded.series, list(loaded.patches)
-        assert state.new_tree is not None
-        engine = Rebase(self.repo, patches, Overlay(TreeSource(self.repo, state.new_tree)),
-                        Overlay(TreeSource(self.repo, state.old_tree)) if state.old_tree
-                        else None, DirectBlobWriter(self.repo), fuzz=state.fuzz,
-                        drop_merged=state.drop_merged, labels=_labels(state.onto, state.base),
-                        broken=set(state.broken), renames=self._renames(state, patches),
-                        rules=RuleSet(frozenset(state.rules_off)))
-        engine.reports = [_report_from(self.repo, record) for record in state.reports]
-        if skip:
-            engine.skip(state.stopped_at)
-        else:
-            files = self._stopped_files(state)
-            guard.refuse_unresolved(self.repo, self.targets, files, self._before(state, files),
-                                    program.command("rebase-patches --continue"))
-            resolution = self._resolution(state, snap.tree)
-            result.staged_outside = sorted(set(resolution) - set(files))
-            result.left_untracked = sorted(set(snap.untracked) & self.kept
-                                           - set(state.untracked))
-            engine.resolve(state.stopped_at, resolution)
+                files = self._stopped_files(state)
+                guard.refuse_unresolved(self.repo, self.targets, files,
+                                        self._before(state, files),
+                                        program.command("rebase-patches --continue"))
+                resolution = self._resolution(state, snap.tree)
+                result.staged_outside = sorted(set(resolution) - set(files))
+                result.left_untracked = sorted(set(snap.untracked) & self.kept
+                                               - set(state.untracked))
+                engine.resolve(state.stopped_at, resolution)
+            bar.update(2)
         return self._drive(engine, state.stopped_at + 1, state, series, result, snap.tree)
 
     def _renames(self, state: RebaseState,
@@ -416,27 +422,16 @@ def _labels(onto: str, base: str | None) -> Labels:
                   ours=f"upstream {onto[:7]}", theirs="patch")
 
 
-def _write_overlay(repo: Repository, overlay: Overlay) -> str:
+def _write_overlay(repo: Repository, overlay: Overlay,
+                   progress: Callable[[int], None] | None = None) -> str:
     """Store the overlay's changes (blobs in parallel) and write its tree."""
     with ObjectWriter(repo) as writer:
-        entries = overlay.entries(writer)
-    return update_tree(repo, overlay.source.oid, entries)
-
-
-def _graft(repo: Repository, base: str, source: str, targets: Sequence[str]) -> str:
-    """``base`` with each target folder replaced by the one in ``source``."""
-    found = TreeSource(repo, source)
-    changes: dict[str, Entry | None] = {}
-    for target in targets:
-        subtree = found.subtree(target)
-        changes[target] = Entry(MODE_TREE, subtree) if subtree else None
-    return update_tree(repo, base, changes)
+        entries = overlay.entries(writer, progress)
+    return update_tree(repo, overlay.source.oid, entries, progress)
 
 
 def _side(writer: DirectBlobWriter, file: File | None) -> tuple[int, str] | None:
-    if file is None:
-        return None
-    return (file.mode, file.oid or writer.write_bytes(file.content.data))
+    return None if file is None else (file.mode, file.oid or writer.write_bytes(file.content.data))
 
 
 def _record(repo: Repository, report: PatchReport) -> ReportRecord:

@@ -87,3 +87,15 @@ def test_a_blob_is_read_from_its_file_only_when_the_file_holds_exactly_it(repo, 
     with ObjectWriter(repo) as writer:  # a loose object: inflated a block at a time
         big = writer.write_bytes(data + b"more\n")
     assert b"".join(blob_chunks(repo, big)) == data + b"more\n"
+
+
+def test_update_tree_reports_each_folder_it_writes_as_counted_beforehand(repo):
+    from sync.git.trees import folders_on_paths
+
+    base = make_tree(repo, {"a/b/c.txt": b"c\n", "a/d.txt": b"d\n", "e.txt": b"e\n"})
+    changes = {"a/b/c.txt": entry_of(repo, b"C\n"), "a/b/new/f.txt": entry_of(repo, b"f\n"),
+               "g/h.txt": entry_of(repo, b"h\n"), "e.txt": None}
+    written: list[int] = []
+    quiet = update_tree(repo, base, changes)
+    assert update_tree(repo, base, changes, written.append) == quiet
+    assert sum(written) == folders_on_paths(changes) == 5  # root, a, a/b, a/b/new, g
