@@ -51,6 +51,12 @@ class TransferError(ImageError):
     refused, and a retry may succeed. A pull failing so keeps the layers it finished."""
 
 
+class CacheError(SyncError):
+    """A layer-cache checkpoint failed its checks (damaged, incomplete, or not the chain of
+    layers it is filed under). The flattener catches it, warns, and reads the layers from the
+    image instead: the cache is never an authority, the image's digests are."""
+
+
 class UnsafeArchiveError(ImageError):
     """An archive entry tries to escape its destination or smuggle something into git."""
 

@@ -180,8 +180,9 @@ def _read_into_tree(repo: Repository, manifest: Manifest, opened: OpenedImage, l
     A refusal (bad content, a cap, a digest mismatch) writes no ref at all; only a pull
     interrupted or cut off by the network keeps the layers it finished (see below).
     """
-    checkpoints = GitCheckpoints(repo, read=cache == "use") if cache != "off" else None
     writer = objects.ObjectWriter(repo)
+    checkpoints = (GitCheckpoints(repo, read=cache == "use", distrust=writer.distrust)
+                   if cache != "off" else None)
     try:
         result = flatten(opened.layers, manifest.paths, writer, limits, progress=progress,
                          checkpoints=checkpoints)

@@ -18,10 +18,11 @@ import hashlib
 import os
 import tempfile
 import threading
-from collections.abc import Callable
+import zlib
+from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, cast
 
 import pygit2
 
@@ -56,6 +57,7 @@ class ObjectWriter:
         self._budget = threading.BoundedSemaphore(IN_FLIGHT_LIMIT // CHUNK)
         self._pending: list[Future[None]] = []
         self._queued: set[str] = set()
+        self._distrusted: set[str] = set()
         self.written = 0  # new objects
         self.reused = 0  # objects the database already had
 
@@ -86,6 +88,11 @@ class ObjectWriter:
             self._submit(oid, len(data), lambda: self._write_loose(oid, data))
         return oid
 
+    def distrust(self, oids: Iterable[str]) -> None:
+        """Write these objects again when their content comes by, though the database has
+        them: they were found damaged (a loose object is replaced; git reads packs first)."""
+        self._distrusted.update(oids)
+
     def flush(self) -> None:
         """Wait until every queued object is on disk; re-raise the first failure."""
         pending, self._pending = self._pending, []
@@ -101,7 +108,7 @@ class ObjectWriter:
     def _is_new(self, oid: str) -> bool:
         if oid in self._queued:
             return False
-        if pygit2.Oid(hex=oid) in self.odb:
+        if oid not in self._distrusted and pygit2.Oid(hex=oid) in self.odb:
             self.reused += 1
             return False
         self._queued.add(oid)
@@ -192,6 +199,85 @@ def _install(objects_dir: Path, temp_name: str, oid: str) -> None:
     folder.mkdir(exist_ok=True)
     os.chmod(temp_name, 0o444)
     os.replace(temp_name, folder / oid[2:])
+
+
+_TYPES = {pygit2.enums.ObjectType.COMMIT: "commit", pygit2.enums.ObjectType.TREE: "tree",
+          pygit2.enums.ObjectType.BLOB: "blob", pygit2.enums.ObjectType.TAG: "tag"}
+
+
+_INFLATE_ERRORS: tuple[type[BaseException], ...] = (OSError, zlib.error,
+                                                   cast(type, deflate.error))
+
+
+class DamagedObject(Exception):
+    """An object that cannot be read, or whose content does not hash to its id."""
+
+
+def object_header(repo: pygit2.Repository, oid: str) -> tuple[str, int]:
+    """An object's type ("blob", ...) and size, from its header only; ``DamagedObject`` when
+    it is missing or its header unreadable."""
+    path = _loose_path(repo, oid)
+    if path.exists():
+        head = _inflate(path, 64)
+        header, nul, _ = head.partition(b"\0")
+        kind, _, size = header.partition(b" ")
+        if not nul or not size.isdigit():
+            raise DamagedObject(f"{oid}: a loose object with an unreadable header")
+        return kind.decode("ascii", "replace"), int(size)
+    try:
+        kind_id, size_read = repo.odb.read_header(pygit2.Oid(hex=oid))
+    except (KeyError, ValueError, pygit2.GitError) as error:
+        raise DamagedObject(f"{oid}: {error}") from None
+    return _TYPES.get(kind_id, "?"), size_read
+
+
+def read_verified(repo: pygit2.Repository, oid: str, limit: int = 1 << 30) -> tuple[str, bytes]:
+    """An object's type and content (at most ``limit`` bytes), hashed again against its id.
+
+    Loose objects are inflated here, within bounds: libgit2 can spin forever on a loose
+    object cut short. ``DamagedObject`` for anything missing, unreadable or not what its id says.
+    """
+    path = _loose_path(repo, oid)
+    if path.exists():
+        raw = _inflate(path, limit + 64)
+        header, nul, data = raw.partition(b"\0")
+        kind_bytes, _, size = header.partition(b" ")
+        if not nul or not size.isdigit() or int(size) != len(data):
+            raise DamagedObject(f"{oid}: a loose object cut short or malformed")
+        kind = kind_bytes.decode("ascii", "replace")
+    else:
+        try:
+            kind_id, content = repo.odb.read(pygit2.Oid(hex=oid))
+        except (KeyError, ValueError, pygit2.GitError) as error:
+            raise DamagedObject(f"{oid}: {error}") from None
+        kind, data = _TYPES.get(kind_id, "?"), bytes(content)
+    digest = hashlib.sha1(b"%s %d\0" % (kind.encode(), len(data)))
+    digest.update(data)
+    if digest.hexdigest() != oid:
+        raise DamagedObject(f"{oid}: its content hashes to {digest.hexdigest()}")
+    return kind, data
+
+
+def _loose_path(repo: pygit2.Repository, oid: str) -> Path:
+    return Path(repo.path) / "objects" / oid[:2] / oid[2:]
+
+
+def _inflate(path: Path, limit: int) -> bytes:
+    """Up to ``limit`` bytes of a loose object's zlib stream (less only at its end)."""
+    inflater = deflate.decompressobj()
+    parts: list[bytes] = []
+    size = 0
+    try:
+        with path.open("rb") as file:
+            while size < limit and (chunk := file.read(CHUNK)):
+                part = inflater.decompress(chunk, limit - size)
+                parts.append(part)
+                size += len(part)
+                if inflater.eof:
+                    break
+    except _INFLATE_ERRORS as error:
+        raise DamagedObject(f"{path.parent.name}{path.name}: {error}") from None
+    return b"".join(parts)
 
 
 def has_object(repo: pygit2.Repository, oid: str) -> bool:

@@ -16,7 +16,8 @@ from sync.config.manifest import PathMapping
 from sync.errors import ImageError
 from sync.filetree import Leaf, Tree
 from sync.image.blobs import BlobStore
-from sync.image.layer_pass import LayerPass, chain_keys
+from sync.image.cache_state import chain_of
+from sync.image.layer_pass import LayerPass
 from sync.image.model import Checkpoints, Layer, Limits, ReadProgress, ReadReport
 from sync.image.safety import (
     resolve_link,
@@ -48,7 +49,9 @@ def flatten(
 
     With ``checkpoints``, the state after each prefix of layers with digests is saved, and the
     longest prefix already saved (for the same selection and limits) is restored instead of
-    read: only the layers above it are opened. The result is the same as a cold read.
+    read: only the layers above it are opened. The result is the same as a cold read. A saved
+    state that fails its checks (``cache_state``, ``Checkpoints.verify``) is not used: a warning
+    says so and the layers are read from the image.
 
     Raises ``ImageError`` for a corrupt or truncated layer, a digest mismatch or a source that
     does not exist, and ``UnsafeArchiveError`` for names or links that try to escape.
@@ -64,7 +67,8 @@ def flatten(
         selected = [(s, m.target, list(m.exclude)) for m, s in zip(mappings, sources,
                                                                 strict=True)]
         try:
-            state.run(checkpoints, chain_keys(layers, selected, limits))
+            state.run(checkpoints, chain_of(layers, selected, limits))
+            warnings.extend(state.cache_warnings)
         except ImageError as error:
             if not reread:
                 raise

@@ -8,16 +8,15 @@ memory. A hardlink whose target was not kept is resolved by ``hardlinks`` after 
 
 from __future__ import annotations
 
-import hashlib
 import io
-import json
 import tarfile
 from collections.abc import Callable, Sequence
-from typing import Any
 
-from sync.errors import UnsafeArchiveError
+from sync.errors import CacheError, UnsafeArchiveError
 from sync.filetree import MODE_EXECUTABLE, MODE_FILE, MODE_SYMLINK
+from sync.image import cache_state
 from sync.image.blobs import BlobStore
+from sync.image.cache_state import Chain
 from sync.image.hardlinks import HardlinkResolver
 from sync.image.layer_tar import REGULAR, SKIPPED_KINDS, TarMembers, tar_errors
 from sync.image.model import Checkpoints, Layer, Limits, ReadProgress
@@ -32,7 +31,6 @@ from sync.image.selection import EXCLUDED, Selection
 from sync.image.state_tree import DirNode, LeafNode, Pending, StateTree, classify_whiteout
 
 PROGRESS_STEP = 1 << 20
-CHECKPOINT_VERSION = 1  # bump when the state or the flattening rules change
 
 
 class LayerPass(StateTree):
@@ -47,23 +45,14 @@ class LayerPass(StateTree):
         self.limits = limits
         self.progress = progress
         self.pending: list[Pending] = []
+        self.cache_warnings: list[str] = []  # checkpoints found damaged and not used
 
-    def run(self, checkpoints: Checkpoints | None = None, keys: Sequence[str] = ()) -> None:
-        """Read every layer; with ``checkpoints``, start after the longest saved prefix.
-
-        ``keys[i]`` names the state after layers 0..i (only layers with a digest have one).
-        """
+    def run(self, checkpoints: Checkpoints | None = None, chain: Chain | None = None) -> None:
+        """Read every layer; with ``checkpoints``, start after the longest saved prefix of
+        ``chain`` that passes its checks (one that fails them is reported and read again)."""
         start = 0
-        if checkpoints is not None:
-            # shortest first, so that the store sees the whole chain in use (and keeps it)
-            found = None
-            for count, key in enumerate(keys, start=1):
-                saved = checkpoints.load(key)
-                if saved is None:
-                    break
-                start, found = count, saved
-            if found is not None:
-                self.restore(found)
+        if checkpoints is not None and chain is not None:
+            start = self._resume(checkpoints, chain)
         for index in range(start, len(self.layers)):
             layer = self.layers[index]
             self.layer = index
@@ -72,9 +61,32 @@ class LayerPass(StateTree):
             self._read_layer(layer)
             if self.pending:
                 HardlinkResolver(self, index).resolve(self.pending)
-            if checkpoints is not None and index < len(keys):
-                state, oids = self.snapshot()
-                checkpoints.save(keys[index], state, oids)
+            if checkpoints is not None and chain is not None and index < len(chain.keys):
+                state, oids = self.snapshot(chain.binding(index + 1))
+                checkpoints.save(chain.keys[index], state, oids)
+
+    def _resume(self, checkpoints: Checkpoints, chain: Chain) -> int:
+        """Restore the longest saved prefix; return its length (0: read from the first layer)."""
+        count, found = 0, None
+        try:
+            # shortest first, so that the store sees the whole chain in use (and keeps it)
+            for number, key in enumerate(chain.keys, start=1):
+                saved = checkpoints.load(key)
+                if saved is None:
+                    break
+                count, found = number, saved
+            if found is None:
+                return 0
+            root, report, blobs = cache_state.decode(found, chain, count)
+            checkpoints.verify(chain.keys[count - 1], blobs)
+        except CacheError as error:
+            # kept out of the report until the end, so that no saved state carries it on
+            self.cache_warnings.append(
+                f"layer cache: {error.message}; not used: the layers are read from the image "
+                "again")
+            return 0
+        self.adopt(root, report)
+        return count
 
     # -- reading -------------------------------------------------------------------------------
 
@@ -201,16 +213,3 @@ class LayerPass(StateTree):
                 hint="if the image is genuine, raise the file size limit (sync pull "
                      "--max-file-size)",
             )
-
-
-def chain_keys(layers: Sequence[Layer], selected: list[Any], limits: Limits) -> list[str]:
-    """One key per prefix of layers that all have digests: what the state after it depends on."""
-    chain = hashlib.sha256(json.dumps(
-        [CHECKPOINT_VERSION, selected, limits.max_file_size, limits.max_layer_size]).encode())
-    keys = []
-    for layer in layers:
-        if layer.digest is None or layer.rename is not None or not layer.whiteouts:
-            break
-        chain.update(layer.digest.encode() + b"\n")
-        keys.append(chain.copy().hexdigest())
-    return keys

@@ -20,7 +20,8 @@ class Checkpoints(Protocol):
     """Where the flattener keeps its state after a prefix of layers, keyed by their digests.
 
     ``save`` gets the blob ids the state refers to, so that the store can keep them alive.
-    A state is only saved once its layer was read to the end and verified.
+    A state is only saved once its layer was read to the end and verified. ``load`` raises
+    ``CacheError`` for a saved state it cannot vouch for (damaged, unreadable).
     """
 
     def load(self, key: str) -> bytes | None:
@@ -29,6 +30,11 @@ class Checkpoints(Protocol):
 
     def save(self, key: str, state: bytes, oids: list[str]) -> None:
         """Remember ``state`` under ``key``."""
+        ...
+
+    def verify(self, key: str, blobs: dict[str, int]) -> None:
+        """Raise ``CacheError`` unless every blob the state under ``key`` names (id -> size) is
+        in the store, whole, and kept alive with it."""
         ...
 
 

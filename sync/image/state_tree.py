@@ -3,7 +3,7 @@
 Each node records the index of the layer that last wrote it (or wrote something below it), which
 makes whiteouts exact: ``.wh.NAME`` and ``.wh..wh..opq`` remove what lower layers had, wherever
 the marker stands in its layer, and never what the same layer wrote. A state tree can be saved
-as JSON after a layer and restored (the per-layer checkpoints).
+as JSON after a layer and restored (the per-layer checkpoints; ``cache_state`` checks them).
 """
 
 from __future__ import annotations
@@ -68,8 +68,9 @@ class StateTree:
 
     # -- checkpoints ---------------------------------------------------------------------------
 
-    def snapshot(self) -> tuple[bytes, list[str]]:
-        """The state tree and the report so far, as JSON, and the blob ids it refers to."""
+    def snapshot(self, binding: dict[str, Any]) -> tuple[bytes, list[str]]:
+        """The state tree and the report so far, as JSON with ``binding`` (the chain of layers
+        it is the state of: ``cache_state``), and the blob ids it refers to."""
         oids: list[str] = []
 
         def encode(node: Node) -> Any:
@@ -82,25 +83,16 @@ class StateTree:
             return [node.layer, node.mode, node.oid, node.size, node.link]
 
         report = self.report
-        document = {"root": encode(self.root), "excluded": report.excluded,
+        document = {"chain": binding, "root": encode(self.root), "excluded": report.excluded,
                     "skipped": report.skipped, "warnings": report.warnings}
         return json.dumps(document, separators=(",", ":")).encode(), oids
 
-    def restore(self, saved: bytes) -> None:
-        def decode(item: list[Any]) -> Node:
-            if len(item) == 2:
-                directory = DirNode(item[0])
-                directory.children = {name: decode(child) for name, child in item[1].items()}
-                return directory
-            return LeafNode(item[0], item[1], item[2], item[3], item[4])
-
-        document = json.loads(saved)
-        root = decode(document["root"])
-        assert type(root) is DirNode
+    def adopt(self, root: DirNode, report: ReadReport) -> None:
+        """Continue from a saved state (decoded and checked by ``cache_state.decode``)."""
         self.root = root
-        self.report.excluded = document["excluded"]
-        self.report.skipped = dict(document["skipped"])
-        self.report.warnings = list(document["warnings"])
+        self.report.excluded = report.excluded
+        self.report.skipped = report.skipped
+        self.report.warnings = report.warnings
 
     def apply_whiteout(self, kind: str, path: str) -> None:
         """Apply a marker ``classify_whiteout`` recognized."""

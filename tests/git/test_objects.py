@@ -84,3 +84,41 @@ def test_the_same_content_gives_the_same_tree_whatever_the_insertion_order(repo_
     first = Tree({"a": leaf, "b": Tree({"c": leaf, "d": leaf})})
     second = Tree({"b": Tree({"d": leaf, "c": leaf}), "a": leaf})
     assert write_tree(repo, first) == write_tree(repo, second)
+
+
+def test_read_verified_checks_an_object_against_its_id_loose_or_packed(repo_dir: Path):
+    repo = pygit2.Repository(str(repo_dir))
+    data = b'{"state": [' + b"1," * 5000 + b"1]}"
+    oid = str(repo.create_blob(data))
+    assert objects.read_verified(repo, oid) == ("blob", data)
+    assert objects.object_header(repo, oid) == ("blob", len(data))
+    git(repo_dir, "gc", "-q")  # packed: read through libgit2
+    assert objects.read_verified(repo, oid) == ("blob", data)
+    assert objects.object_header(repo, oid) == ("blob", len(data))
+
+
+def test_a_loose_object_edited_or_cut_short_is_damaged_and_never_hangs(repo_dir: Path):
+    import time
+    import zlib
+
+    import pytest
+
+    repo = pygit2.Repository(str(repo_dir))
+    data = b'{"state": [' + b"1," * 5000 + b"1]}"
+    oid = str(repo.create_blob(data))
+    path = repo_dir / ".git" / "objects" / oid[:2] / oid[2:]
+    path.chmod(0o644)
+    whole = path.read_bytes()
+    path.write_bytes(zlib.compress(b"blob 6\0forged"[:13]))
+    with pytest.raises(objects.DamagedObject, match="hashes to"):
+        objects.read_verified(repo, oid)
+    path.write_bytes(whole[:40])  # libgit2 (1.9.7) reading this one never returned
+    started = time.monotonic()
+    with pytest.raises(objects.DamagedObject, match="cut short"):
+        objects.read_verified(repo, oid)
+    with pytest.raises(objects.DamagedObject, match="unreadable header"):
+        objects.object_header(repo, oid)
+    assert time.monotonic() - started < 5
+    path.unlink()
+    with pytest.raises(objects.DamagedObject):
+        objects.object_header(repo, oid)

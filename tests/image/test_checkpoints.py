@@ -9,7 +9,7 @@ from dataclasses import replace
 import pytest
 
 from sync.config.manifest import PathMapping
-from sync.errors import ImageError
+from sync.errors import CacheError, ImageError
 from sync.image.flatten import flatten
 from sync.image.model import Layer
 from tests.builders.images import Dir, Entry, File, Hardlink, Opaque, Symlink, Whiteout, layer_blob
@@ -32,6 +32,11 @@ class MemoryCheckpoints:
     def save(self, key: str, state: bytes, oids: list[str]) -> None:
         self.states[key] = state
         self.kept.update(oids)
+
+    def verify(self, key: str, blobs: dict[str, int]) -> None:
+        for oid, size in blobs.items():
+            if len(self.store.blobs.get(oid, b"")) != size or oid not in self.kept:
+                raise CacheError(f"checkpoint {key[:12]}: the blob {oid} is missing")
 
 
 BASE: list[Entry] = [
@@ -152,3 +157,36 @@ def test_a_layer_that_fails_verification_saves_no_state() -> None:
         flattened([*good, bad], checkpoints)
 
     assert len(checkpoints.states) == 1 and data
+
+
+def swap(states: dict[str, bytes], first: str, second: str) -> None:
+    states[first], states[second] = states[second], states[first]
+
+
+@pytest.mark.parametrize("damage", [
+    "swapped", "not json", "a node made up", "a blob gone",
+])
+def test_a_state_that_fails_its_checks_is_not_used_and_the_layers_are_read(damage: str) -> None:
+    checkpoints = MemoryCheckpoints()
+    flattened(image(BASE, MIDDLE)[0], checkpoints)
+    first, second = checkpoints.states  # after BASE, after BASE + MIDDLE
+    if damage == "swapped":  # a state filed under the key of another chain
+        swap(checkpoints.states, first, second)
+    elif damage == "not json":
+        checkpoints.states[second] = checkpoints.states[second][:-10]
+    elif damage == "a node made up":
+        checkpoints.states[second] = checkpoints.states[second].replace(b'"a.py":[0,',
+                                                                        b'"a.py":[7,')
+    else:
+        checkpoints.store.blobs.clear()
+    again, opened = image(BASE, MIDDLE)
+
+    tree, report = flattened(again, checkpoints)
+
+    cold_tree, cold_report = flattened(image(BASE, MIDDLE)[0])
+    assert tree == cold_tree
+    assert opened == [0, 1]  # every layer read from the image
+    [warning] = report.warnings  # type: ignore[attr-defined]
+    assert warning.startswith("layer cache: checkpoint ")
+    assert warning.endswith("; not used: the layers are read from the image again")
+    assert report.warnings[1:] == cold_report.warnings  # type: ignore[attr-defined]
