@@ -25,8 +25,9 @@ from pathlib import Path
 
 import pygit2
 
-from sync.errors import CacheError
+from sync.errors import CacheError, disk_faults
 from sync.git import objects
+from sync.git.trees import write_blob
 
 REF_PREFIX = "refs/simapp-sync/layers/"
 
@@ -130,7 +131,8 @@ class GitCheckpoints:
         """
         before = dict(_checkpoint_refs(self.repo))
         try:
-            return self._commit(prune)
+            with disk_faults("updating", Path(self.repo.path) / REF_PREFIX):
+                return self._commit(prune)
         except BaseException:
             _restore(self.repo, before)
             raise
@@ -142,8 +144,8 @@ class GitCheckpoints:
             for key, (state, _) in self.pending.items():
                 builder = self.repo.TreeBuilder()
                 builder.insert("keep", keep, pygit2.enums.FileMode.TREE)
-                builder.insert("state", self.repo.create_blob(state),
-                               pygit2.enums.FileMode.BLOB)
+                builder.insert("state", pygit2.Oid(hex=write_blob(self.repo, state)),
+                               pygit2.enums.FileMode.BLOB)  # says why when the disk is full
                 self.repo.references.create(REF_PREFIX + key, builder.write(), force=True)
         written = len(self.pending)
         if prune:

@@ -95,5 +95,6 @@ def test_a_layer_cache_that_cannot_be_written_after_the_branch_moved_puts_the_br
     project, args = pulled
     before = snapshot(project)
     run = disk.run_read_only(project, args, [".git/refs/simapp-sync"])
-    assert_refused_cleanly(run, ".git/refs/simapp-sync/layers/", "Read-only file system")
+    assert_refused_cleanly(run, f"updating {project}/.git/refs/simapp-sync/layers",
+                           "Read-only file system")
     assert_untouched(project, before)
