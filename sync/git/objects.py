@@ -19,7 +19,7 @@ import os
 import tempfile
 import threading
 import zlib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import BinaryIO, cast
@@ -35,6 +35,7 @@ from sync.errors import ImageError, disk_faults
 from sync.filetree import Leaf, Tree
 
 CHUNK = 1 << 20
+MODE_TREE = 0o040000
 LOOSE_COMPRESSION = 1
 IN_MEMORY_LIMIT = 16 << 20  # larger files are hashed and compressed as they stream by
 IN_FLIGHT_LIMIT = 64 << 20  # bytes queued for compression at most: bounds peak memory
@@ -294,15 +295,29 @@ def blob_id(data: bytes) -> str:
 
 def write_tree(repo: pygit2.Repository, tree: Tree) -> str:
     """Write a nested ``Tree`` (and its subtrees) into the database; empty folders vanish."""
-    builder = repo.TreeBuilder()
+    entries: dict[bytes, tuple[int, str]] = {}
     for name, node in tree.children.items():
+        raw = name.encode("utf-8", "surrogateescape")
         if isinstance(node, Tree):
-            if not _has_leaves(node):
-                continue
-            builder.insert(name, pygit2.Oid(hex=write_tree(repo, node)), pygit2.GIT_FILEMODE_TREE)
+            if _has_leaves(node):
+                entries[raw] = (MODE_TREE, write_tree(repo, node))
         else:
-            builder.insert(name, pygit2.Oid(hex=node.oid), node.mode)
-    return str(builder.write())
+            entries[raw] = (node.mode, node.oid)
+    return write_raw_tree(repo, entries)
+
+
+def write_raw_tree(repo: pygit2.Repository, entries: Mapping[bytes, tuple[int, str]]) -> str:
+    """A tree object of ``entries`` (name bytes -> mode, id), as git writes it.
+
+    pygit2's TreeBuilder takes only UTF-8 names; git's trees hold any bytes but NUL and ``/``
+    (a name that is not UTF-8 arrives here from its surrogate escapes). Entries are sorted as
+    git sorts them: by name bytes, a folder's name with a ``/`` after it.
+    """
+    ordered = sorted(entries.items(),
+                     key=lambda item: item[0] + b"/" if item[1][0] == MODE_TREE else item[0])
+    data = b"".join(b"%o %s\0%s" % (mode, name, bytes.fromhex(oid))
+                    for name, (mode, oid) in ordered)
+    return str(repo.odb.write(pygit2.enums.ObjectType.TREE, data))
 
 
 def read_tree(repo: pygit2.Repository, oid: str) -> Tree:

@@ -22,7 +22,7 @@ try:
 except ImportError:  # pragma: no cover - isal is a dependency; stay correct without it
     import zlib  # type: ignore[no-redef]
 
-from sync.git.objects import blob_id, write_loose_blob
+from sync.git.objects import blob_id, write_loose_blob, write_raw_tree
 
 MODE_TREE = 0o040000
 LARGE_BLOB = 1 << 20
@@ -306,7 +306,7 @@ def _update(repo: pygit2.Repository, base: str | None, changes: dict[str, Entry 
         else:
             _insert(builder, raw, name, new, MODE_TREE)
     if raw:
-        return write_raw_tree(repo, str(builder.write()), raw)
+        return _with_raw_names(repo, str(builder.write()), raw)
     if len(builder) == 0:
         return None
     return str(builder.write())
@@ -325,19 +325,10 @@ def _insert(builder: pygit2.TreeBuilder, raw: dict[bytes, tuple[int, str]], name
     builder.insert(name, pygit2.Oid(hex=oid), mode)
 
 
-def write_raw_tree(repo: pygit2.Repository, base: str,
-                   extra: Mapping[bytes, tuple[int, str]]) -> str:
-    """Tree ``base`` plus ``extra`` (name bytes -> mode, id), written as a raw tree object.
-
-    pygit2's TreeBuilder takes only UTF-8 names; git's trees hold any bytes but NUL and ``/``.
-    Entries are sorted as git sorts them: by name bytes, a folder's name with a ``/`` after it.
-    """
+def _with_raw_names(repo: pygit2.Repository, base: str,
+                    extra: Mapping[bytes, tuple[int, str]]) -> str:
+    """Tree ``base`` plus ``extra`` (name bytes -> mode, id), for names TreeBuilder refuses."""
     tree = repo.get(base)
     assert isinstance(tree, pygit2.Tree)
     entries = {bytes(item.raw_name or b""): (int(item.filemode), str(item.id)) for item in tree}
-    entries.update(extra)
-    ordered = sorted(entries.items(),
-                     key=lambda item: item[0] + b"/" if item[1][0] == MODE_TREE else item[0])
-    data = b"".join(b"%o %s\0%s" % (mode, name, bytes.fromhex(oid))
-                    for name, (mode, oid) in ordered)
-    return str(repo.odb.write(pygit2.enums.ObjectType.TREE, data))
+    return write_raw_tree(repo, {**entries, **extra})

@@ -2,7 +2,7 @@
 
 Every tar member name is checked for escapes (absolute, drive prefix, ".." above the root) before
 anything else looks at it. Paths that are kept, and therefore land in git, are checked further:
-no backslash, valid UTF-8, and no component that git itself would treat as ``.git`` on any file
+no backslash and no component that git itself would treat as ``.git`` on any file
 system it protects (any case, NTFS 8.3 short name and trailing dots/spaces, HFS+ ignorable code
 points), so a checkout of the upstream branch can never write into a repository's ``.git``.
 A NUL byte is refused in every name; a kept name is also refused when a checkout could not
@@ -90,20 +90,16 @@ def check_kept_path(path: str, relative: str, where: str = "", target: str = "")
     """Raise ``UnsafeArchiveError`` if kept image ``path`` must not reach git.
 
     ``relative`` is the part below its source (the part that becomes a repository path),
-    ``target`` the repository path it becomes. Backslashes and invalid UTF-8 are only refused
-    here, in kept paths: real images have them elsewhere (systemd unit names such as
-    ``dev-disk-by\\x2dlabel.device``).
+    ``target`` the repository path it becomes. Backslashes are only refused here, in kept
+    paths: real images have them elsewhere (systemd unit names such as
+    ``dev-disk-by\\x2dlabel.device``). A name that is not UTF-8 is kept, as git keeps it: its
+    bytes ride along as surrogate escapes.
     """
     if not relative:
         return
     if len(target) > PATH_MAX // 4 and len(target.encode("utf-8", "surrogateescape")) > PATH_MAX:
         raise unsafe(path, f"its repository path is over {PATH_MAX} bytes (a checkout could "
                            "not create it)", where)
-    if not relative.isascii():
-        try:
-            relative.encode("utf-8")
-        except UnicodeEncodeError:
-            raise unsafe(path, "name is not valid UTF-8", where) from None
     if "\\" in relative:
         raise unsafe(path, "backslash in a name (a directory separator on Windows)", where)
     if _has_drive(relative):
@@ -112,7 +108,8 @@ def check_kept_path(path: str, relative: str, where: str = "", target: str = "")
         # cheap pre-check: every spelling of .git has a "g" (or an ignorable) in it
         if ("g" in component or "G" in component) and is_dotgit(component):
             raise unsafe(path, f"{display(component)} is a .git directory to git", where)
-        if len(component) > NAME_MAX // 4 and len(component.encode("utf-8")) > NAME_MAX:
+        if len(component) > NAME_MAX // 4 and len(
+                component.encode("utf-8", "surrogateescape")) > NAME_MAX:
             raise unsafe(path, f"a name over {NAME_MAX} bytes (a checkout could not create "
                                "it)", where)
 

@@ -42,7 +42,6 @@ from tests.image.conftest import AMAZON, BASE, SIMAPP, GitHashingStore, contents
     (Raw("opt/amazon/.g\u200cit/config"), "'opt/amazon/.g\\u200cit/config'"),
     (Raw("opt/amazon/\ufeff.git", type=tarfile.DIRTYPE), "'opt/amazon/\\ufeff.git'"),
     (Raw("opt/amazon/.git", type=tarfile.SYMTYPE, linkname="/"), "'opt/amazon/.git'"),
-    (Raw(b"opt/amazon/caf\xe9"), "b'opt/amazon/caf\\xe9'"),
     (Raw("opt/amazon/.wh."), "'opt/amazon/.wh.': empty whiteout name"),
     (Raw("opt/.wh.."), "'opt/.wh..'"),
 ])
@@ -61,6 +60,14 @@ def test_odd_names_outside_the_sources_are_left_alone(store: GitHashingStore) ->
                          File("usr/src/project/.git/HEAD", b"ref"),
                          Raw(b"usr/share/caf\xe9")])
     assert contents(result, store) == {"bundle/ok": b"ok"}
+
+
+def test_a_kept_name_that_is_not_utf8_is_kept_with_its_bytes(store: GitHashingStore) -> None:
+    result = run(store, [*BASE, File("opt/amazon/ok", b"ok"),
+                         Raw(b"opt/amazon/caf\xe9", content=b"latin-1")])
+    assert contents(result, store) == {"bundle/ok": b"ok",
+                                       b"bundle/caf\xe9".decode("utf-8", "surrogateescape"):
+                                       b"latin-1"}
 
 
 def test_excluded_paths_may_have_odd_names(store: GitHashingStore) -> None:

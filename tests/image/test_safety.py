@@ -88,12 +88,15 @@ def test_a_drive_prefix_in_a_kept_path_is_refused() -> None:
         check_kept_path("opt/amazon/C:x", "C:x")
 
 
-def test_a_name_that_is_not_utf8_is_refused_naming_its_bytes() -> None:
+def test_a_name_that_is_not_utf8_is_kept_as_git_keeps_it() -> None:
     name = b"opt/amazon/caf\xe9".decode("utf-8", "surrogateescape")  # as tarfile reads it
-    with pytest.raises(UnsafeArchiveError) as raised:
-        check_kept_path(name, "caf\udce9")
-    assert "b'opt/amazon/caf\\xe9'" in raised.value.message
-    assert "not valid UTF-8" in raised.value.message
+    check_kept_path(name, "caf\udce9")
+    with pytest.raises(UnsafeArchiveError) as raised:  # but no .git, whatever else it holds
+        check_kept_path("opt/amazon/.GIT/caf\udce9", ".GIT/caf\udce9")
+    assert "b'opt/amazon/.GIT/caf\\xe9'" in raised.value.message
+    long = (b"\xe9" * 256).decode("utf-8", "surrogateescape")  # 256 bytes, not UTF-8
+    with pytest.raises(UnsafeArchiveError, match="over 255 bytes"):
+        check_kept_path(f"opt/amazon/{long}", long)
 
 
 def test_ordinary_kept_paths_pass() -> None:
