@@ -56,6 +56,7 @@ class Snapshot:
     tree: str
     uncommitted: tuple[str, ...]  # tracked paths with staged or unstaged changes, conflicts
     untracked: tuple[str, ...]
+    unstaged: tuple[str, ...] = ()  # tracked paths whose work-tree file differs from the index
 
 
 @dataclass
@@ -110,7 +111,8 @@ def snapshot(repo: pygit2.Repository, roots: Sequence[str]) -> Snapshot:
     uncommitted = tuple(sorted(p for p, f in flags_by_path.items() if f & _DIRTY))
     untracked = tuple(sorted(p for p, f in flags_by_path.items()
                              if f & FileStatus.WT_NEW and not f & _DIRTY))
-    return Snapshot(tree, uncommitted, untracked)
+    unstaged = tuple(sorted(p for p, f in flags_by_path.items() if f & UNSTAGED))
+    return Snapshot(tree, uncommitted, untracked, unstaged)
 
 
 def _index_tree(repo: pygit2.Repository, index: pygit2.Index,

@@ -97,8 +97,12 @@ def _prefixes(path: str) -> list[str]:
 
 # --- --continue --------------------------------------------------------------------------------
 def refuse_unresolved(repo: Repository, targets: Sequence[str], files: Iterable[str],
-                      before: dict[str, list[bytes]], resume: str) -> None:
-    """Refuse ``--continue`` while the stopped patch is not resolved and staged (see module)."""
+                      before: dict[str, list[bytes]], resume: str,
+                      unstaged: Sequence[str] | None = None) -> None:
+    """Refuse ``--continue`` while the stopped patch is not resolved and staged (see module).
+
+    ``unstaged``: the snapshot's unstaged paths, when one was just taken (else ``git status``
+    is asked)."""
     unmerged = sorted(path for path in gitindex.unmerged_paths(repo)
                       if worktree.under(path, targets))
     if unmerged:
@@ -125,8 +129,10 @@ def refuse_unresolved(repo: Repository, targets: Sequence[str], files: Iterable[
                             hint="edit the files until no <<<<<<< / ======= / >>>>>>> lines "
                                  f"are left, `git add` them, then run {resume} again (or "
                                  "--skip / --abort)")
-    flags = worktree.status(repo, targets)
-    unstaged = [path for path, flag in flags.items() if flag & worktree.UNSTAGED]
+    if unstaged is None:
+        flags = worktree.status(repo, targets)
+        unstaged = [path for path, flag in flags.items() if flag & worktree.UNSTAGED]
+    unstaged = [path for path in unstaged if worktree.under(path, targets)]
     if unstaged:
         raise ConflictError(f"unstaged changes: {listing(unstaged)}",
                             hint="`git add` them to make them part of the stopped patch, or "

@@ -352,7 +352,8 @@ class RebaseSession:
                 files = self._stopped_files(state)
                 guard.refuse_unresolved(self.repo, self.targets, files,
                                         self._before(state, files),
-                                        program.command("rebase-patches --continue"))
+                                        program.command("rebase-patches --continue"),
+                                        snap.unstaged)
                 resolution = self._resolution(state, snap.tree)
                 result.staged_outside = sorted(set(resolution) - set(files))
                 result.left_untracked = sorted(set(snap.untracked) & self.kept

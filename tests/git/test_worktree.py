@@ -159,6 +159,7 @@ def test_a_snapshot_is_the_same_whether_the_index_is_written_whole_or_read_entry
                 "bundle/tool": (0o100755, b"#!/bin/sh\n"), "bundle/link": (0o120000, b"a/clean")}
     whole = snapshot(repo, ROOTS)
     assert _snapshot_files(repo, whole.tree) == expected
+    assert whole.unstaged == ("bundle/deleted", "bundle/edited")  # not staged, not new
 
     index = repo.index
     index.read()
