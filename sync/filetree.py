@@ -25,7 +25,8 @@ class Leaf:
 
 @dataclass
 class Tree:
-    """A directory: child name -> ``Tree`` or ``Leaf``. Names are str (valid UTF-8)."""
+    """A directory: child name -> ``Tree`` or ``Leaf``. Names are str; one that is not UTF-8
+    holds its bytes as surrogate escapes (``os.fsdecode``), which the git adapter writes back."""
 
     children: dict[str, Tree | Leaf] = field(default_factory=dict)
 
