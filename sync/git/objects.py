@@ -217,9 +217,8 @@ class DamagedObject(Exception):
 def object_header(repo: pygit2.Repository, oid: str) -> tuple[str, int]:
     """An object's type ("blob", ...) and size, from its header only; ``DamagedObject`` when
     it is missing or its header unreadable."""
-    path = _loose_path(repo, oid)
-    if path.exists():
-        head = _inflate(path, 64)
+    head = _inflate(_loose_path(repo, oid), 64, 4096)
+    if head is not None:
         header, nul, _ = head.partition(b"\0")
         kind, _, size = header.partition(b" ")
         if not nul or not size.isdigit():
@@ -238,9 +237,8 @@ def read_verified(repo: pygit2.Repository, oid: str, limit: int = 1 << 30) -> tu
     Loose objects are inflated here, within bounds: libgit2 can spin forever on a loose
     object cut short. ``DamagedObject`` for anything missing, unreadable or not what its id says.
     """
-    path = _loose_path(repo, oid)
-    if path.exists():
-        raw = _inflate(path, limit + 64)
+    raw = _inflate(_loose_path(repo, oid), limit + 64, CHUNK)
+    if raw is not None:
         header, nul, data = raw.partition(b"\0")
         kind_bytes, _, size = header.partition(b" ")
         if not nul or not size.isdigit() or int(size) != len(data):
@@ -259,25 +257,29 @@ def read_verified(repo: pygit2.Repository, oid: str, limit: int = 1 << 30) -> tu
     return kind, data
 
 
-def _loose_path(repo: pygit2.Repository, oid: str) -> Path:
-    return Path(repo.path) / "objects" / oid[:2] / oid[2:]
+def _loose_path(repo: pygit2.Repository, oid: str) -> str:
+    return os.path.join(repo.path, "objects", oid[:2], oid[2:])
 
 
-def _inflate(path: Path, limit: int) -> bytes:
-    """Up to ``limit`` bytes of a loose object's zlib stream (less only at its end)."""
+def _inflate(path: str, limit: int, step: int) -> bytes | None:
+    """Up to ``limit`` bytes of a loose object's zlib stream (less only at its end), read
+    ``step`` bytes at a time; None when there is no such loose object."""
     inflater = deflate.decompressobj()
     parts: list[bytes] = []
     size = 0
     try:
-        with path.open("rb") as file:
-            while size < limit and (chunk := file.read(CHUNK)):
+        with open(path, "rb") as file:
+            while size < limit and (chunk := file.read(step)):
                 part = inflater.decompress(chunk, limit - size)
                 parts.append(part)
                 size += len(part)
                 if inflater.eof:
                     break
+    except FileNotFoundError:
+        return None
     except _INFLATE_ERRORS as error:
-        raise DamagedObject(f"{path.parent.name}{path.name}: {error}") from None
+        raise DamagedObject(f"{os.path.basename(os.path.dirname(path))}"
+                            f"{os.path.basename(path)}: {error}") from None
     return b"".join(parts)
 
 
