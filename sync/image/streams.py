@@ -22,6 +22,7 @@ multi-member), zstd (``28 b5 2f fd``, also several frames), anything else is rea
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import queue
 import threading
@@ -146,6 +147,7 @@ class _Verifier:
         self.sides = (_Hashers(compressed), _Hashers(plain))
         self.queue: queue.Queue[tuple[_Hashers, bytes] | None] = queue.Queue(maxsize=8)
         self.thread: threading.Thread | None = None
+        self.stopped = False
 
     def feeder(self, side: int) -> Callable[[bytes], None] | None:
         """A function that queues bytes for one side, or None when that side has no check."""
@@ -154,6 +156,8 @@ class _Verifier:
             return None
 
         def feed(data: bytes) -> None:
+            if self.stopped:  # a decoder thread still reading after an error: nothing to check
+                return
             if self.thread is None:
                 self.thread = threading.Thread(target=self._run, name="layer-digests",
                                                daemon=True)
@@ -167,7 +171,8 @@ class _Verifier:
             item[0].update(item[1])
 
     def stop(self) -> None:
-        """Let the worker finish what is queued, and end it."""
+        """Let the worker finish what is queued, and end it; later bytes are not hashed."""
+        self.stopped = True
         if self.thread is not None:
             self.queue.put(None)
             self.thread.join()
@@ -311,6 +316,7 @@ class LayerStream:
             self._blob.drain()  # bytes after the end of the compressed stream are in the blob
         finally:
             self.closed = True
+            self._stop_decoder()
             self._verifier.stop()
         self._verifier.verify(self.description)
 
@@ -322,7 +328,15 @@ class LayerStream:
             self.close()
         else:
             self.closed = True  # an error is already on its way: do not mask it
+            self._stop_decoder()
             self._verifier.stop()
+
+    def _stop_decoder(self) -> None:
+        """End the decoder's own thread, if it has one (ISA-L's threaded gzip reader keeps
+        reading ahead otherwise, and would hang the interpreter's exit)."""
+        if self._decoder is not self._blob and self.compression == "gzip":
+            with contextlib.suppress(Exception):
+                self._decoder.close()
 
 
 def too_large(description: str, limit: int) -> UnsafeArchiveError:

@@ -6,6 +6,7 @@ import gzip
 import hashlib
 import io
 import tarfile
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -108,12 +109,15 @@ def test_closing_before_the_end_reads_the_rest_and_verifies_it() -> None:
     assert good.at_end and good.consumed == len(blob)
 
 
-def test_an_error_on_its_way_is_not_masked_by_the_checks() -> None:
+def test_an_error_on_its_way_is_not_masked_by_the_checks_and_leaves_no_thread() -> None:
     blob, _ = layer_blob(ENTRIES, "gzip")
+    threads = threading.active_count()
     with pytest.raises(KeyError), LayerStream(io.BytesIO(blob), description="l",
                                               digest="sha256:" + "0" * 64) as stream:
         stream.read(10)
         raise KeyError("the reader's own error")
+    # the threaded gzip reader would read ahead forever (and hold the interpreter's exit)
+    assert threading.active_count() == threads
 
 
 def test_a_layer_without_digests_must_read_the_same_every_time() -> None:
