@@ -148,6 +148,12 @@ def blob_size(repo: pygit2.Repository, oid: str) -> int:
     return int(blob.size) if isinstance(blob, pygit2.Blob) else 0
 
 
+def blob_is_binary(repo: pygit2.Repository, oid: str) -> bool:
+    """Whether git's diff would write blob ``oid`` as a binary patch (libgit2's heuristic)."""
+    blob = repo.get(oid)
+    return isinstance(blob, pygit2.Blob) and bool(blob.is_binary)
+
+
 @dataclass(frozen=True)
 class StoredBlobs:
     """Blobs of ``repo`` by id: their size and content (``image.gitfiles.BlobReader``)."""

@@ -2,7 +2,9 @@
 
 GitHub refuses files over 100 MiB and warns above 50 MiB. A change is cut, between files, into
 parts whose estimated patch size stays under the limit; a single file over the limit gets a part
-of its own (with a warning); a file over 100 MiB is refused: no patch can carry it.
+of its own (with a warning); a file over 100 MiB is refused: no patch can carry it. So is a
+binary file over the binary patch limit (``binary.max_binary_size``): every reader of the series
+would refuse its patch.
 """
 
 from __future__ import annotations
@@ -11,7 +13,8 @@ from collections.abc import Callable, Sequence
 
 from sync.errors import ConfigError, PatchError
 from sync.git import Repository, worktree
-from sync.git.trees import blob_size
+from sync.git.trees import blob_is_binary, blob_size
+from sync.series.binary import over_cap
 from sync.sizes import parse_size
 
 MIB = 1024 * 1024
@@ -47,6 +50,11 @@ def split_changes(repo: Repository, changes: Sequence[worktree.Change], max_size
                 "file; no patch can carry it, nothing was written",
                 hint="exclude it in upstream-manifest.yaml (`exclude:` under its path), or "
                      "track it with Git LFS outside the targets")
+        problem = over_cap(size, "binary content")
+        if (problem is not None and change.entry is not None
+                and blob_is_binary(repo, change.entry.oid)):  # never a patch no one can read
+            raise PatchError(f"{change.path}: {problem}; nothing was written",
+                             hint="exclude it in upstream-manifest.yaml, or raise the limit")
         if size > max_size:
             warn(f"{change.path}: {size / MIB:.1f} MiB, over the patch size limit "
                  f"({max_size / MIB:.0f} MiB): it gets a patch of its own")

@@ -98,3 +98,20 @@ def test_binary_data_is_written_once_and_as_a_delta_when_smaller(simapp: Project
     assert simapp.run("check").code == 0
     git_apply_check(simapp, ["0003-mesh.patch", "0004-tweak.patch"])
     assert os.path.getsize(simapp.root / "patches/0003-mesh.patch") < 300_000 * 1.3
+
+
+def test_a_binary_over_the_binary_patch_limit_is_refused_as_every_reader_would(
+        simapp: Project, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("SIMAPP_SYNC_MAX_BINARY_SIZE", "1M")
+    series = simapp.read("patches/series")
+    simapp.write("bundle/meshes/big.bin", noise(2 * 1024 * 1024, 3))
+    result = simapp.run("patches", "new", "0003-big.patch")
+    assert result.code == 2
+    err = " ".join(result.err.split())
+    assert "bundle/meshes/big.bin: binary content of 2,097,152 bytes is over the binary patch " \
+           "limit (1 MiB; raise it with SIMAPP_SYNC_MAX_BINARY_SIZE" in err
+    assert "nothing was written" in err and simapp.read("patches/series") == series
+    assert not list((simapp.root / "patches").glob("0003-*"))
+    simapp.write("bundle/meshes/big.bin", b"a text line\n" * 200_000)  # text: no such limit
+    assert simapp.run("patches", "new", "0003-big.patch").code == 0
+    assert simapp.run("check").code == 0
