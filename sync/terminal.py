@@ -9,6 +9,7 @@ strings, Text, table cells, progress descriptions — while rich's own styling s
 
 from __future__ import annotations
 
+import codecs
 import re
 from collections.abc import Iterable
 from typing import Any
@@ -24,14 +25,27 @@ _CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\udc80-\udcff]")
 
 def visible(text: str) -> str:
     """``text`` with each control character written as an escape (``\\x1b``, ``\\u2028``)."""
-    return _CONTROL.sub(_escape, text)
+    return _CONTROL.sub(lambda match: _escaped(match.group()), text)
 
 
-def _escape(match: re.Match[str]) -> str:
-    code = ord(match.group())
+def _escaped(char: str) -> str:
+    """One character as it is shown: a raw file-name byte as git's ``\\351``, else ``\\x1b``."""
+    code = ord(char)
     if 0xDC80 <= code <= 0xDCFF:
         return f"\\{code - 0xDC00:03o}"
     return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def _escape_unencodable(error: UnicodeError) -> tuple[str, int]:
+    """Codec error handler: what a stream cannot encode (a raw file-name byte) as ``_escaped``."""
+    if not isinstance(error, UnicodeEncodeError):
+        raise error
+    return "".join(map(_escaped, error.object[error.start:error.end])), error.end
+
+
+# the errors= name for text written outside a console (stdout, stderr, the pager, report -o)
+OCTAL_ESCAPES = "simapp-sync-octal"
+codecs.register_error(OCTAL_ESCAPES, _escape_unencodable)
 
 
 class SafeConsole(Console):

@@ -9,7 +9,6 @@ git pages it: only on a terminal, only when it does not fit the screen, through
 
 from __future__ import annotations
 
-import codecs
 import io
 import json
 import os
@@ -41,7 +40,7 @@ from rich.progress import (
 )
 from rich.text import Text
 
-from sync.terminal import SafeConsole
+from sync.terminal import OCTAL_ESCAPES, SafeConsole
 from sync.untrusted import has_raw_bytes, shown_path
 
 if TYPE_CHECKING:  # imported where used: rich.syntax brings pygments (start-up time)
@@ -371,19 +370,6 @@ def _printable(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [_printable(item) for item in value]
     return value
-
-
-def _octal_escapes(error: UnicodeError) -> tuple[str, int]:
-    """Codec error handler: a raw byte of a file name (a surrogate escape) as ``\\351``."""
-    if not isinstance(error, UnicodeEncodeError):
-        raise error
-    chunk = error.object[error.start:error.end]
-    return "".join(f"\\{ord(char) - 0xDC00:03o}" if "\udc80" <= char <= "\udcff"
-                   else f"\\u{ord(char):04x}" for char in chunk), error.end
-
-
-OCTAL_ESCAPES = "simapp-sync-octal"
-codecs.register_error(OCTAL_ESCAPES, _octal_escapes)
 
 
 def _env_width() -> int | None:

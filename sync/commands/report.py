@@ -11,7 +11,8 @@ from sync.review.collect import review_last_rebase, review_range
 from sync.review.markdown import render_markdown
 from sync.review.model import Review
 from sync.review.page import render_page
-from sync.ui import OCTAL_ESCAPES, UI
+from sync.terminal import OCTAL_ESCAPES
+from sync.ui import UI
 from sync.workspace import Workspace
 
 FORMATS = ("md", "html")
