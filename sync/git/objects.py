@@ -33,6 +33,7 @@ except ImportError:  # pragma: no cover - isal is a dependency; stay correct wit
 
 from sync.errors import ImageError, disk_faults
 from sync.filetree import Leaf, Tree
+from sync.untrusted import path_bytes
 
 CHUNK = 1 << 20
 MODE_TREE = 0o040000
@@ -299,7 +300,7 @@ def write_tree(repo: pygit2.Repository, tree: Tree) -> str:
     """Write a nested ``Tree`` (and its subtrees) into the database; empty folders vanish."""
     entries: dict[bytes, tuple[int, str]] = {}
     for name, node in tree.children.items():
-        raw = name.encode("utf-8", "surrogateescape")
+        raw = path_bytes(name)
         if isinstance(node, Tree):
             if _has_leaves(node):
                 entries[raw] = (MODE_TREE, write_tree(repo, node))

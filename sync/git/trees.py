@@ -23,6 +23,7 @@ except ImportError:  # pragma: no cover - isal is a dependency; stay correct wit
     import zlib  # type: ignore[no-redef]
 
 from sync.git.objects import blob_id, write_loose_blob, write_raw_tree
+from sync.untrusted import path_bytes
 
 MODE_TREE = 0o040000
 LARGE_BLOB = 1 << 20
@@ -326,7 +327,7 @@ def _insert(builder: pygit2.TreeBuilder, raw: dict[bytes, tuple[int, str]], name
     except UnicodeEncodeError:
         if builder.get(name) is not None:
             builder.remove(name)
-        raw[name.encode("utf-8", "surrogateescape")] = (mode, oid)
+        raw[path_bytes(name)] = (mode, oid)
         return
     builder.insert(name, pygit2.Oid(hex=oid), mode)
 

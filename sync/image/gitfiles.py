@@ -33,6 +33,7 @@ from urllib.parse import unquote_to_bytes
 
 from sync.filetree import MODE_SYMLINK, Leaf, Tree
 from sync.image.safety import HFS_IGNORABLE, display
+from sync.untrusted import path_bytes
 
 _HFS_IGNORABLE_CHARS = frozenset(chr(code) for code in HFS_IGNORABLE)
 MAX_GITMODULES = 1 << 20  # larger ones are dropped unread (git's limit is far higher)
@@ -158,7 +159,7 @@ def special_kinds(name: str) -> tuple[str, ...]:
     such as ``~1234567`` are all four."""
     if not name or (name[0] not in ".gGmM~" and name[0] not in _HFS_IGNORABLE_CHARS):
         return ()  # the cheap common case: every spelling starts so
-    raw = name.encode("utf-8", "surrogateescape")
+    raw = path_bytes(name)
     return tuple(kind for kind, short in _SPECIAL.items()
                  if _is_hfs_dot(name, kind) or _is_ntfs_dot(raw, kind.encode(), short.encode()))
 

@@ -29,6 +29,7 @@ from sync.image.safety import (
 )
 from sync.image.selection import EXCLUDED, Selection
 from sync.image.state_tree import DirNode, LeafNode, Pending, StateTree, classify_whiteout
+from sync.untrusted import path_bytes
 
 PROGRESS_STEP = 1 << 20
 
@@ -178,7 +179,7 @@ class LayerPass(StateTree):
 
     def symlink(self, link: str) -> LeafNode:
         """A symlink written by this layer, its link text stored as a blob."""
-        data = link.encode("utf-8", "surrogateescape")
+        data = path_bytes(link)
         oid = self.store.write(io.BytesIO(data), len(data))
         return LeafNode(self.layer, MODE_SYMLINK, oid, len(data), link)
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import posixpath
 
 from sync.errors import UnsafeArchiveError
+from sync.untrusted import path_bytes
 
 _HINT = "the image archive is malformed or malicious; nothing was written"
 NAME_MAX = 255  # bytes in one path component (Linux, and git's checkout through it)
@@ -97,7 +98,7 @@ def check_kept_path(path: str, relative: str, where: str = "", target: str = "")
     """
     if not relative:
         return
-    if len(target) > PATH_MAX // 4 and len(target.encode("utf-8", "surrogateescape")) > PATH_MAX:
+    if len(target) > PATH_MAX // 4 and len(path_bytes(target)) > PATH_MAX:
         raise unsafe(path, f"its repository path is over {PATH_MAX} bytes (a checkout could "
                            "not create it)", where)
     if "\\" in relative:
@@ -109,7 +110,7 @@ def check_kept_path(path: str, relative: str, where: str = "", target: str = "")
         if ("g" in component or "G" in component) and is_dotgit(component):
             raise unsafe(path, f"{display(component)} is a .git directory to git", where)
         if len(component) > NAME_MAX // 4 and len(
-                component.encode("utf-8", "surrogateescape")) > NAME_MAX:
+                path_bytes(component)) > NAME_MAX:
             raise unsafe(path, f"a name over {NAME_MAX} bytes (a checkout could not create "
                                "it)", where)
 
@@ -119,7 +120,7 @@ def check_link_text(path: str, link: str, where: str = "") -> None:
     a NUL byte in it, or over ``PATH_MAX - 1`` bytes."""
     if "\0" in link:
         raise unsafe(path, f"NUL byte in its link text {display(link)}", where)
-    if len(link) >= PATH_MAX // 4 and len(link.encode("utf-8", "surrogateescape")) >= PATH_MAX:
+    if len(link) >= PATH_MAX // 4 and len(path_bytes(link)) >= PATH_MAX:
         raise unsafe(path, f"its link text is over {PATH_MAX - 1} bytes", where)
 
 
