@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import stat
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +21,7 @@ try:
 except ImportError:  # pragma: no cover - isal is a dependency; stay correct without it
     import zlib  # type: ignore[no-redef]
 
+from sync.git.mapped import let_go
 from sync.git.objects import blob_id, write_loose_blob, write_raw_tree
 from sync.untrusted import path_bytes
 
@@ -98,27 +98,6 @@ def read_blob(repo: pygit2.Repository, oid: str) -> bytes:
     if kind != pygit2.enums.ObjectType.BLOB:
         raise ValueError(f"{oid} is not a blob")
     return bytes(data)
-
-
-def read_blob_at(repo: pygit2.Repository, oid: str, path: str) -> bytes:
-    """The content of blob ``oid``, from the regular file at ``path`` when it holds exactly
-    that blob (its size and git id checked), else from the object database.
-
-    A 100 MB patch in the work tree is read into one ``bytes`` (the database would inflate it
-    into libgit2's buffer and copy that into Python's: twice the memory, and slower).
-    """
-    size = repo.odb.read_header(oid)[1]
-    try:
-        handle = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
-    except OSError:
-        return read_blob(repo, oid)
-    with open(handle, "rb", closefd=True) as file:
-        info = os.fstat(file.fileno())
-        data = file.read(size + 1) if stat.S_ISREG(info.st_mode) and info.st_size == size \
-            else None
-    if data is not None and len(data) == size and blob_id(data) == oid:
-        return data
-    return read_blob(repo, oid)
 
 
 def blob_chunks(repo: pygit2.Repository, oid: str) -> Iterator[bytes]:
@@ -208,7 +187,10 @@ def write_blob_parts(repo: pygit2.Repository, parts: Sequence[bytes | memoryview
     size = sum(len(part) for part in parts)
     digest = hashlib.sha1(b"blob %d\0" % size)
     for part in parts:
-        digest.update(part)
+        view = memoryview(part)
+        for at in range(0, len(view), CHUNK):
+            digest.update(view[at:at + CHUNK])
+            let_go(view)  # a view of a mapped file: its pages are read again if needed
     oid = digest.hexdigest()
     if pygit2.Oid(hex=oid) not in repo.odb:
         from sync.git.objects import ObjectWriter
@@ -231,7 +213,9 @@ class _PartsReader:
                 return b""
             self._current = memoryview(part)
         taken, self._current = self._current[:size], self._current[size:]
-        return bytes(taken)
+        data = bytes(taken)
+        let_go(taken)
+        return data
 
 
 class DirectBlobWriter:

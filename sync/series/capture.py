@@ -141,7 +141,7 @@ def capture_patch(repo: Repository, loaded: LoadedSeries, tree: str,
     for item in captured:
         series = series.with_entry(item.entry)
         files.append(worktree.Change(f"{PATCHES}/{item.entry.name}",
-                                     Entry(MODE_FILE, write_blob(repo, item.patch.text))))
+                                     Entry(MODE_FILE, write_blob(repo, bytes(item.patch.text)))))
     files.append(worktree.Change(SERIES, Entry(MODE_FILE, write_blob(repo, series.format()))))
     try:
         worktree.write_changes(repo, files, (PATCHES,))

@@ -9,15 +9,17 @@ from dataclasses import dataclass
 
 from sync import program
 from sync.errors import PatchError
-from sync.git.trees import TreeSource, read_blob_at
+from sync.git.mapped import let_go, map_blob_at
+from sync.git.trees import TreeSource
 from sync.series.model import Patch
 from sync.series.parse import parse_patch
 from sync.series.seriesfile import Series, SeriesEntry, empty_series, parse_series
+from sync.series.textlines import Text
 
 PATCHES = "patches"
 SERIES = f"{PATCHES}/series"
 # the lines a patch names its files on (a name is the end of such a line, after any -pN prefix)
-_HEADER_LINES = re.compile(rb"\n(?:diff --git |--- |\+\+\+ |rename |copy )[^\n]*")
+_HEADER_LINES = re.compile(rb"^(?:diff --git |--- |\+\+\+ |rename |copy )[^\n]*", re.MULTILINE)
 
 
 class SeriesPatch:
@@ -31,7 +33,7 @@ class SeriesPatch:
     __slots__ = ("_patch", "_read", "_targets", "entry")
 
     def __init__(self, entry: SeriesEntry, patch: Patch | None = None, *,
-                 read: Callable[[], bytes] | None = None,
+                 read: Callable[[], Text] | None = None,
                  targets: Sequence[str] | None = None) -> None:
         assert patch is not None or read is not None
         self.entry = entry
@@ -46,7 +48,7 @@ class SeriesPatch:
             self._patch = self._parse(self._read())
         return self._patch
 
-    def _parse(self, text: bytes) -> Patch:
+    def _parse(self, text: Text) -> Patch:
         return parse_patch(text, f"{PATCHES}/{self.entry.name}", strip=self.entry.strip,
                            targets=self._targets)
 
@@ -60,7 +62,8 @@ class SeriesPatch:
         if self._patch is not None or self._read is None:
             return {path for path in self.patch.paths if path in candidates}
         text = self._read()
-        headers = b"\n".join(_HEADER_LINES.findall(b"\n" + text))
+        headers = b"\n".join(_HEADER_LINES.findall(text))
+        let_go(text)
         if b'"' not in headers and not any(os.fsencode(path) in headers for path in candidates):
             return set()
         # parsed again when applied: memory does not grow with the series
@@ -123,8 +126,10 @@ def load_series(source: TreeSource, targets: Sequence[str], *, lazy: bool = Fals
 
 
 def _reader(source: TreeSource, oid: str, workdir: str | None,
-            name: str) -> Callable[[], bytes]:
+            name: str) -> Callable[[], Text]:
+    """How to read a patch: from the work tree's file, mapped, when it holds the blob (a
+    grouped mail is then never resident whole: ``sync.git.mapped``), else from the database."""
     if not workdir or "/" in name or name in (".", ".."):
         return lambda: source.read(oid)
     path = os.path.join(workdir, PATCHES, name)
-    return lambda: read_blob_at(source.repo, oid, path)
+    return lambda: map_blob_at(source.repo, oid, path) or source.read(oid)

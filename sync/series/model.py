@@ -8,9 +8,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import Enum
+from functools import cached_property
 
 from sync.errors import PatchError
+from sync.git.mapped import let_go
 from sync.series.binary import BinaryProblem, decode_block
+from sync.series.textlines import Text
 
 MODE_FILE = 0o100644
 MODE_EXECUTABLE = 0o100755
@@ -70,7 +73,7 @@ class BinaryHunk:
 
     method: str  # "literal" or "delta"
     size: int  # declared size of the inflated data
-    text: bytes = field(repr=False, compare=False)  # the patch file's text
+    text: Text = field(repr=False, compare=False)  # the patch file's text
     start: int  # byte span of the base85 lines in ``text``
     end: int
     line: int  # 1-based line of "literal N" / "delta N"
@@ -82,8 +85,10 @@ class BinaryHunk:
 
         Raises PatchError naming the patch and line when the data is corrupt.
         """
+        encoded = self.text[self.start:self.end]  # a copy: the mapped pages can go
+        let_go(self.text)
         try:
-            return decode_block(self.text[self.start:self.end], self.line + 1, self.size)
+            return decode_block(encoded, self.line + 1, self.size)
         except BinaryProblem as problem:
             raise PatchError(f"{self.patch}:{problem.line or self.line}: corrupt binary patch: "
                              f"{problem}",
@@ -152,7 +157,7 @@ class Patch:
     """A whole patch file: ``preamble`` (mail header and description) then file sections."""
 
     name: str
-    text: bytes
+    text: Text  # bytes, or a mapping of the patch file (its pages let go once read)
     preamble: bytes
     files: tuple[FilePatch, ...]
     meta: PatchMeta
@@ -165,6 +170,14 @@ class Patch:
     @property
     def removed(self) -> int:
         return sum(file.removed for file in self.files)
+
+    @cached_property
+    def sections(self) -> tuple[memoryview, ...]:
+        """Each file section's text (its ``span``) as a view of ``text``, made once: a refresh
+        that reuses a binary section reuses this very view, and knows it unchanged by identity
+        without reading it (the pages of a mapped text stay unread)."""
+        view = memoryview(self.text)
+        return tuple(view[file.span[0]:file.span[1]] for file in self.files)
 
     @property
     def paths(self) -> tuple[str, ...]:

@@ -11,11 +11,12 @@ import re
 from collections.abc import Sequence
 
 from sync.errors import PatchError
+from sync.git.mapped import count, let_go
 from sync.series.binary import over_cap
 from sync.series.mail import parse_meta
 from sync.series.model import BinaryHunk, BinaryPatch, Change, FilePatch, Hunk, Patch
 from sync.series.paths import PathProblem, check_path, strip_components, unquote
-from sync.series.textlines import Lines, split_lines
+from sync.series.textlines import Lines, Text, split_lines
 
 _HUNK = re.compile(rb"^@@ -(\d+)(?:,(\d+))? \+(\d+)(?:,(\d+))? @@")
 _INDEX = re.compile(rb"^index ([0-9a-fA-F]+)\.\.([0-9a-fA-F]+)(?: ([0-7]+))?\s*$")
@@ -24,9 +25,12 @@ _SIGNATURES = (b"-- \n", b"--\n", b"-- \r\n")
 _BLANK = re.compile(rb"\n[ \t\r]*(?:\n|$)")
 
 
-def parse_patch(data: bytes, name: str, *, strip: int = 1,
+def parse_patch(data: Text, name: str, *, strip: int = 1,
                 targets: Sequence[str] | None = None) -> Patch:
     """Parse a patch file; ``name`` is used in messages, ``targets`` confine every path.
+
+    ``data`` may be a mapping of the patch file: the pages read are let go after each file
+    section, so a 100 MB mail is never resident whole (the patch keeps it, as spans).
 
     Raises PatchError naming ``name`` and the line for anything malformed or unsafe.
     """
@@ -34,7 +38,7 @@ def parse_patch(data: bytes, name: str, *, strip: int = 1,
 
 
 class _Parser:
-    def __init__(self, data: bytes, name: str, strip: int, targets: Sequence[str] | None) -> None:
+    def __init__(self, data: Text, name: str, strip: int, targets: Sequence[str] | None) -> None:
         self.data = data
         self.name = name
         self.strip = strip
@@ -76,6 +80,8 @@ class _Parser:
             else:
                 after_hunk = False
                 self.i += 1
+                continue
+            let_go(self.data)  # a section read: its pages are not needed in memory
         paths_seen: dict[str, int] = {}
         for number, file in enumerate(files):
             if file.path in paths_seen and not _type_change(files[number - 1], file):
@@ -366,7 +372,7 @@ class _Parser:
         begin = self._offset(start + 1)
         blank = _BLANK.search(self.data, begin - 1) if begin else _BLANK.search(self.data)
         end = blank.start() + 1 if blank is not None else len(self.data)
-        self.i = start + 1 + self.data.count(b"\n", begin, end) + 1  # past the blank line
+        self.i = start + 1 + count(self.data, b"\n", begin, end) + 1  # past the blank line
         if blank is not None and self.i < len(self.lines):
             self.lines.skip_to(self.i, blank.end())
         if begin == end:

@@ -66,9 +66,9 @@ def compare(name: str, old: Patch | None, new: Patch | None) -> PatchDelta:
     """How patch ``name`` changed from ``old`` to ``new`` (None: absent on that side)."""
     if old is None or new is None:
         if new is not None:
-            return PatchDelta(name, Kind.NEW, "new", _unified(b"", new.text))
+            return PatchDelta(name, Kind.NEW, "new", _unified(b"", bytes(new.text)))
         if old is not None:
-            return PatchDelta(name, Kind.DROPPED, "dropped", _unified(old.text, b""))
+            return PatchDelta(name, Kind.DROPPED, "dropped", _unified(bytes(old.text), b""))
         raise ValueError("compare needs at least one side")
     old_diff, new_diff = diff_part(old), diff_part(new)
     description = canonical_preamble(old.preamble) != canonical_preamble(new.preamble)

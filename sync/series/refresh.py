@@ -18,6 +18,7 @@ import re
 from collections.abc import Callable, Sequence
 
 from sync.git.diff import DiffText, SectionKey
+from sync.git.mapped import let_go
 from sync.series.model import Change, FilePatch, Patch
 from sync.series.parse import parse_patch
 from sync.series.patchid import patch_id
@@ -86,8 +87,7 @@ def binary_sections(patch: Patch) -> dict[SectionKey, memoryview]:
     which content the section's data stands for. Each is a view of the patch's text.
     """
     found: dict[SectionKey, memoryview] = {}
-    view = memoryview(patch.text)
-    for file in patch.files:
+    for file, section in zip(patch.files, patch.sections, strict=True):
         old, new = file.old_oid or "", file.new_oid or ""
         if file.binary is None or len(old) != 40 or len(new) != 40 or file.span[1] == 0:
             continue
@@ -99,7 +99,7 @@ def binary_sections(patch: Patch) -> dict[SectionKey, memoryview]:
             key = ("M", file.path, old, new, file.old_mode or 0, file.new_mode or 0)
         else:
             continue
-        found[key] = view[file.span[0]:file.span[1]]
+        found[key] = section
     return found
 
 
@@ -144,13 +144,12 @@ def _sections(patch: Patch) -> list[memoryview] | None:
     """The file sections of ``patch`` as views of its text, when they follow one another
     from the end of the preamble with nothing between them (only a signature after them)."""
     at = len(patch.preamble)
-    view = memoryview(patch.text)
     found = []
-    for file in patch.files:
+    for file, section in zip(patch.files, patch.sections, strict=True):
         start, end = file.span
         if start != at or end <= start:
             return None
-        found.append(view[start:end])
+        found.append(section)
         at = end
     if not _SIGNATURE.fullmatch(patch.text, at) or _DIFF_LINE.search(patch.text, at):
         return None  # (the patch id would read a "diff" line after a binary section)
@@ -158,13 +157,19 @@ def _sections(patch: Patch) -> list[memoryview] | None:
 
 
 def _same(one: bytes | memoryview, other: bytes | memoryview) -> bool:
-    """Equal bytes (views compared a block at a time: memoryview's own == goes byte by byte)."""
+    """Equal bytes (views compared a block at a time: memoryview's own == goes byte by byte;
+    a reused section is the old one itself, known equal without reading it)."""
     if one is other or (isinstance(one, bytes) and isinstance(other, bytes)):
         return one is other or one == other
     if len(one) != len(other):
         return False
-    return all(bytes(one[at:at + _BLOCK]) == bytes(other[at:at + _BLOCK])
-               for at in range(0, len(one), _BLOCK))
+    for at in range(0, len(one), _BLOCK):
+        equal = bytes(one[at:at + _BLOCK]) == bytes(other[at:at + _BLOCK])
+        let_go(one)  # (a view of a mapped patch file: its pages are read again if needed)
+        let_go(other)
+        if not equal:
+            return False
+    return True
 
 
 def _kind(section: bytes | memoryview) -> str:

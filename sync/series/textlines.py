@@ -5,9 +5,19 @@ searching the text; splitting it whole into a list of lines costs seconds and se
 size in memory. ``Lines`` looks like that list (``lines[i]``, ``len(lines)``) but only cuts the
 lines around the ones asked for, and the parser moves past a binary block with ``skip_to``
 without ever cutting its lines.
+
+The text may be a read-only mapping of the patch file (``sync.git.mapped``) rather than bytes:
+everything here reads it by slices, ``find`` and regular expressions, which both support.
 """
 
 from __future__ import annotations
+
+import mmap
+
+from sync.git.mapped import count
+
+# the text of a patch file: bytes, or a mapping of the file whose pages are let go once used
+Text = bytes | mmap.mmap
 
 WINDOW = 1 << 16  # bytes cut into lines at a time
 
@@ -33,9 +43,9 @@ class Lines:
 
     __slots__ = ("_base", "_lines", "_previous", "data", "total")
 
-    def __init__(self, data: bytes) -> None:
+    def __init__(self, data: Text) -> None:
         self.data = data
-        self.total = data.count(b"\n") + (1 if data and not data.endswith(b"\n") else 0)
+        self.total = count(data, b"\n") + (1 if len(data) and data[-1:] != b"\n" else 0)
         self._base = (0, 0)  # (index, byte offset) of the window's first line
         self._lines: list[bytes] = []
         self._previous: tuple[int, int, list[bytes]] = (0, 0, [])

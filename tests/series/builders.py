@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import mmap
 import os
 import subprocess
 from collections.abc import Mapping, Sequence
@@ -151,3 +152,10 @@ def base85_line(chunk: bytes) -> bytes:
 def base85_block(deflated: bytes) -> bytes:
     """``deflated`` as the lines of a binary section (52 bytes a line, as git writes them)."""
     return b"".join(base85_line(deflated[at:at + 52]) + b"\n" for at in range(0, len(deflated), 52))
+
+
+def mapped(path: Path, text: bytes) -> mmap.mmap:
+    """``text`` as a rebase reads a patch from the work tree: a read-only mapping of its file."""
+    path.write_bytes(text)
+    with path.open("rb") as handle:
+        return mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)

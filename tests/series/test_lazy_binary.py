@@ -9,6 +9,7 @@ bytes are the same as when every literal is decoded, and a corrupt literal is st
 from __future__ import annotations
 
 import hashlib
+import mmap
 import zlib
 from pathlib import Path
 
@@ -24,7 +25,7 @@ from sync.series.load import SeriesPatch
 from sync.series.parse import parse_patch
 from sync.series.refresh import refreshed
 from sync.series.seriesfile import SeriesEntry
-from tests.series.builders import entry_of, git, make_tree, upstream_commit
+from tests.series.builders import entry_of, git, make_tree, mapped, upstream_commit
 
 BASE = {"bundle/old.png": hashlib.shake_128(b"old").digest(70_000),
         "bundle/doc.py": b"".join(b"line %d\n" % k for k in range(40))}
@@ -42,7 +43,7 @@ def grouped_mail(maker: pygit2.Repository) -> bytes:
     return b"From: A <a@b.c>\nSubject: [PATCH] grouped\n\n---\n" + diff
 
 
-def series(text: bytes) -> list[SeriesPatch]:
+def series(text: bytes | mmap.mmap) -> list[SeriesPatch]:
     return [SeriesPatch(SeriesEntry("0001.patch"), parse_patch(text, "0001.patch",
                                                                targets=["bundle"]))]
 
@@ -58,9 +59,10 @@ def eager_tree(repo: pygit2.Repository, text: bytes) -> str:
     return make_tree(repo, files)
 
 
+@pytest.mark.parametrize("read", ["bytes", "mapped"])
 @pytest.mark.parametrize("stored", [True, False], ids=["post-images stored", "miss"])
 def test_the_lazy_path_gives_the_trees_and_refreshes_decoding_everything_gives(
-        tmp_path: Path, stored: bool):
+        tmp_path: Path, stored: bool, read: str):
     maker = pygit2.init_repository(str(tmp_path / "maker"))
     text = grouped_mail(maker)
     repo = maker if stored else pygit2.init_repository(str(tmp_path / "fresh"))
@@ -68,7 +70,8 @@ def test_the_lazy_path_gives_the_trees_and_refreshes_decoding_everything_gives(
     # upstream already has the new binary: the patch is partly upstream and is refreshed
     base = make_tree(repo, BASE)
     onto = make_tree(repo, {**BASE, "bundle/new.png": NEW})
-    result = apply_series(repo, series(text), onto, base=base)
+    given = mapped(tmp_path / "0001.patch", text) if read == "mapped" else text
+    result = apply_series(repo, series(given), onto, base=base)
     assert result.stop is None
     assert result.tree == eager_tree(repo, text)
     report = result.reports[0]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 
@@ -17,6 +18,7 @@ from sync.series.refresh import (
     refreshed,
     render_patch,
 )
+from tests.series.builders import mapped
 
 MAIL = (b"From 3f2a1c0d9e8b7a6f5e4d3c2b1a0f9e8d7c6b5a49 Mon Sep 17 00:00:00 2001\n"
         b"From: Jane <jane@example.com>\n"
@@ -97,11 +99,15 @@ def _lazy_diff(patch: Patch, diff: bytes) -> DiffText:
     return DiffText(tuple(views.get(part, part) for part in parts), len(parts), 0, 0)
 
 
+@pytest.mark.parametrize("read", ["bytes", "mapped"])
 @pytest.mark.parametrize("old, new, rewritten", CASES.values(), ids=list(CASES))
 def test_the_lazy_refresh_decides_and_writes_what_the_eager_one_does(old: bytes, new: bytes,
-                                                                     rewritten: bool):
-    patch = parse_patch(MAIL + old, "p")
-    eager = refreshed(patch, new)
+                                                                     rewritten: bool, read: str,
+                                                                     tmp_path: Path):
+    eager = refreshed(parse_patch(MAIL + old, "p"), new)
+    # a rebase reads a patch from the work tree through a mapping of its file
+    text = mapped(tmp_path / "p", MAIL + old) if read == "mapped" else MAIL + old
+    patch = parse_patch(text, "p")
     lazy = refresh(patch, _lazy_diff(patch, new))
     assert (None if lazy is None else bytes(lazy)) == eager
     assert (eager is not None) is rewritten

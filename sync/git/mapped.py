@@ -1,0 +1,75 @@
+"""Large work-tree files read through a memory mapping whose pages are let go once used.
+
+A grouped patch can be a 100 MB mail. Read into ``bytes``, all of it stays resident for as long
+as the patch is in use (parsed, applied, refreshed, stored); on top of it come the files the
+patch edits, and the peak memory is the sum. Mapped read-only, its pages are read from the page
+cache when touched, and ``let_go`` drops them from the process again: they belong to the file,
+so nothing is lost (touched again, they are read again). Memory then follows the pages in use
+at once, not the size of the file.
+
+A mapped file must not be truncated while it is in use (reading a page past the new end would
+kill the process): the tool itself replaces the files it writes by renaming a new file into
+place, which leaves a mapping of the old one intact.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import mmap
+import os
+import stat
+
+import pygit2
+
+BLOCK = 8 << 20  # bytes hashed or counted between two ``let_go``
+
+
+def map_blob_at(repo: pygit2.Repository, oid: str, path: str) -> mmap.mmap | None:
+    """The regular file at ``path`` mapped read-only, when it holds exactly blob ``oid`` (its
+    size and git id checked, a block at a time, letting go of the pages hashed); else None
+    (absent, not a regular file, empty, another content: read the blob from the database)."""
+    size = repo.odb.read_header(oid)[1]
+    try:
+        handle = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        info = os.fstat(handle)
+        if not stat.S_ISREG(info.st_mode) or info.st_size != size or size == 0:
+            return None
+        mapped = mmap.mmap(handle, size, access=mmap.ACCESS_READ)
+    except OSError:
+        return None
+    finally:
+        os.close(handle)  # the mapping keeps the file; the descriptor is not needed
+    digest = hashlib.sha1(b"blob %d\0" % size)
+    with memoryview(mapped) as view:
+        for at in range(0, size, BLOCK):
+            digest.update(view[at:at + BLOCK])
+            let_go(mapped)
+    if digest.hexdigest() != oid:
+        mapped.close()
+        return None
+    return mapped
+
+
+def let_go(buffer: object) -> None:
+    """Drop the resident pages of ``buffer`` when it is a mapping (or a view of one); anything
+    else is left as it is. Cheap, and the content stays readable."""
+    target = buffer.obj if isinstance(buffer, memoryview) else buffer
+    if isinstance(target, mmap.mmap) and not target.closed:
+        target.madvise(mmap.MADV_DONTNEED)
+
+
+def count(text: bytes | mmap.mmap, sub: bytes, start: int = 0, end: int | None = None) -> int:
+    """``text.count(sub, start, end)`` for a single byte ``sub``, also on a mapping (which has
+    no ``count``): counted a block at a time, its pages let go behind."""
+    if isinstance(text, bytes):
+        return text.count(sub, start, len(text) if end is None else end)
+    assert len(sub) == 1  # a byte never straddles two blocks
+    stop = len(text) if end is None else min(end, len(text))
+    found = 0
+    for at in range(start, stop, BLOCK):
+        found += text[at:min(at + BLOCK, stop)].count(sub)
+        let_go(text)
+    return found
