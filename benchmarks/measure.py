@@ -7,7 +7,8 @@
 A benchmark helper, not part of the tool. Peak memory is VmHWM for ``sync`` (this process:
 ``ru_maxrss`` would survive an exec and report the parent) and ``RUSAGE_CHILDREN`` for others
 (the largest child; this process starts with none). ``sync`` also records the time of every
-progress bar update, to find the longest stretch without progress output.
+progress bar update (``sync.ui.ConsoleBar``, which the rebase session's bars go through), to
+find the longest stretch without progress output.
 
 The quilt loop: ``quilt push -a``; a patch that does not apply (GNU patch refuses git binary
 patches; a conflict) is taken out of the series (``quilt delete -n``: quilt would not push past
@@ -41,23 +42,24 @@ def _children_peak() -> int:
 
 def run_sync(argv: list[str]) -> dict[str, object]:
     events: list[float] = []
-    from rich.progress import Progress
-
     from sync import cli
+    from sync.ui import ConsoleBar
 
-    # every bar of the tool goes through rich's Progress (shown or not, as with --json)
-    update, advance = Progress.update, Progress.advance
+    # every bar of a rebase goes through the session's display, ConsoleBar, shown or not (as
+    # with --json): hooked there, this process loads nothing the tool does not (hooking rich's
+    # Progress loaded rich into a --json run, which draws nothing and never imports it)
+    update, advance = ConsoleBar.update, ConsoleBar.advance
 
-    def timed_update(self: Progress, *args: Any, **kwargs: Any) -> None:
+    def timed_update(self: ConsoleBar, *args: Any, **kwargs: Any) -> None:
         events.append(time.time())
         update(self, *args, **kwargs)
 
-    def timed_advance(self: Progress, *args: Any, **kwargs: Any) -> None:
+    def timed_advance(self: ConsoleBar, *args: Any, **kwargs: Any) -> None:
         events.append(time.time())
         advance(self, *args, **kwargs)
 
-    Progress.update = timed_update  # type: ignore[method-assign]
-    Progress.advance = timed_advance  # type: ignore[method-assign]
+    ConsoleBar.update = timed_update  # type: ignore[method-assign]
+    ConsoleBar.advance = timed_advance  # type: ignore[method-assign]
     code = cli.main(argv)
     sys.stdout.flush()
     return {"exit": code, "peak": _vmhwm(), "events": events, "end": time.time()}

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import logging
 import os
 import sys
 from collections.abc import Sequence
@@ -160,6 +159,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return code
     ui = UI.create(json_mode=args.json, quiet=args.quiet,
                    color=False if args.no_color else None, pager=not args.no_pager)
+    import logging  # not before: --help and usage errors stay light
+
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     try:

@@ -5,6 +5,10 @@ the schemas ship in ``sync/schemas/``); progress bars and messages are silenced 
 the output. Rich honours ``NO_COLOR`` and non-tty output by itself. Long output is paged the way
 git pages it: only on a terminal, only when it does not fit the screen, through
 ``SIMAPP_SYNC_PAGER``, ``PAGER`` or ``less`` with ``LESS=FRX`` unless LESS is set.
+
+Rich is loaded when something is drawn, not before (``sync.console``): the consoles are made at
+their first use, and a run that shows no bars (``--json``, ``-q``) makes none. A ``--json``
+command prints its document without loading rich at all (start-up time).
 """
 
 from __future__ import annotations
@@ -12,38 +16,17 @@ from __future__ import annotations
 import io
 import json
 import os
-import shlex
-import subprocess
 import sys
-import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from rich.console import Console, RenderableType
-from rich.markup import escape
-from rich.progress import (
-    BarColumn,
-    DownloadColumn,
-    MofNCompleteColumn,
-    Progress,
-    ProgressColumn,
-    SpinnerColumn,
-    Task,
-    TaskID,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-    TransferSpeedColumn,
-)
-from rich.text import Text
-
-from sync.terminal import OCTAL_ESCAPES, SafeConsole
+from sync.terminal import OCTAL_ESCAPES
 from sync.untrusted import has_raw_bytes, shown_path
 
-if TYPE_CHECKING:  # imported where used: rich.syntax brings pygments (start-up time)
+if TYPE_CHECKING:  # imported where used (start-up time): rich.syntax brings pygments
+    from rich.console import Console, RenderableType
+    from rich.progress import Progress, TaskID
     from rich.table import Table
 
 SCHEMA_VERSION = 1  # of every --json document; bump on an incompatible change of any schema
@@ -54,15 +37,38 @@ PLAIN_INTERVAL = 10.0  # seconds between plain progress lines off a terminal (CI
 PLAIN_INTERVAL_ENV = "SIMAPP_SYNC_PROGRESS_INTERVAL"
 
 
-@dataclass
 class UI:
-    """The one place commands print through."""
+    """The one place commands print through.
 
-    json_mode: bool = False
-    quiet: bool = False
-    pager: bool = True
-    out: Console = field(default_factory=lambda: SafeConsole(soft_wrap=False))
-    err: Console = field(default_factory=lambda: SafeConsole(stderr=True, soft_wrap=False))
+    ``out`` and ``err`` are the consoles of stdout and stderr: given, or made at their first use
+    (with ``console_options``, the settings ``create`` chose).
+    """
+
+    def __init__(self, json_mode: bool = False, quiet: bool = False, pager: bool = True,
+                 out: Console | None = None, err: Console | None = None,
+                 console_options: dict[str, Any] | None = None) -> None:
+        self.json_mode, self.quiet, self.pager = json_mode, quiet, pager
+        self._out, self._err = out, err
+        self.console_options = console_options or {}
+
+    @property
+    def out(self) -> Console:
+        """The console of results (stdout)."""
+        if self._out is None:
+            self._out = self._console(stderr=False)
+        return self._out
+
+    @property
+    def err(self) -> Console:
+        """The console of diagnostics and progress (stderr)."""
+        if self._err is None:
+            self._err = self._console(stderr=True)
+        return self._err
+
+    def _console(self, *, stderr: bool) -> Console:
+        from sync.console import SafeConsole
+
+        return SafeConsole(stderr=stderr, soft_wrap=False, **self.console_options)
 
     @classmethod
     def create(cls, *, json_mode: bool = False, quiet: bool = False,
@@ -72,11 +78,9 @@ class UI:
         for stream in (sys.stdout, sys.stderr):  # a raw file-name byte prints as git's \351
             if isinstance(stream, io.TextIOWrapper):
                 stream.reconfigure(errors=OCTAL_ESCAPES)
-        width = _env_width()
-        out = SafeConsole(no_color=no_color, soft_wrap=False, width=width, highlight=False)
-        err = SafeConsole(stderr=True, no_color=no_color, soft_wrap=False, width=width,
-                          highlight=False)
-        return cls(json_mode=json_mode, quiet=quiet, pager=pager, out=out, err=err)
+        return cls(json_mode=json_mode, quiet=quiet, pager=pager,
+                   console_options={"no_color": no_color, "width": _env_width(),
+                                    "highlight": False})
 
     # --- results -----------------------------------------------------------------------------
     def print(self, *renderables: RenderableType, **kwargs: Any) -> None:
@@ -89,7 +93,9 @@ class UI:
         if self.json_mode:
             if isinstance(document, dict):
                 document = {"schema_version": SCHEMA_VERSION, **document}
-            text = json.dumps(_printable(document), indent=2, sort_keys=True, default=str)
+            text = json.dumps(document, indent=2, sort_keys=True, default=str)
+            if "\\udc" in text:  # escaped surrogates: raw file-name bytes, quoted as git does
+                text = json.dumps(_printable(document), indent=2, sort_keys=True, default=str)
             sys.stdout.write(text + "\n")
             sys.stdout.flush()
 
@@ -124,6 +130,8 @@ class UI:
     def _pager_command(self) -> list[str] | None:
         if self.json_mode or not self.pager or not self.out.is_terminal:
             return None
+        import shlex
+
         spelled = os.environ.get(PAGER_ENV) or os.environ.get("PAGER") or DEFAULT_PAGER
         command = shlex.split(spelled)
         return None if not command or command == ["cat"] else command
@@ -143,7 +151,7 @@ class UI:
     def hint(self, message: str) -> None:
         """A next-step suggestion ("next: ..."); silenced by -q and --json, like git's advice."""
         if not (self.json_mode or self.quiet):
-            self.err.print(f"[dim]hint:[/dim] {escape(message)}", soft_wrap=True)
+            self.err.print(f"[dim]hint:[/dim] {_escape(message)}", soft_wrap=True)
 
     # --- diagnostics -------------------------------------------------------------------------
     def info(self, message: RenderableType) -> None:
@@ -152,13 +160,13 @@ class UI:
 
     def warn(self, message: str) -> None:
         if not self.json_mode:
-            self.err.print(f"[yellow]warning:[/yellow] {escape(message)}", soft_wrap=True)
+            self.err.print(f"[yellow]warning:[/yellow] {_escape(message)}", soft_wrap=True)
 
     def error(self, message: str, hint: str | None = None) -> None:
         """Errors go to stderr even in --json mode: stdout stays parseable (or empty)."""
-        self.err.print(f"[bold red]error:[/bold red] {escape(message)}", soft_wrap=True)
+        self.err.print(f"[bold red]error:[/bold red] {_escape(message)}", soft_wrap=True)
         if hint:
-            self.err.print(f"  {escape(hint)}", soft_wrap=True)
+            self.err.print(f"  {_escape(hint)}", soft_wrap=True)
 
     # --- progress ----------------------------------------------------------------------------
     @contextmanager
@@ -169,106 +177,14 @@ class UI:
         lines without escape codes: one when a task starts, one per task that is still running
         every ``PLAIN_INTERVAL`` seconds (``SIMAPP_SYNC_PROGRESS_INTERVAL``), one when it ends.
         """
-        columns: list[Any] = [SpinnerColumn(), TextColumn("{task.description}"), BarColumn()]
-        if transfer:
-            columns += [DownloadColumn(), TransferSpeedColumn()]
-        else:
-            columns += [MofNCompleteColumn(), RateColumn()]
-        columns += [TextColumn("{task.fields[detail]}"), TimeElapsedColumn(),
-                    TimeRemainingColumn()]
+        from sync.console import progress_display
+
         hidden = self.json_mode or self.quiet
-        progress: Progress
-        if hidden or self.err.is_terminal:
-            progress = Progress(*columns, console=self.err, transient=False, disable=hidden)
-        else:
-            progress = PlainProgress(console=self.err, transfer=transfer,
-                                     interval=_plain_interval())
+        progress = progress_display(self.err, transfer=transfer, hidden=hidden,
+                                    plain=not hidden and not self.err.is_terminal,
+                                    interval=_plain_interval())
         with progress:
             yield progress
-
-
-class RateColumn(ProgressColumn):
-    """Items per second (files, patches), once there is a rate to show."""
-
-    def render(self, task: Task) -> Text:
-        speed = task.finished_speed or task.speed
-        return Text(f"{speed:,.0f}/s" if speed else "", style="progress.data.speed")
-
-
-class PlainProgress(Progress):
-    """Progress for a log: plain lines (no escape codes, nothing redrawn) on the console.
-
-    A line when a task is added, then every ``interval`` seconds one per unfinished task that
-    changed or has run for another interval (so a long silent phase still shows it is alive),
-    and a last one when the display stops: "description: 120/900 (13%) detail, 45/s, ETA 16 s".
-    """
-
-    def __init__(self, *, console: Console, transfer: bool, interval: float) -> None:
-        super().__init__(console=console, disable=True)
-        self.transfer = transfer
-        self.interval = interval
-        self._said: dict[TaskID, float] = {}
-        self._stopping = threading.Event()
-        self._ticker = threading.Thread(target=self._tick, name="plain-progress", daemon=True)
-
-    def start(self) -> None:
-        self._ticker.start()
-
-    def stop(self) -> None:
-        if self._ticker.is_alive():
-            self._stopping.set()
-            self._ticker.join()
-        for task in self.tasks:
-            if task.visible:
-                self._say(task, last=True)
-
-    def add_task(self, description: str, start: bool = True, total: float | None = 100.0,
-                 completed: int = 0, visible: bool = True, **fields: Any) -> TaskID:
-        task_id = super().add_task(description, start=start, total=total, completed=completed,
-                                   visible=visible, **fields)
-        with self._lock:
-            task = self._tasks[task_id]
-        if visible:
-            self._say(task)
-        return task_id
-
-    def _tick(self) -> None:
-        while not self._stopping.wait(self.interval):
-            now = time.monotonic()
-            for task in self.tasks:
-                if task.visible and not task.finished and \
-                        now - self._said.get(task.id, 0.0) >= self.interval:
-                    self._say(task)
-
-    def _say(self, task: Task, last: bool = False) -> None:
-        self._said[task.id] = time.monotonic()
-        self.console.print(self.line(task, last=last), markup=False, highlight=False,
-                           soft_wrap=True)
-
-    def line(self, task: Task, *, last: bool = False) -> str:
-        """One task's state in words."""
-        parts = [f"{task.description}:"]
-        done, total = task.completed, task.total
-        if self.transfer:  # exact bytes: a log is read for numbers
-            amount = f"{done:,.0f}" + (f"/{total:,.0f}" if total else "") + " bytes"
-        else:
-            amount = f"{done:,.0f}" + (f"/{total:,.0f}" if total else "")
-        if total:
-            amount += f" ({min(done / total, 1.0):.0%})"
-        parts.append(amount)
-        detail = task.fields.get("detail")
-        if detail:
-            parts.append(str(detail))
-        speed = task.finished_speed or task.speed
-        if speed and not last:
-            parts.append(f"{_size(speed)}/s" if self.transfer else f"{speed:,.0f}/s")
-        remaining = task.time_remaining
-        if remaining is not None and not last and not task.finished:
-            parts.append(f"ETA {_duration(remaining)}")
-        elapsed = task.finished_time if task.finished_time is not None else task.elapsed
-        if elapsed is not None and (last or elapsed >= 1):
-            parts.append(f"{'done in' if last else 'after'} {_duration(elapsed)}")
-        return " ".join(parts[:2]) + (", " + ", ".join(parts[2:]) if parts[2:] else "")
 
 
 def _plain_interval() -> float:
@@ -279,27 +195,13 @@ def _plain_interval() -> float:
         return PLAIN_INTERVAL
 
 
-def _size(count: float) -> str:
-    for unit in ("B", "kB", "MB", "GB"):
-        if abs(count) < 1000 or unit == "GB":
-            return f"{count:,.0f} {unit}" if unit == "B" else f"{count:,.1f} {unit}"
-        count /= 1000
-    return f"{count:,.1f} GB"
-
-
-def _duration(seconds: float) -> str:
-    seconds = max(seconds, 0.0)
-    if seconds < 60:
-        return f"{seconds:.0f} s" if seconds >= 10 else f"{seconds:.1f} s"
-    minutes, rest = divmod(int(seconds), 60)
-    return f"{minutes} min {rest:02d} s"
-
-
 def _run_pager(command: list[str], text: str) -> None:
     """Feed ``text`` to the pager; a pager that quits early (q in less) is not an error."""
     environment = dict(os.environ)
     environment.setdefault("LESS", DEFAULT_LESS)
     environment.setdefault("LV", "-c")  # git's setting for lv: keep colours
+    import subprocess
+
     try:
         pager = subprocess.Popen(command, stdin=subprocess.PIPE, env=environment)
     except OSError:  # no such pager: show the text rather than nothing
@@ -319,7 +221,9 @@ class ConsoleDisplay:
     """A long-running domain job's warnings and bars on the console (the domain's ``Display``).
 
     The domain (e.g. ``sync.series.session``) never imports rich; it reports through a small
-    protocol of ``warn``, ``live()`` -> ``bar(...)`` -> ``update``/``advance``, met here.
+    protocol of ``warn``, ``live()`` -> ``bar(...)`` -> ``update``/``advance``, met here. With
+    nothing to show (``--json``, ``-q``) the bars are ``ConsoleBar``s without a display: every
+    update still goes through them, and no rich is loaded.
     """
 
     def __init__(self, ui: UI) -> None:
@@ -330,34 +234,37 @@ class ConsoleDisplay:
 
     @contextmanager
     def live(self) -> Iterator[_Bars]:
+        if self.ui.json_mode or self.ui.quiet:
+            yield _Bars(None)
+            return
         with self.ui.progress(transfer=False) as progress:
             yield _Bars(progress)
 
 
 class _Bars:
-    def __init__(self, progress: Progress) -> None:
+    def __init__(self, progress: Progress | None) -> None:
         self.progress = progress
 
-    def bar(self, description: str, total: int, completed: int = 0) -> _Bar:
+    def bar(self, description: str, total: int, completed: int = 0) -> ConsoleBar:
+        if self.progress is None:
+            return ConsoleBar(None, None)
         task = self.progress.add_task(description, total=total, completed=completed, detail="")
-        return _Bar(self.progress, task)
+        return ConsoleBar(self.progress, task)
 
 
-class _Bar:
-    def __init__(self, progress: Progress, task: TaskID) -> None:
+class ConsoleBar:
+    """One bar of a ``ConsoleDisplay`` (a task of its progress display, if it has one)."""
+
+    def __init__(self, progress: Progress | None, task: TaskID | None) -> None:
         self.progress, self.task = progress, task
 
     def update(self, completed: int, detail: str = "") -> None:
-        self.progress.update(self.task, completed=completed, detail=detail)
+        if self.progress is not None and self.task is not None:
+            self.progress.update(self.task, completed=completed, detail=detail)
 
     def advance(self, count: int) -> None:
-        self.progress.advance(self.task, count)
-
-
-def add_task(progress: Progress, description: str, total: float | None = None,
-             detail: str = "") -> TaskID:
-    """Add a task; ``total=None`` shows an indeterminate (pulsing) bar."""
-    return progress.add_task(description, total=total, detail=detail)
+        if self.progress is not None and self.task is not None:
+            self.progress.advance(self.task, count)
 
 
 def _printable(value: Any) -> Any:
@@ -370,6 +277,13 @@ def _printable(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [_printable(item) for item in value]
     return value
+
+
+def _escape(text: str) -> str:
+    """``text`` with rich markup escaped (rich.markup loaded only when something is printed)."""
+    from rich.markup import escape
+
+    return escape(text)
 
 
 def _env_width() -> int | None:

@@ -25,6 +25,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sync import program
 from sync.config.manifest import MANIFEST_NAME, Manifest, load_manifest
@@ -33,9 +34,11 @@ from sync.git import Commit, Repository, worktree
 from sync.git import repo as gitrepo
 from sync.git.trees import TreeSource
 from sync.series.load import PATCHES, SERIES, LoadedSeries, load_series
-from sync.series.session import Display, RebaseSession
 from sync.series.state import StateStore
-from sync.upstream import Upstream
+
+if TYPE_CHECKING:  # imported by the methods that use them: a command pays for what it runs
+    from sync.series.session import Display, RebaseSession
+    from sync.upstream import Upstream
 
 
 @dataclass(frozen=True)
@@ -101,6 +104,8 @@ class Workspace:
 
     def session(self, display: Display | None = None) -> RebaseSession:
         """The rebase session of this checkout (``rebase-patches``)."""
+        from sync.series.session import RebaseSession
+
         return RebaseSession(self.repo, self.manifest.targets, self.manifest.branch, display)
 
     @contextmanager
@@ -156,6 +161,8 @@ class Workspace:
 
     def base_of(self, loaded: LoadedSeries) -> SeriesBase:
         """The recorded base of the series, else the tip of the upstream branch."""
+        from sync.upstream import Upstream
+
         base = loaded.series.base
         if base is not None:
             found = gitrepo.commit_by_id(self.repo, base)

@@ -62,17 +62,3 @@ def test_python_dash_m_sync_runs_the_cli():
                             text=True, cwd=Path(__file__).resolve().parent.parent)
     assert result.returncode == 0
     assert result.stdout.startswith("simapp-sync ")
-
-
-def test_a_rebase_starts_without_the_libraries_it_does_not_use():
-    # a --continue with a few patches left is mostly start-up: what rebase-patches runs
-    # (parser, workspace, session, progress) must not pull in a highlighter, Docker, schemas,
-    # templates or numpy
-    code = ("import sys\nfrom sync import cli\ncli.build_parser('rebase-patches')\n"
-            "import sync.workspace, sync.series.session, sync.ui\n"
-            "print(' '.join(sorted({m.split('.')[0] for m in sys.modules})))")
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                            cwd=Path(__file__).resolve().parent.parent, check=True)
-    loaded = set(result.stdout.split())
-    assert {"sync", "pygit2", "rich"} <= loaded
-    assert not loaded & {"pygments", "docker", "jsonschema", "jinja2", "numpy"}

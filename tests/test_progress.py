@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from sync.ui import PLAIN_INTERVAL, UI, PlainProgress
+from sync.console import PlainProgress
+from sync.ui import PLAIN_INTERVAL, UI
 from tests.commands.projects import PatchSpec, Project, make_project
 from tests.test_cli_habits import _run_in_terminal
 

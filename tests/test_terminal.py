@@ -13,7 +13,8 @@ import re
 from rich.table import Table
 from rich.text import Text
 
-from sync.terminal import SafeConsole, visible
+from sync.console import SafeConsole
+from sync.terminal import visible
 from sync.ui import UI
 
 HOSTILE = "bundle/evil\x1b]0;owned\x07\x1b[2K\rname\u2028:b:"

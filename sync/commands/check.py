@@ -13,8 +13,6 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from rich.text import Text
-
 from sync import program
 from sync.series.outcome import NOT_TRIED
 from sync.series.verify import DriftKind, Verification, inexact_lines, verify
@@ -110,6 +108,8 @@ def _report(result: Verification, ui: UI, where: str, upstream: str, targets: st
         return
     ui.print(f"{_count(len(result.drift), 'file', 'files')} in {where} "
              f"differ from {base}:", markup=False, soft_wrap=True)
+    from rich.text import Text  # here: a --json run prints nothing and loads no rich
+
     width = max(len(kind.value) for kind in DriftKind)
     for item in result.drift:
         row = Text("  ")

@@ -27,6 +27,7 @@ from sync.commands.render import render
 from sync.commands.report import report
 from sync.config.manifest import MANIFEST_NAME
 from sync.config.version import VERSION_NAME
+from sync.console import SafeConsole
 from sync.errors import ConfigError, SyncError
 from sync.git import Repository, worktree
 from sync.git import index as gitindex
@@ -40,7 +41,6 @@ from sync.review.collect import review_last_rebase
 from sync.sample import SAMPLE_MANIFEST, demo_project, write_sample
 from sync.sample.demo_project import SERIES, DemoPatch
 from sync.series.refresh import render_patch
-from sync.terminal import SafeConsole
 from sync.ui import UI
 from sync.watch import watch_upstream
 from sync.workspace import Workspace

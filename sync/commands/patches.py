@@ -15,9 +15,7 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
-
-from rich.text import Text
+from typing import TYPE_CHECKING, Any
 
 from sync import program
 from sync.commands.range_diff import range_diff_command
@@ -29,6 +27,9 @@ from sync.series.verify import statuses
 from sync.ui import UI, short_oid
 from sync.untrusted import shown_path
 from sync.workspace import Workspace
+
+if TYPE_CHECKING:
+    from rich.text import Text
 
 
 def configure(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
@@ -95,7 +96,7 @@ def list_patches(workspace: Workspace, ui: UI) -> int:
             for number, (item, status) in enumerate(zip(loaded.patches, found, strict=True), 1)]
     ui.emit_json({"upstream": str(tip.id) if tip else None, "base": loaded.series.base,
                   "patches": rows})
-    if rows:
+    if rows and not ui.json_mode:  # the table is built (with rich) only to be shown
         ui.print(_table(rows), soft_wrap=True)
     where = f"upstream {short_oid(tip.id)}" if tip else "no upstream"
     ui.print(f"{len(rows)} patch{'es' if len(rows) != 1 else ''}; statuses against {where}",
@@ -115,6 +116,8 @@ def _row(number: int, item: SeriesPatch,
 def _table(rows: list[dict[str, Any]]) -> Text:
     """Aligned by hand, as the rebase report is: rich's Table lays out every cell on its own,
     which takes seconds for a series of a thousand patches."""
+    from rich.text import Text
+
     cells = [("#", "patch", "subject", "files", "±lines", "status", "forwarded")]
     for row in rows:
         cells.append((str(row["index"]), row["name"], _cut(row["subject"] or "", 50),
@@ -158,6 +161,8 @@ def show_patch(workspace: Workspace, ui: UI, name: str) -> int:
                   "diff": diff.decode("utf-8", "replace")})
     if ui.json_mode:
         return 0
+    from rich.text import Text
+
     header = Text()
     header.append(f"{item.entry.name}\n", style="bold")
     for label, value in (("Subject", meta.subject), ("Author", meta.author),

@@ -8,8 +8,6 @@ onto the new series' upstream (``sync.series.replay``), the same rows ``report``
 
 from __future__ import annotations
 
-from rich.text import Text
-
 from sync.errors import SyncError
 from sync.series.history import last_series_change
 from sync.series.load import LoadedSeries
@@ -35,6 +33,10 @@ def range_diff_command(workspace: Workspace, ui: UI, *, old: str | None = None,
              (Kind.UNCHANGED, Kind.MOVED)]
     ui.emit_json({"old": str(old_commit.id), "new": "work tree", "summary": counts,
                   "patches": [delta.as_json() for delta in shown]})
+    if ui.json_mode:
+        return 0
+    from rich.text import Text
+
     with ui.paged():
         ui.print(f"patches/ in {short_oid(old_commit.id)} → the work tree: "
                  f"{summary_line(counts)}", markup=False)

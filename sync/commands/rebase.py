@@ -12,19 +12,19 @@ from __future__ import annotations
 import argparse
 import time
 from collections.abc import Sequence
-from typing import Any
-
-from rich.text import Text
+from typing import TYPE_CHECKING, Any
 
 from sync import program
-from sync.series.engine import PatchReport
-from sync.series.outcome import Status
 from sync.series.resolve import ALL_RULES, RULES, RuleSet
-from sync.series.session import Outcome
-from sync.series.state import still_in_progress
 from sync.ui import UI, ConsoleDisplay, short_oid
 from sync.untrusted import shown_path
-from sync.workspace import Workspace
+
+if TYPE_CHECKING:  # the session and its engine are imported when a rebase runs, not for --help
+    from rich.text import Text
+
+    from sync.series.engine import PatchReport
+    from sync.series.session import Outcome
+    from sync.workspace import Workspace
 
 ACTIONS = ("start", "continue", "skip", "abort")
 
@@ -107,6 +107,8 @@ def rebase_patches(workspace: Workspace, ui: UI, *, onto: str | None = None, fuz
     """
     if action not in ACTIONS:
         raise ValueError(f"unknown action {action!r}")
+    from sync.series.state import still_in_progress
+
     started = time.monotonic()
     session = workspace.session(ConsoleDisplay(ui))
     with workspace.lock():
@@ -117,8 +119,10 @@ def rebase_patches(workspace: Workspace, ui: UI, *, onto: str | None = None, fuz
             with still_in_progress():
                 outcome = session.abort() if action == "abort" else \
                     session.resume(skip=action == "skip")
-    ui.emit_json(outcome_json(outcome, time.monotonic() - started))
-    _report(outcome, ui, workspace.manifest.targets)
+    if ui.json_mode:
+        ui.emit_json(outcome_json(outcome, time.monotonic() - started))
+    else:
+        _report(outcome, ui, workspace.manifest.targets)
     return 1 if outcome.stopped else 0
 
 
@@ -160,15 +164,19 @@ def _list(paths: Sequence[str], limit: int = 12) -> str:
 
 
 # --- output ------------------------------------------------------------------------------------
-_STYLE = {Status.CLEAN: "green", Status.OFFSET: "green", Status.FUZZ: "yellow",
-          Status.MERGED: "yellow", Status.PARTLY_UPSTREAM: "cyan",
-          Status.ALREADY_UPSTREAM: "cyan", Status.EMPTY: "cyan", Status.RESOLVED: "yellow",
-          Status.SKIPPED: "magenta", Status.CONFLICT: "bold red"}
+# by the name of each ``Status`` (the domain's enum is imported when a rebase runs)
+_STYLE = {"CLEAN": "green", "OFFSET": "green", "FUZZ": "yellow", "MERGED": "yellow",
+          "PARTLY_UPSTREAM": "cyan", "ALREADY_UPSTREAM": "cyan", "EMPTY": "cyan",
+          "RESOLVED": "yellow", "SKIPPED": "magenta", "CONFLICT": "bold red"}
 
 
 def _table(rows: Sequence[PatchReport]) -> Text:
     """One row per patch. Aligned here rather than with rich's Table, which lays out every
     cell on its own and takes seconds for a series of a thousand patches."""
+    from rich.text import Text
+
+    from sync.series.outcome import Status
+
     cells = [("#", "patch", "status", "files", "±lines")]
     for report in rows:
         absorbed = report.status in (Status.ALREADY_UPSTREAM, Status.EMPTY, Status.SKIPPED)
@@ -184,7 +192,7 @@ def _table(rows: Sequence[PatchReport]) -> Text:
     for number, row in enumerate(cells):
         line = Text(style="bold" if number == 0 else "")
         line.append(row[0].rjust(widths[0]) + "  " + row[1].ljust(widths[1]) + "  ")
-        style = _STYLE[rows[number - 1].status] if number else ""
+        style = _STYLE[rows[number - 1].status.name] if number else ""
         line.append(row[2].ljust(widths[2]), style=style)
         line.append("  " + row[3].rjust(widths[3]) + "  " + row[4].rjust(widths[4]))
         lines.append(line)
@@ -192,6 +200,8 @@ def _table(rows: Sequence[PatchReport]) -> Text:
 
 
 def _report(result: Outcome, ui: UI, targets: Sequence[str]) -> None:
+    from sync.series.outcome import Status
+
     if result.aborted:
         ui.print(f"rebase aborted: patches/ and the targets are back as they were "
                  f"({result.written} files restored, {result.removed} removed)")

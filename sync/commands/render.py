@@ -10,8 +10,6 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from rich.text import Text
-
 from sync import program
 from sync.config.manifest import MANIFEST_NAME
 from sync.errors import CheckFailed, disk_faults
@@ -98,6 +96,8 @@ def _check(root: Path, rendering: Rendering, undeclared: list[StaleFile], ui: UI
     if not stale:
         ui.print(f"{len(rendering.files)} rendered files are up to date")
         return 0
+    from rich.text import Text
+
     for item in stale:
         if item.diff:
             ui.print(Text(item.diff), soft_wrap=True)

@@ -13,8 +13,6 @@ import argparse
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from rich.text import Text
-
 from sync import program
 from sync.commands.rebase import conflict_hints
 from sync.errors import SyncError
@@ -71,7 +69,8 @@ def status(workspace: Workspace, ui: UI) -> int:
     """Report the checkout's standing; always 0."""
     standing = gather(workspace)
     ui.emit_json(standing.as_json())
-    _print(standing, workspace, ui)
+    if not ui.json_mode:  # which prints nothing else (and loads no rich)
+        _print(standing, workspace, ui)
     return 0
 
 
@@ -171,6 +170,8 @@ def _next(standing: Standing) -> list[str]:
 
 
 def _print(standing: Standing, workspace: Workspace, ui: UI) -> None:
+    from rich.text import Text
+
     rows: list[tuple[str, str]] = []
     upstream = standing.upstream
     if upstream is None:

@@ -31,8 +31,7 @@ class Unmerged:
 
 def stage(repo: pygit2.Repository, written: Iterable[str], removed: Iterable[str]) -> None:
     """Update the index from the work tree for ``written`` paths; drop ``removed`` ones."""
-    index = repo.index
-    index.read()
+    index = current(repo)
     for path in removed:
         _drop(index, path)
     for path in written:
@@ -53,8 +52,7 @@ def stage_known(repo: pygit2.Repository, written: Iterable[tuple[str, Entry]],
     from pygit2._libgit2 import lib as C  # noqa: N812 - libgit2's own name
     from pygit2.errors import check_error
 
-    index = repo.index
-    index.read()
+    index = current(repo)
     gone = 0
     for path in removed:
         _drop(index, path)
@@ -86,36 +84,41 @@ def stage_known(repo: pygit2.Repository, written: Iterable[tuple[str, Entry]],
 
 
 def record_conflicts(repo: pygit2.Repository, conflicts: Iterable[Unmerged]) -> None:
-    """Replace each path's entry by unmerged stages 1/2/3."""
-    index = repo.index
-    index.read()
+    """Replace each path's entry by unmerged stages 1/2/3.
+
+    The index's tree cache is completed first (as ``git write-tree`` does) and written with
+    it: the conflicts invalidate only their own folders, so what reads the index as a tree
+    after the maintainer's ``git add`` (``--continue``'s snapshot) rebuilds those few folders,
+    not every folder the rebase staged files into.
+    """
+    index = current(repo)
+    if index.conflicts is None:
+        index.write_tree()
     for conflict in conflicts:
         _drop(index, conflict.path)
-        index.add_conflict(_entry(conflict.path, conflict.base),
-                           _entry(conflict.path, conflict.ours),
-                           _entry(conflict.path, conflict.theirs))
+        index.add_conflict(  # a side without a file is None (pygit2's stubs say otherwise)
+            _entry(conflict.path, conflict.base),  # type: ignore[arg-type]
+            _entry(conflict.path, conflict.ours),  # type: ignore[arg-type]
+            _entry(conflict.path, conflict.theirs))
     _write(repo, index)
 
 
 def tracked_paths(repo: pygit2.Repository) -> set[str]:
     """Every path the index has an entry for (``git ls-files``)."""
-    index = repo.index
-    index.read()
+    index = current(repo)
     return {entry.path for entry in index}
 
 
 def entries(repo: pygit2.Repository, roots: Sequence[str]) -> dict[str, Entry]:
     """The merged (stage 0) entries under ``roots``: what the index holds for them."""
-    index = repo.index
-    index.read()
+    index = current(repo)
     return {entry.path: Entry(int(entry.mode), str(entry.id)) for entry in index
             if any(entry.path == root or entry.path.startswith(root + "/") for root in roots)}
 
 
 def entries_at(repo: pygit2.Repository, paths: Iterable[str]) -> dict[str, Entry]:
     """The merged (stage 0) entries of ``paths`` that have one, looked up one by one."""
-    index = repo.index
-    index.read()
+    index = current(repo)
     found: dict[str, Entry] = {}
     for path in paths:
         try:
@@ -128,8 +131,7 @@ def entries_at(repo: pygit2.Repository, paths: Iterable[str]) -> dict[str, Entry
 
 def unmerged_paths(repo: pygit2.Repository) -> set[str]:
     """Paths with unmerged entries."""
-    index = repo.index
-    index.read()
+    index = current(repo)
     conflicts = index.conflicts
     if conflicts is None:
         return set()
@@ -165,6 +167,15 @@ def _copy(source: Path, temporary: Path, target: Path) -> None:
         with contextlib.suppress(OSError):
             temporary.unlink()
         raise
+
+
+def current(repo: pygit2.Repository) -> pygit2.Index:
+    """The repository's index as its file holds it, read again only when the file changed
+    since libgit2 last read or wrote it (its checksum tells): a rebase reads the index at
+    several steps, and a large one takes milliseconds each time."""
+    index = repo.index
+    index.read(False)
+    return index
 
 
 def _write(repo: pygit2.Repository, index: pygit2.Index) -> None:

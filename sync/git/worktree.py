@@ -22,6 +22,7 @@ import pygit2
 from pygit2.enums import FileStatus
 
 from sync.errors import GitError, disk_faults
+from sync.git import index as gitindex
 from sync.git.trees import Entry, empty_tree, read_blob, update_tree, write_blob
 from sync.untrusted import shown_path
 
@@ -92,8 +93,7 @@ def snapshot(repo: pygit2.Repository, roots: Sequence[str]) -> Snapshot:
     The index's tree is written by libgit2 (as ``git write-tree``), and only the files
     ``git status`` finds changed are read; an index with conflicts is read entry by entry.
     """
-    index = repo.index
-    index.read()
+    index = gitindex.current(repo)
     indexed = _index_tree(repo, index, roots)
     entries: dict[str, Entry | None] = {} if indexed is not None else _index_entries(index, roots)
     flags_by_path = status(repo, roots)
