@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from sync.git.objects import blob_id
 from sync.git.trees import Entry, TreeSource
 from sync.series.parse import split_lines
 
@@ -80,7 +81,9 @@ class Content:
 class File:
     """A file in the overlay: git mode and content; ``oid`` when known to be stored.
 
-    Two files with known ids compare by id and mode: their bytes are not read for that.
+    Two files with known ids compare by id and mode: their bytes are not read for that; nor
+    are a stored file's bytes read back to compare it with one in memory (the latter's id is
+    computed instead).
     """
 
     mode: int
@@ -98,6 +101,9 @@ class File:
             return False
         if self.oid is not None and other.oid is not None:
             return self.oid == other.oid
+        stored, held = (self, other) if self.oid is not None else (other, self)
+        if stored.oid is not None and not stored.content.loaded and held.content.loaded:
+            return blob_id(held.content.data) == stored.oid
         return self.content == other.content
 
     def __hash__(self) -> int:

@@ -89,3 +89,64 @@ def test_entries_looked_up_by_path_are_the_staged_ones_of_those_paths(repo):
     found = index.entries_at(repo, ["file.txt", "missing.txt"])
     assert found == {"file.txt": everything["file.txt"]}
     assert found["file.txt"].oid == git(top, "rev-parse", ":file.txt").strip()
+
+
+# --- the tree cache: what --continue's snapshot reads the index's tree from ---------------------
+def cached_folders(repo: pygit2.Repository) -> dict[str, bool]:
+    """The index file's tree cache (its TREE extension): each folder -> whether it is valid."""
+    data = (Path(repo.path) / "index").read_bytes()
+    assert data[:4] == b"DIRC" and int.from_bytes(data[4:8], "big") == 2
+    at = 12
+    for _ in range(int.from_bytes(data[8:12], "big")):  # entries: 62 bytes, the path, padding
+        at += (62 + (int.from_bytes(data[at + 60:at + 62], "big") & 0xFFF) + 8) // 8 * 8
+    folders: dict[str, bool] = {}
+    while at < len(data) - 20:
+        name, size = data[at:at + 4], int.from_bytes(data[at + 4:at + 8], "big")
+        if name == b"TREE":
+            _read_cached(data[at + 8:at + 8 + size], 0, "", folders)
+        at += 8 + size
+    return folders
+
+
+def _read_cached(data: bytes, at: int, parent: str, folders: dict[str, bool]) -> int:
+    end = data.index(b"\n", at)
+    name, _, counts = data[at:end].partition(b"\0")
+    entries, subtrees = (int(number) for number in counts.split(b" "))
+    path = f"{parent}/{name.decode()}".lstrip("/")
+    folders[path] = entries >= 0
+    at = end + 1 + (20 if entries >= 0 else 0)
+    for _ in range(subtrees):
+        at = _read_cached(data, at, path, folders)
+    return at
+
+
+def test_a_stop_leaves_a_tree_cache_invalid_only_on_the_conflicts_way(repo_dir: Path):
+    """Staging a rebase's files invalidates their folders; the stop completes the cache, so
+    after the maintainer's ``git add`` only the resolved file's folders are written again."""
+    for path in ("a/one.txt", "b/two.txt", "c/d/three.txt"):
+        (repo_dir / path).parent.mkdir(parents=True, exist_ok=True)
+        (repo_dir / path).write_bytes(b"base\n")
+    git(repo_dir, "add", ".")
+    git(repo_dir, "commit", "-qm", "base")
+    repo = pygit2.Repository(str(repo_dir))
+    for path in ("a/one.txt", "b/two.txt"):  # written by the rebase before it stopped
+        (repo_dir / path).write_bytes(b"patched\n")
+        index.stage_known(repo, [(path, entry_of(repo, b"patched\n"))], [])
+    assert not cached_folders(repo).get("a", False)
+    index.record_conflicts(repo, [Unmerged("c/d/three.txt", entry_of(repo, b"base\n"),
+                                           entry_of(repo, b"ours\n"),
+                                           entry_of(repo, b"theirs\n"))])
+    assert cached_folders(repo) == {"": False, "a": True, "b": True, "c": False, "c/d": False}
+    (repo_dir / "c/d/three.txt").write_bytes(b"resolved\n")
+    git(repo_dir, "add", "c/d/three.txt")
+    assert cached_folders(repo) == {"": False, "a": True, "b": True, "c": False, "c/d": False}
+    tree = repo.get(index.current(repo).write_tree())
+    assert tree["c/d/three.txt"].data == b"resolved\n" and tree["a/one.txt"].data == b"patched\n"
+
+
+def test_the_index_is_read_again_when_git_changed_it(repo):
+    assert "new.txt" not in index.current(repo)
+    (Path(repo.workdir) / "new.txt").write_bytes(b"new\n")
+    git(Path(repo.workdir), "add", "new.txt")  # another program writes the index file
+    assert "new.txt" in index.current(repo)
+    assert index.tracked_paths(repo) == {"file.txt", "new.txt"}

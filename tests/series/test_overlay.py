@@ -38,6 +38,17 @@ def test_released_files_keep_their_bytes_and_stored_ones_are_read_again(repo):
     assert read.content.data == b"b\n"
 
 
+@given(st.binary(max_size=64), st.binary(max_size=64))
+def test_a_stored_file_compares_with_one_in_memory_without_being_read_back(repo, kept, held):
+    reads = []
+    stored = File(0o100644, Content(loader=lambda: reads.append(1) or kept),
+                  str(repo.create_blob(kept)))
+    assert (stored == File.of(0o100644, held)) is (kept == held)
+    assert (File(0o100644, Content(lines=[held])) == stored) is (kept == held)
+    assert File.of(0o100755, kept) != stored  # the mode counts too
+    assert reads == []
+
+
 @SETTINGS
 @given(histories(), st.data())
 def test_a_rebase_releasing_between_patches_gives_what_holding_everything_gives(repo, states,
