@@ -93,9 +93,8 @@ class _PatchApplier:
                             renames=tuple(self.followed.items()), rules=dict(self.rules))
 
     def _compact(self, file: FilePatch) -> None:
-        """Hold each file once while the rest of the patch applies (``Content.compact``): a
-        grouped patch edits tens of multi-MB text files, and line lists cost several times
-        their bytes (a file read again is split again)."""
+        """Hold each file once while the rest of the patch applies: a grouped patch edits tens
+        of multi-MB text files, and line lists cost several times their bytes."""
         self.tree.release()
         for path in (file.old_path, file.new_path, self.followed.get(file.old_path or "")):
             if (held := self.pending.get(path or "")) is not None:
@@ -128,7 +127,8 @@ class _PatchApplier:
                              "files differ\"); regenerate the patch with --binary")
         apply = {Change.ADD: self._add, Change.DELETE: self._delete}.get(file.change, self._modify)
         outcome = apply(file)
-        self._compact(file)
+        if file is not self.patch.files[-1]:  # (after the last, the engine releases them all)
+            self._compact(file)
         return outcome
 
     def _add(self, file: FilePatch) -> FileOutcome:

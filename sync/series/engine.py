@@ -131,6 +131,9 @@ class Rebase:
             self.new.release()
             if self.old is not None:
                 self.old.release()
+        # every patch applied: the old chain is not read again, and it holds about as much as
+        # the new one while the result is stored and written
+        self.old = None
         return None
 
     def step(self, index: int) -> Stop | None:
