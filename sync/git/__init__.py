@@ -2,8 +2,8 @@
 
 ``repo`` opens repositories, resolves revisions, reads and moves refs (compare-and-swap) and
 writes commits; ``trees`` reads trees by path and updates them; ``objects`` streams blobs into
-the object database and builds trees; ``worktree`` and ``index`` write the work tree and the
-index; ``diff`` and ``merge`` produce patch text and 3-way merges.
+the object database and builds trees; ``worktree`` (with ``files``) and ``index`` write the
+work tree and the index; ``diff`` and ``merge`` produce patch text and 3-way merges.
 
 Code outside this package never imports pygit2: it names the types it is handed with the
 aliases below (``Repository``, ``Commit``) and calls the functions of these modules.

@@ -9,17 +9,11 @@ reusing every other subtree as it is.
 from __future__ import annotations
 
 import hashlib
-import os
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import pygit2
-
-try:
-    from isal import isal_zlib as zlib  # inflates several times faster than zlib
-except ImportError:  # pragma: no cover - isal is a dependency; stay correct without it
-    import zlib  # type: ignore[no-redef]
 
 from sync.git.mapped import let_go
 from sync.git.objects import blob_id, write_loose_blob, write_raw_tree
@@ -98,28 +92,6 @@ def read_blob(repo: pygit2.Repository, oid: str) -> bytes:
     if kind != pygit2.enums.ObjectType.BLOB:
         raise ValueError(f"{oid} is not a blob")
     return bytes(data)
-
-
-def blob_chunks(repo: pygit2.Repository, oid: str) -> Iterator[bytes]:
-    """The content of blob ``oid`` a block at a time: inflated as it is read when it is a
-    loose object (a large one is never held whole), read whole otherwise (packed)."""
-    try:
-        handle = open(os.path.join(repo.path, "objects", oid[:2], oid[2:]), "rb")  # noqa: SIM115
-    except FileNotFoundError:
-        yield read_blob(repo, oid)
-        return
-    with handle:
-        inflate = zlib.decompressobj()
-        header: bytes | None = b""
-        while block := handle.read(CHUNK):
-            data = inflate.decompress(block)
-            if header is not None:  # "blob SIZE\0" before the content
-                header += data
-                if b"\0" not in header:
-                    continue
-                data, header = header[header.index(b"\0") + 1:], None
-            yield data
-        yield inflate.flush()
 
 
 def blob_size(repo: pygit2.Repository, oid: str) -> int:

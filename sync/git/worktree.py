@@ -3,15 +3,12 @@
 Writing is confined and careful: only paths under the given roots are touched; every directory
 is opened relative to its parent with ``O_NOFOLLOW`` (a symlink where a folder should be is an
 error, never followed); each file is written under a temporary name and renamed into place, so a
-crash leaves every file either old or new; files that disappear are removed, and folders left
-empty are pruned up to the root.
+crash leaves every file either old or new (``sync.git.files``, which writes several at once);
+files that disappear are removed, and folders left empty are pruned up to the root.
 """
 
 from __future__ import annotations
 
-import contextlib
-import errno
-import itertools
 import os
 import stat
 from collections.abc import Callable, Iterable, Sequence
@@ -21,15 +18,24 @@ from pathlib import Path
 import pygit2
 from pygit2.enums import FileStatus
 
-from sync.errors import GitError, disk_faults
+from sync.errors import GitError
 from sync.git import index as gitindex
+from sync.git.files import (
+    MODE_EXECUTABLE,
+    MODE_SYMLINK,
+    TEMP_SUFFIX,  # noqa: F401 - the name the tests and callers know it by
+    TEMPORARY,
+    Data,
+    Folders,
+    Stored,
+    under,
+    write_all,
+)
+from sync.git.objects import object_folders
 from sync.git.trees import Entry, empty_tree, read_blob, update_tree, write_blob
 from sync.untrusted import shown_path
 
 MODE_FILE = 0o100644
-MODE_EXECUTABLE = 0o100755
-MODE_SYMLINK = 0o120000
-TEMP_SUFFIX = ".simapp-sync-tmp"
 _DIRTY = (FileStatus.INDEX_NEW | FileStatus.INDEX_MODIFIED | FileStatus.INDEX_DELETED
           | FileStatus.INDEX_RENAMED | FileStatus.INDEX_TYPECHANGE | FileStatus.WT_MODIFIED
           | FileStatus.WT_DELETED | FileStatus.WT_TYPECHANGE | FileStatus.WT_RENAMED
@@ -37,9 +43,6 @@ _DIRTY = (FileStatus.INDEX_NEW | FileStatus.INDEX_MODIFIED | FileStatus.INDEX_DE
 UNSTAGED = FileStatus.WT_MODIFIED | FileStatus.WT_DELETED | FileStatus.WT_TYPECHANGE
 _READ_FROM_DISK = (FileStatus.WT_NEW | FileStatus.WT_MODIFIED | FileStatus.WT_TYPECHANGE
                    | FileStatus.WT_RENAMED | FileStatus.CONFLICTED)
-
-
-Data = bytes | Iterable[bytes | memoryview]  # a file's content, whole or in parts
 
 
 @dataclass(frozen=True)
@@ -64,11 +67,6 @@ class Snapshot:
 class WriteReport:
     written: list[str] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
-
-
-def under(path: str, roots: Sequence[str]) -> bool:
-    """Whether ``path`` is one of ``roots`` or inside one."""
-    return any(path == root or path.startswith(root + "/") for root in roots)
 
 
 def status(repo: pygit2.Repository, roots: Sequence[str]) -> dict[str, int]:
@@ -139,6 +137,19 @@ def _index_entries(index: pygit2.Index, roots: Sequence[str]) -> dict[str, Entry
             if under(item.path, roots)}
 
 
+def without_leftovers(repo: pygit2.Repository, roots: Sequence[str]) -> Snapshot:
+    """``snapshot``, once the temporary files of a write killed midway (several files are
+    written at once) are removed: they are never taken for the maintainer's files."""
+    snap = snapshot(repo, roots)
+    leftovers = [path for path in snap.untracked if TEMPORARY.fullmatch(path.rpartition("/")[2])]
+    if not leftovers:
+        return snap
+    with Folders(Path(workdir(repo))) as folders:
+        for path in leftovers:
+            folders.remove_file(path)
+    return snapshot(repo, roots)
+
+
 def read_file(repo: pygit2.Repository, top: Path, path: str) -> Entry | None:
     """The file at ``path`` as a stored blob entry, without following a symlink."""
     full = top / path
@@ -189,21 +200,21 @@ def _subtree(repo: pygit2.Repository, tree: str | None, path: str) -> str | None
 
 def write_changes(repo: pygit2.Repository, changes: Iterable[Change], roots: Sequence[str],
                   progress: Callable[[int], None] | None = None,
-                  read: Callable[[str], Data] | None = None) -> WriteReport:
+                  read: Callable[[str], Data | None] | None = None) -> WriteReport:
     """Make the work tree match ``changes``: removals and pruning first, then writes.
 
-    ``read`` gives a blob's bytes by id (default: from the object database); a caller that
-    still holds the content passes it from memory rather than inflating the object again,
-    as one ``bytes`` or as parts written one after the other (never joined).
+    ``read`` gives a blob's bytes by id when the caller still holds them (as one ``bytes`` or
+    as parts written one after the other, never joined), None when it does not; every other
+    blob is written straight from the object database (``files.Stored``). Several files are
+    written at once (``files.write_all``).
     """
-    read = read or (lambda oid: read_blob(repo, oid))
     changes = list(changes)
     for change in changes:
         if not under(change.path, roots) or ".." in change.path.split("/"):
             raise GitError(f"{shown_path(change.path)}: outside the targets ({', '.join(roots)}); "
                            "refusing to write it")
     report = WriteReport()
-    with _Folders(Path(workdir(repo))) as folders:
+    with Folders(Path(workdir(repo))) as folders:
         emptied: set[str] = set()
         for change in changes:
             if change.entry is None and folders.remove_file(change.path):
@@ -212,12 +223,25 @@ def write_changes(repo: pygit2.Repository, changes: Iterable[Change], roots: Seq
             if progress is not None and change.entry is None:
                 progress(1)
         folders.prune(emptied, roots)
+        stored = object_folders(repo)
+        writes: list[tuple[str, int, Data | Stored]] = []
         for change in changes:
-            if change.entry is not None:
-                folders.write_file(change.path, change.entry.mode, read(change.entry.oid))
-                report.written.append(change.path)
-                if progress is not None:
-                    progress(1)
+            if change.entry is None:
+                continue
+            mode, oid = change.entry.mode, change.entry.oid
+            held = read(oid) if read is not None else None
+            if held is not None:
+                writes.append((change.path, mode, held))
+            elif mode == MODE_SYMLINK:
+                writes.append((change.path, mode, read_blob(repo, oid)))
+            else:
+                writes.append((change.path, mode, Stored(repo, stored, oid, change.path)))
+        def placed(path: str) -> None:
+            report.written.append(path)
+            if progress is not None:
+                progress(1)
+
+        write_all(folders, writes, placed)
     return report
 
 
@@ -225,122 +249,3 @@ def workdir(repo: pygit2.Repository) -> str:
     if repo.workdir is None:
         raise GitError(f"{repo.path}: is a bare repository; simapp-sync needs a work tree")
     return str(repo.workdir)
-
-
-_counter = itertools.count()
-
-
-class _Folders:
-    """Directory descriptors opened one component at a time, never through a symlink."""
-
-    def __init__(self, top: Path) -> None:
-        self.fds: dict[str, int] = {"": os.open(top, os.O_RDONLY | os.O_DIRECTORY)}
-
-    def __enter__(self) -> _Folders:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        for fd in self.fds.values():
-            os.close(fd)
-        self.fds.clear()
-
-    def folder(self, path: str, create: bool) -> int | None:
-        if path in self.fds:
-            return self.fds[path]
-        parent, _, name = path.rpartition("/")
-        parent_fd = self.folder(parent, create)
-        if parent_fd is None:
-            return None
-        flags = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
-        try:
-            fd = os.open(name, flags, dir_fd=parent_fd)
-        except FileNotFoundError:
-            if not create:
-                return None
-            os.mkdir(name, 0o777, dir_fd=parent_fd)
-            fd = os.open(name, flags, dir_fd=parent_fd)
-        except OSError as error:
-            if error.errno in (errno.ELOOP, errno.ENOTDIR):
-                if not create:
-                    return None
-                raise GitError(f"{shown_path(path)}: is a symlink or a file where a folder is "
-                               "needed; refusing to write through it",
-                               hint="remove it (or restore it with git) and run again") from None
-            raise
-        self.fds[path] = fd
-        return fd
-
-    def remove_file(self, path: str) -> bool:
-        parent, _, name = path.rpartition("/")
-        fd = self.folder(parent, create=False)
-        if fd is None:
-            return False
-        try:
-            info = os.stat(name, dir_fd=fd, follow_symlinks=False)
-        except FileNotFoundError:
-            return False
-        if stat.S_ISDIR(info.st_mode):
-            return False  # not a file we wrote: leave it alone
-        with disk_faults("removing", path):
-            os.unlink(name, dir_fd=fd)
-        return True
-
-    def prune(self, folders: set[str], roots: Sequence[str]) -> None:
-        """Remove folders left empty, deepest first, never above a root."""
-        for path in sorted(folders, key=lambda item: item.count("/"), reverse=True):
-            while path and under(path, roots):
-                parent, _, name = path.rpartition("/")
-                parent_fd = self.folder(parent, create=False)
-                if parent_fd is None:
-                    break
-                try:
-                    os.rmdir(name, dir_fd=parent_fd)
-                except OSError:
-                    break  # not empty, or gone already
-                self._forget(path)
-                path = parent
-
-    def _forget(self, path: str) -> None:
-        for key in [key for key in self.fds if key == path or key.startswith(path + "/")]:
-            os.close(self.fds.pop(key))
-
-    def write_file(self, path: str, mode: int, data: Data) -> None:
-        """Write ``path`` under a temporary name, then rename it into place; a disk fault is a
-        ``DiskFault`` naming ``path``, the temporary file removed."""
-        parent, _, name = path.rpartition("/")
-        with disk_faults("writing", path):
-            fd = self.folder(parent, create=True)
-        assert fd is not None
-        temp = f".{name[:180]}.{os.getpid()}.{next(_counter)}{TEMP_SUFFIX}"
-        try:
-            with disk_faults("writing", path):
-                if mode == MODE_SYMLINK:
-                    os.symlink(os.fsdecode(data if isinstance(data, bytes) else b"".join(data)),
-                               temp, dir_fd=fd)
-                else:
-                    permissions = 0o777 if mode == MODE_EXECUTABLE else 0o666
-                    out = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
-                                  | os.O_CLOEXEC, permissions, dir_fd=fd)
-                    with os.fdopen(out, "wb") as handle:
-                        handle.writelines((data,) if isinstance(data, bytes) else data)
-                self._rename(temp, name, fd, path)
-        except BaseException:
-            with contextlib.suppress(OSError):  # gone, or the folder is read-only
-                os.unlink(temp, dir_fd=fd)
-            raise
-
-    def _rename(self, temp: str, name: str, fd: int, path: str) -> None:
-        try:
-            os.rename(temp, name, src_dir_fd=fd, dst_dir_fd=fd)
-            return
-        except OSError as error:
-            if error.errno not in (errno.EISDIR, errno.ENOTEMPTY, errno.EEXIST):
-                raise
-        try:
-            os.rmdir(name, dir_fd=fd)  # an empty folder where the file goes
-        except OSError:
-            raise GitError(f"{shown_path(path)}: a folder with other files is in the way; "
-                           "refusing to replace it",
-                           hint="move those files away and run again") from None
-        self._forget(path)
-        os.rename(temp, name, src_dir_fd=fd, dst_dir_fd=fd)

@@ -33,7 +33,6 @@ from sync.git.trees import (
     DirectBlobWriter,
     Entry,
     TreeSource,
-    blob_chunks,
     folders_on_paths,
     graft,
     read_blob,
@@ -82,7 +81,6 @@ class RebaseSession:
         self.fresh = True  # no state yet: the index is still the maintainer's own
         self.kept: set[str] = set()  # untracked files no write may touch (``guard.keep``)
         self.memory: dict[str, Content] = {}  # blob id -> content the engine still holds
-        self.texts: set[str] = set()  # blob ids of refreshed patches: streamed when written
 
     # --- start -------------------------------------------------------------------------------
     def start(self, onto: str | None, *, fuzz: int, drop_merged: bool, force: bool,
@@ -230,7 +228,6 @@ class RebaseSession:
                 patch_changes[path] = None
                 new_series = new_series.without({report.name})
             elif (oid := report.text_blob(self.repo)) is not None:
-                self.texts.add(oid)
                 patch_changes[path] = Entry(0o100644, oid)
                 entry = next(e for e in new_series.entries if e.name == report.name)
                 if entry.strip != 1:  # the regenerated text has a/ and b/ prefixes
@@ -274,12 +271,11 @@ class RebaseSession:
                                         bar.advance if bar is not None else None, self._read)
         return report, {c.path: c.entry for c in changes if c.entry is not None}
 
-    def _read(self, oid: str) -> worktree.Data:
-        """A blob's bytes: from memory if held; a refreshed patch a block at a time."""
-        if oid in self.texts:
-            return blob_chunks(self.repo, oid)
+    def _read(self, oid: str) -> worktree.Data | None:
+        """A blob's bytes if the engine still holds them (the writer streams the others from
+        the object database)."""
         content = self.memory.pop(oid, None)
-        return content.data if content is not None else read_blob(self.repo, oid)
+        return content.data if content is not None else None
 
     def _remember(self, files: Iterable[File | None]) -> None:
         """Keep the contents the engine holds (stored, so with ids) for writing the work tree."""
@@ -322,7 +318,7 @@ class RebaseSession:
         result = Outcome("skip" if skip else "continue", onto=state.onto, base=state.base)
         with self.display.live() as progress:  # a second or more at real size: shown
             bar = progress.bar("reading the work tree and the stopped rebase", total=2)
-            snap = worktree.snapshot(self.repo, self.roots)
+            snap = worktree.without_leftovers(self.repo, self.roots)
             self.kept = guard.keep(self.repo, snap, state.untracked,
                                    [state.written_tree, state.final_tree])
             bar.update(1)
@@ -407,7 +403,7 @@ class RebaseSession:
     def abort(self) -> Outcome:
         state = self._load()
         self.fresh = False
-        snap = worktree.snapshot(self.repo, self.roots)
+        snap = worktree.without_leftovers(self.repo, self.roots)
         self.kept = guard.keep(self.repo, snap, state.untracked,
                                [state.written_tree, state.final_tree])
         report = self._write(snap.tree, state.backup_tree, None)[0]

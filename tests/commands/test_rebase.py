@@ -459,9 +459,9 @@ def bundle_of(top: Path) -> dict[str, bytes]:
 # --- crash safety --------------------------------------------------------------------------------
 KILLER = """
 import os, signal, sys
-from sync.git import worktree
+from sync.git import files
 from sync.cli import main
-original = worktree._Folders.write_file
+original = files.Folders.write_file
 count = 0
 def write_file(self, *args):
     global count
@@ -469,7 +469,7 @@ def write_file(self, *args):
     if count > int(sys.argv[1]):
         os.kill(os.getpid(), signal.SIGKILL)
     return original(self, *args)
-worktree._Folders.write_file = write_file
+files.Folders.write_file = write_file
 sys.exit(main(["rebase-patches", "-C", sys.argv[2], *sys.argv[3:]]))
 """
 

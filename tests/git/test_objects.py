@@ -122,3 +122,53 @@ def test_a_loose_object_edited_or_cut_short_is_damaged_and_never_hangs(repo_dir:
     path.unlink()
     with pytest.raises(objects.DamagedObject):
         objects.object_header(repo, oid)
+
+
+def test_a_loose_blob_is_copied_out_a_block_at_a_time_and_checked_against_its_header(
+        repo_dir: Path):
+    import os
+    import zlib
+
+    import pytest
+
+    repo = pygit2.Repository(str(repo_dir))
+    folders = objects.object_folders(repo)
+    text = b"".join(b"line %d\n" % k for k in range(2_000_000))  # compresses far below a block
+    noise = os.urandom(3 << 20)
+    held_back = b"a" * 1_000_000  # read whole in one block; ISA-L holds output back
+    for data in (b"", b"small\n", text, noise, held_back):
+        with ObjectWriter(repo) as writer:
+            oid = writer.write_bytes(data)
+        out = io.BytesIO()
+        assert objects.copy_loose_blob(folders, oid, out)
+        assert out.getvalue() == data
+    assert not objects.copy_loose_blob(folders, "0" * 40, io.BytesIO())  # not loose: False
+    path = repo_dir / ".git" / "objects" / oid[:2] / oid[2:]
+    path.chmod(0o644)
+    whole = path.read_bytes()
+    for damaged, reason in ((whole[: len(whole) // 2], "cut short"),
+                            (zlib.compress(b"blob 5\0too long"), "longer than"),
+                            (zlib.compress(b"blob 99\0too short"), "shorter than"),
+                            (zlib.compress(b"tree 5\0abcde"), "not a blob"),
+                            (whole[:-1] + bytes([whole[-1] ^ 1]), "check")):
+        path.write_bytes(damaged)
+        with pytest.raises(objects.DamagedObject, match=reason):
+            objects.copy_loose_blob(folders, oid, io.BytesIO())
+
+
+def test_the_object_folders_are_the_repository_s_own_then_its_alternates(tmp_path: Path):
+    first = pygit2.init_repository(str(tmp_path / "first"), bare=True)
+    second = pygit2.init_repository(str(tmp_path / "second"), bare=True)
+    clone = pygit2.init_repository(str(tmp_path / "clone"), bare=True)
+    (tmp_path / "clone/objects/info/alternates").write_text(
+        f"# shared\n{tmp_path / 'first/objects'}\n../../second/objects\n")
+    (tmp_path / "second/objects/info/alternates").write_text(f"{tmp_path / 'first/objects'}\n")
+    assert objects.object_folders(clone) == (str(tmp_path / "clone/objects"),
+                                             str(tmp_path / "first/objects"),
+                                             str(tmp_path / "second/objects"))
+    oid = str(first.create_blob(b"shared\n"))
+    out = io.BytesIO()
+    assert objects.copy_loose_blob(objects.object_folders(clone), oid, out)
+    assert out.getvalue() == b"shared\n"
+    assert objects.object_folders(second) == (str(tmp_path / "second/objects"),
+                                              str(tmp_path / "first/objects"))

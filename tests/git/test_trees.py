@@ -71,14 +71,6 @@ def test_names_that_are_not_utf8_are_stored_as_git_stores_them(repo):
     assert git(top, "fsck", "--strict", "--no-dangling").strip() == ""
 
 
-def test_a_loose_blob_is_read_a_block_at_a_time(repo):
-    from sync.git.objects import ObjectWriter
-    from sync.git.trees import blob_chunks
-
-    data = b"".join(b"line %d\n" % k for k in range(300_000))  # several inflate blocks
-    with ObjectWriter(repo) as writer:  # a loose object: inflated a block at a time
-        big = writer.write_bytes(data + b"more\n")
-    assert b"".join(blob_chunks(repo, big)) == data + b"more\n"
 
 
 def test_update_tree_reports_each_folder_it_writes_as_counted_beforehand(repo):

@@ -172,3 +172,18 @@ def test_a_snapshot_is_the_same_whether_the_index_is_written_whole_or_read_entry
     one_by_one = snapshot(repo, ROOTS)
     assert one_by_one.tree == whole.tree
     assert "bundle/a/clean" in one_by_one.uncommitted
+
+
+def test_temporary_files_left_by_a_killed_write_are_removed_before_reading_the_work_tree(repo):
+    write_tree(repo, None, {"bundle/a.txt": b"a\n"})
+    leftovers = [top(repo) / "bundle" / f".a.txt.123.4{worktree.TEMP_SUFFIX}",
+                 top(repo) / "bundle/deep" / f".b.txt.9.0{worktree.TEMP_SUFFIX}"]
+    leftovers[1].parent.mkdir()
+    for path in leftovers:
+        path.write_bytes(b"half written")
+    mine = top(repo) / "bundle" / f"notes{worktree.TEMP_SUFFIX}"  # not a name we give
+    mine.write_bytes(b"the maintainer's\n")
+    snap = worktree.without_leftovers(repo, ROOTS)
+    assert not any(path.exists() for path in leftovers)
+    assert snap.untracked == ("bundle/a.txt", f"bundle/notes{worktree.TEMP_SUFFIX}")
+    assert snap == snapshot(repo, ROOTS)

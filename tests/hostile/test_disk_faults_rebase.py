@@ -74,6 +74,24 @@ def test_a_full_disk_while_writing_the_work_tree_puts_back_what_was_written(tmp_
     assert_untouched(project.root, before)
 
 
+@pytest.mark.parametrize("fault", ["file size", "full disk"])
+def test_a_fault_among_many_files_written_at_once_names_the_file_that_does_not_fit(
+        tmp_path: Path, fault: str):
+    """Files are written several at once: small ones written alongside the big one may fail
+    too on a full disk, but the file named is the one that cannot be written on its own."""
+    project = make_project(tmp_path, UPSTREAM_FILES, SERIES, template="FROM scratch\n")
+    project.move_upstream({**{f"bundle/meshes/part{n:03d}.txt": b"part %d\n" % n * 2000
+                              for n in range(120)}, "bundle/meshes/part050.txt": BIG})
+    before = snapshot(project.root)
+    if fault == "file size":
+        run = disk.run_with_file_size_limit(project.root, ["rebase-patches"], LIMIT)
+        assert_refused_cleanly(run, "bundle/meshes/part050.txt", "File too large")
+    else:
+        run = disk.run_on_full_disk(project.root, ["rebase-patches"], free=LIMIT)
+        assert_refused_cleanly(run, "bundle/meshes/part050.txt", "No space left on device")
+    assert_untouched(project.root, before)
+
+
 def test_a_read_only_target_refuses_the_first_write_and_leaves_no_rebase_state(
         tmp_path: Path):
     project = upstream_moved(tmp_path)
