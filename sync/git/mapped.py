@@ -24,6 +24,33 @@ import pygit2
 BLOCK = 8 << 20  # bytes hashed or counted between two ``let_go``
 
 
+def blob_at(repo: pygit2.Repository, oid: str, path: str) -> bytes | mmap.mmap | None:
+    """The regular file at ``path`` when it holds exactly blob ``oid``: mapped when it is larger
+    than ``BLOCK`` (``map_blob_at``), read whole otherwise (every pass over a mapping faults its
+    pages in again: the parser makes three, which cost a late --continue's one-file mails more
+    than reading them); None when it does not hold the blob (read it from the database)."""
+    size = repo.odb.read_header(oid)[1]
+    if size > BLOCK:
+        return map_blob_at(repo, oid, path)
+    try:
+        handle = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        info = os.fstat(handle)
+        if not stat.S_ISREG(info.st_mode) or info.st_size != size or size == 0:
+            return None
+        with open(handle, "rb", closefd=False) as stream:
+            data = stream.read(size + 1)
+    except OSError:
+        return None
+    finally:
+        os.close(handle)
+    digest = hashlib.sha1(b"blob %d\0" % len(data))
+    digest.update(data)
+    return data if len(data) == size and digest.hexdigest() == oid else None
+
+
 def map_blob_at(repo: pygit2.Repository, oid: str, path: str) -> mmap.mmap | None:
     """The regular file at ``path`` mapped read-only, when it holds exactly blob ``oid`` (its
     size and git id checked, a block at a time, letting go of the pages hashed); else None

@@ -23,6 +23,7 @@ MODE_TREE = 0o040000
 LARGE_BLOB = 1 << 20
 CHUNK = 1 << 20
 MODE_SUBMODULE = 0o160000
+RECENT_LIMIT = 8 << 20  # bytes of blobs a RecentBlobs holds
 
 
 @dataclass(frozen=True)
@@ -33,12 +34,38 @@ class Entry:
     oid: str
 
 
-class TreeSource:
-    """One tree (or nothing, for an empty tree), looked up by path; blobs read on demand."""
+class RecentBlobs:
+    """The blobs read last (``limit`` bytes at most), for readers that ask for one again soon:
+    the rebase's two chains read each patched file's base one after the other, and mostly it
+    is the same blob (upstream did not change the file)."""
 
-    def __init__(self, repo: pygit2.Repository, tree: str | None) -> None:
+    def __init__(self, repo: pygit2.Repository, limit: int = RECENT_LIMIT) -> None:
+        self.repo, self.limit = repo, limit
+        self._held: dict[str, bytes] = {}
+        self._size = 0
+
+    def read(self, oid: str) -> bytes:
+        """The content of blob ``oid``, read from the database unless it was read lately."""
+        data = self._held.get(oid)
+        if data is None:
+            data = read_blob(self.repo, oid)
+            if len(data) <= self.limit:
+                self._held[oid] = data
+                self._size += len(data)
+                while self._size > self.limit:  # the oldest first (a dict keeps the order)
+                    self._size -= len(self._held.pop(next(iter(self._held))))
+        return data
+
+
+class TreeSource:
+    """One tree (or nothing, for an empty tree), looked up by path; blobs read on demand
+    (through ``recent`` when given: sources that share one read a blob once)."""
+
+    def __init__(self, repo: pygit2.Repository, tree: str | None,
+                 recent: RecentBlobs | None = None) -> None:
         self.repo = repo
         self.oid = tree
+        self.recent = recent
         found = repo.get(tree) if tree else None
         self._tree = found if isinstance(found, pygit2.Tree) else None
 
@@ -67,7 +94,7 @@ class TreeSource:
         return str(found.id) if found is not None and found.filemode == MODE_TREE else None
 
     def read(self, oid: str) -> bytes:
-        return read_blob(self.repo, oid)
+        return self.recent.read(oid) if self.recent is not None else read_blob(self.repo, oid)
 
     def files(self, prefix: str = "") -> Iterator[tuple[str, Entry]]:
         """Every file below ``prefix`` (a directory path, "" for all), in tree order."""

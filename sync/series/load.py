@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from sync import program
 from sync.errors import PatchError
-from sync.git.mapped import let_go, map_blob_at
+from sync.git.mapped import blob_at, let_go
 from sync.git.trees import TreeSource
 from sync.series.model import Patch
 from sync.series.parse import parse_patch
@@ -127,9 +127,10 @@ def load_series(source: TreeSource, targets: Sequence[str], *, lazy: bool = Fals
 
 def _reader(source: TreeSource, oid: str, workdir: str | None,
             name: str) -> Callable[[], Text]:
-    """How to read a patch: from the work tree's file, mapped, when it holds the blob (a
-    grouped mail is then never resident whole: ``sync.git.mapped``), else from the database."""
+    """How to read a patch: from the work tree's file when it holds the blob, mapped when it
+    is large (a grouped mail is then never resident whole: ``sync.git.mapped``), else from
+    the database."""
     if not workdir or "/" in name or name in (".", ".."):
         return lambda: source.read(oid)
     path = os.path.join(workdir, PATCHES, name)
-    return lambda: map_blob_at(source.repo, oid, path) or source.read(oid)
+    return lambda: blob_at(source.repo, oid, path) or source.read(oid)

@@ -32,6 +32,7 @@ from sync.git.objects import ObjectWriter
 from sync.git.trees import (
     DirectBlobWriter,
     Entry,
+    RecentBlobs,
     TreeSource,
     folders_on_paths,
     graft,
@@ -45,7 +46,6 @@ from sync.series.display import Bars, Display, Quiet  # noqa: F401 - Quiet: re-e
 from sync.series.engine import PatchReport, Rebase, Stop, upstream_renames
 from sync.series.load import PATCHES, SERIES, LoadedSeries, SeriesPatch, load_series
 from sync.series.overlay import Content, File, Overlay
-from sync.series.refresh import PatchText
 from sync.series.resolve import ALL_RULES, RuleSet
 from sync.series.seriesfile import Series, SeriesEntry
 from sync.series.state import ConflictRecord, RebaseState, ReportRecord, StateStore
@@ -81,6 +81,7 @@ class RebaseSession:
         self.fresh = True  # no state yet: the index is still the maintainer's own
         self.kept: set[str] = set()  # untracked files no write may touch (``guard.keep``)
         self.memory: dict[str, Content] = {}  # blob id -> content the engine still holds
+        self.restored: list[ReportRecord] = []  # --continue: the records of the reports so far
 
     # --- start -------------------------------------------------------------------------------
     def start(self, onto: str | None, *, fuzz: int, drop_merged: bool, force: bool,
@@ -103,8 +104,9 @@ class RebaseSession:
             series, patches = loaded.series, list(loaded.patches)
             base_tree = self._base_tree(series.base)
             result = Outcome("start", onto=str(onto_commit.id), base=series.base)
-            new = Overlay(TreeSource(self.repo, str(onto_commit.tree_id)))
-            old = Overlay(TreeSource(self.repo, base_tree)) if base_tree else None
+            recent = RecentBlobs(self.repo)  # a file's base, read by both chains, is read once
+            new = Overlay(TreeSource(self.repo, str(onto_commit.tree_id), recent))
+            old = Overlay(TreeSource(self.repo, base_tree, recent)) if base_tree else None
             renames = upstream_renames(self.repo, base_tree, str(onto_commit.tree_id), patches)
             bar.update(3)
         engine = Rebase(self.repo, patches, new, old, DirectBlobWriter(self.repo), fuzz=fuzz,
@@ -188,7 +190,7 @@ class RebaseSession:
             markers=conflict.ours is not None and conflict.theirs is not None)
             for conflict in stop.outcome.conflicts]
         state.settle = sorted(previous - {record.path for record in state.conflicts})
-        state.reports = [_record(self.repo, report) for report in engine.reports]
+        state.reports = self._records(engine.reports)
         self._refuse_overwrites(disk_tree, graft(self.repo, disk_tree, state.written_tree,
                                                   self.targets))
         self._backup_index(state)
@@ -237,7 +239,7 @@ class RebaseSession:
                              patch_changes)
         state.phase = "finishing"
         state.final_tree = target
-        state.reports = [_record(self.repo, report) for report in engine.reports]
+        state.reports = self._records(engine.reports)
         self._refuse_overwrites(disk_tree, target)
         self._backup_index(state)
         self.store.save(state)
@@ -291,6 +293,11 @@ class RebaseSession:
         gitindex.stage_known(self.repo, [(path, entries[path]) for path in written], removed,
                              bar.advance if bar is not None else None)
 
+    def _records(self, reports: Sequence[PatchReport]) -> list[ReportRecord]:
+        """The state's records of ``reports``: those read from the state kept as they are."""
+        return [*self.restored, *(ReportRecord.of(report, report.text_blob(self.repo))
+                                  for report in reports[len(self.restored):])]
+
     def _backup_index(self, state: RebaseState) -> None:
         """Keep the index as it was before the rebase wrote anything (once per rebase)."""
         if self.fresh:
@@ -323,7 +330,7 @@ class RebaseSession:
                                    [state.written_tree, state.final_tree])
             bar.update(1)
             if state.phase in ("finishing", "stopping"):  # a crash while writing: again
-                result.reports = [_report_from(self.repo, record) for record in state.reports]
+                result.reports = [record.restored(self.repo) for record in state.reports]
                 if state.phase == "finishing":
                     self._complete(state, snap.tree, result, progress)
                 else:
@@ -334,14 +341,18 @@ class RebaseSession:
             loaded = self._read_series(TreeSource(self.repo, state.backup_tree))
             series, patches = loaded.series, list(loaded.patches)
             assert state.new_tree is not None
-            engine = Rebase(self.repo, patches, Overlay(TreeSource(self.repo, state.new_tree)),
-                            Overlay(TreeSource(self.repo, state.old_tree)) if state.old_tree
-                            else None, DirectBlobWriter(self.repo), fuzz=state.fuzz,
+            recent = RecentBlobs(self.repo)
+            engine = Rebase(self.repo, patches,
+                            Overlay(TreeSource(self.repo, state.new_tree, recent)),
+                            Overlay(TreeSource(self.repo, state.old_tree, recent))
+                            if state.old_tree else None, DirectBlobWriter(self.repo),
+                            fuzz=state.fuzz,
                             drop_merged=state.drop_merged,
                             labels=_labels(state.onto, state.base),
                             broken=set(state.broken), renames=self._renames(state, patches),
                             rules=RuleSet(frozenset(state.rules_off)))
-            engine.reports = [_report_from(self.repo, record) for record in state.reports]
+            engine.reports = [record.restored(self.repo) for record in state.reports]
+            self.restored = list(state.reports)
             if skip:
                 engine.skip(state.stopped_at)
             else:
@@ -429,14 +440,3 @@ def _write_overlay(repo: Repository, overlay: Overlay,
 
 def _side(writer: DirectBlobWriter, file: File | None) -> tuple[int, str] | None:
     return None if file is None else (file.mode, file.oid or writer.write_bytes(file.content.data))
-
-
-def _record(repo: Repository, report: PatchReport) -> ReportRecord:
-    return ReportRecord.of(report, report.text_blob(repo))
-
-
-def _report_from(repo: Repository, record: ReportRecord) -> PatchReport:
-    report, oid = record.report(), record.new_text  # the refreshed text read only if asked for
-    if oid is not None:
-        report.new_text = PatchText(oid=oid, read=lambda: read_blob(repo, oid))
-    return report

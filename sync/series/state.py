@@ -28,8 +28,11 @@ from typing import Any
 
 from sync import program
 from sync.errors import RETRY, DiskFault, GitError, RebaseInProgress, disk_faults
+from sync.git import Repository
+from sync.git.trees import read_blob
 from sync.series.engine import PatchReport
 from sync.series.outcome import Status
+from sync.series.refresh import PatchText
 
 STATE_FORMAT = 2
 STATE_FILE = "state.json"
@@ -125,7 +128,7 @@ class ReportRecord:
                    list(report.conflicts), report.offset, report.fuzz, report.rewritten,
                    list(report.renamed), list(report.rules))
 
-    def report(self, new_text: bytes | None = None) -> PatchReport:
+    def report(self, new_text: bytes | PatchText | None = None) -> PatchReport:
         """The ``PatchReport`` back, with the refreshed text read from the blob."""
         return PatchReport(index=self.index, name=self.name, status=Status(self.status),
                            files=self.files, added=self.added, removed=self.removed,
@@ -134,6 +137,12 @@ class ReportRecord:
                            offset=self.offset, fuzz=self.fuzz, rewritten=self.rewritten,
                            renamed=tuple((old, new) for old, new in self.renamed),
                            rules=tuple((path, rule) for path, rule in self.rules))
+
+    def restored(self, repo: Repository) -> PatchReport:
+        """The ``PatchReport`` back, its refreshed text read from ``repo`` only if asked for."""
+        oid = self.new_text
+        return self.report(None if oid is None else PatchText(oid=oid,
+                                                              read=lambda: read_blob(repo, oid)))
 
 
 @dataclass

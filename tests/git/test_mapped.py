@@ -10,7 +10,7 @@ from pathlib import Path
 import pygit2
 import pytest
 
-from sync.git.mapped import BLOCK, count, let_go, map_blob_at
+from sync.git.mapped import BLOCK, blob_at, count, let_go, map_blob_at
 
 
 @pytest.fixture
@@ -66,3 +66,16 @@ def test_count_on_a_mapping_is_the_count_on_its_bytes(repo, tmp_path: Path):
     for start, end in ((0, None), (5, BLOCK + 3), (BLOCK - 1, 2 * BLOCK + 1), (7, 7)):
         assert count(mapped, b"\n", start, end) == count(data, b"\n", start, end) \
             == data.count(b"\n", start, len(data) if end is None else end)
+
+
+def test_a_small_file_is_read_whole_and_a_large_one_mapped(repo, tmp_path: Path):
+    small, large = b"small\n" * 1000, b"large\n" * (BLOCK // 6 + 1)
+    for name, data in (("small", small), ("large", large)):
+        (tmp_path / name).write_bytes(data)
+    found = blob_at(repo, str(repo.create_blob(small)), str(tmp_path / "small"))
+    assert isinstance(found, bytes) and found == small
+    mapped = blob_at(repo, str(repo.create_blob(large)), str(tmp_path / "large"))
+    assert isinstance(mapped, mmap.mmap) and mapped[:] == large
+    (tmp_path / "edited").write_bytes(small.replace(b"small", b"smell", 1))  # same size
+    for path in ("edited", "large", "missing"):
+        assert blob_at(repo, str(repo.create_blob(small)), str(tmp_path / path)) is None

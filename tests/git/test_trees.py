@@ -9,7 +9,7 @@ from pathlib import Path
 import pygit2
 import pytest
 
-from sync.git.trees import MODE_TREE, Entry, TreeSource, find_blob, update_tree
+from sync.git.trees import MODE_TREE, Entry, RecentBlobs, TreeSource, find_blob, update_tree
 from tests.series.builders import entry_of, git, make_tree
 
 
@@ -83,3 +83,28 @@ def test_update_tree_reports_each_folder_it_writes_as_counted_beforehand(repo):
     quiet = update_tree(repo, base, changes)
     assert update_tree(repo, base, changes, written.append) == quiet
     assert sum(written) == folders_on_paths(changes) == 5  # root, a, a/b, a/b/new, g
+
+
+def test_sources_sharing_recent_blobs_read_a_blob_once(repo, monkeypatch: pytest.MonkeyPatch):
+    import sync.git.trees as trees
+
+    reads: list[str] = []
+    real = trees.read_blob
+    monkeypatch.setattr(trees, "read_blob", lambda repo, oid: reads.append(oid) or real(repo, oid))
+    recent = RecentBlobs(repo, limit=10)
+    first = TreeSource(repo, make_tree(repo, {"a": b"12345", "b": b"67890", "big": b"x" * 11}),
+                       recent)
+    second = TreeSource(repo, make_tree(repo, {"a": b"12345"}), recent)
+    a, b, big = (first.entry(path) for path in ("a", "b", "big"))
+    assert a is not None and b is not None and big is not None
+    assert first.read(a.oid) == second.read(a.oid) == b"12345" and reads == [a.oid]
+    first.read(b.oid)
+    first.read(big.oid)  # over the limit: never held
+    second.read(big.oid)
+    first.read(b.oid)
+    assert reads == [a.oid, b.oid, big.oid, big.oid]
+    c = TreeSource(repo, make_tree(repo, {"c": b"abcde"})).entry("c")
+    assert c is not None
+    first.read(c.oid)  # 10 bytes at most: the oldest (a) gives way
+    second.read(a.oid)
+    assert reads[4:] == [c.oid, a.oid]
