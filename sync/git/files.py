@@ -47,10 +47,13 @@ WINDOW = 4 * WRITERS  # files queued at most: progress follows the writes
 
 
 def write_all(folders: Folders, writes: Sequence[tuple[str, int, Data | Stored]],
-              placed: Callable[[str], None]) -> None:
-    """Write files (path, git mode, content) several at once, in threads, and rename each into
-    place in order (in this thread; then ``placed(path)``): a file appears only once every file
-    before it has, as when writing one by one.
+              placed: Callable[[str], None], ordered: bool = True) -> None:
+    """Write files (path, git mode, content) several at once, in threads; ``placed(path)`` for
+    each, in order, once it is in place.
+
+    ``ordered``: each file is renamed into place in this thread, in order, so that a file
+    appears only once every file before it has, as when writing one by one (a caller that
+    writes last what names the others relies on it); otherwise each thread renames its own.
 
     A fault in one of several files being written may be caused by another (a disk filled by
     the two together): from the first file that failed, the rest are written one at a time,
@@ -62,16 +65,17 @@ def write_all(folders: Folders, writes: Sequence[tuple[str, int, Data | Stored]]
     def place_next() -> None:
         nonlocal done
         path, future = pending.popleft()
-        folders.place(future.result(), path)
+        temp = future.result()
+        if ordered:
+            folders.place(temp, path)
         done += 1
         placed(path)
 
     with ThreadPoolExecutor(WRITERS, thread_name_prefix="file-writer") as pool:
         try:
             for path, mode, data in writes:
-                with disk_faults("writing", path):
-                    folders.folder(path.rpartition("/")[0], create=True)
-                pending.append((path, pool.submit(folders.write_file, path, mode, data, False)))
+                pending.append((path, pool.submit(folders.write_file, path, mode, data,
+                                                  not ordered)))
                 while len(pending) > WINDOW or (pending and pending[0][1].done()):
                     place_next()
             while pending:
@@ -80,7 +84,7 @@ def write_all(folders: Folders, writes: Sequence[tuple[str, int, Data | Stored]]
         except BaseException as error:
             pool.shutdown(wait=True, cancel_futures=True)
             for path, future in pending:  # written, never placed
-                if not future.cancelled() and future.exception() is None:
+                if ordered and not future.cancelled() and future.exception() is None:
                     folders.discard(future.result(), path)
             if not isinstance(error, Exception):
                 raise
@@ -130,6 +134,9 @@ class Folders:
         self.fds.clear()
 
     def folder(self, path: str, create: bool) -> int | None:
+        fd = self.fds.get(path)  # (one dict lookup: atomic) most folders are open already
+        if fd is not None:
+            return fd
         with self._lock:
             return self._folder(path, create)
 

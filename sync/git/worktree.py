@@ -200,13 +200,15 @@ def _subtree(repo: pygit2.Repository, tree: str | None, path: str) -> str | None
 
 def write_changes(repo: pygit2.Repository, changes: Iterable[Change], roots: Sequence[str],
                   progress: Callable[[int], None] | None = None,
-                  read: Callable[[str], Data | None] | None = None) -> WriteReport:
+                  read: Callable[[str], Data | None] | None = None,
+                  ordered: bool = True) -> WriteReport:
     """Make the work tree match ``changes``: removals and pruning first, then writes.
 
     ``read`` gives a blob's bytes by id when the caller still holds them (as one ``bytes`` or
     as parts written one after the other, never joined), None when it does not; every other
     blob is written straight from the object database (``files.Stored``). Several files are
-    written at once (``files.write_all``).
+    written at once (``files.write_all``); ``ordered`` False lets them appear in any order (a
+    caller whose state says what was being written, and undoes or finishes it after a crash).
     """
     changes = list(changes)
     for change in changes:
@@ -236,12 +238,13 @@ def write_changes(repo: pygit2.Repository, changes: Iterable[Change], roots: Seq
                 writes.append((change.path, mode, read_blob(repo, oid)))
             else:
                 writes.append((change.path, mode, Stored(repo, stored, oid, change.path)))
+
         def placed(path: str) -> None:
             report.written.append(path)
             if progress is not None:
                 progress(1)
 
-        write_all(folders, writes, placed)
+        write_all(folders, writes, placed, ordered)
     return report
 
 

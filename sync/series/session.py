@@ -269,8 +269,10 @@ class RebaseSession:
         changes = guard.without_kept(changes, self.kept)
         bar = progress.bar("writing work tree", total=len(changes)) \
             if progress is not None else None
+        # in any order: after a crash midway, the saved state finishes or undoes the writing
         report = worktree.write_changes(self.repo, changes, self.roots,
-                                        bar.advance if bar is not None else None, self._read)
+                                        bar.advance if bar is not None else None, self._read,
+                                        ordered=False)
         return report, {c.path: c.entry for c in changes if c.entry is not None}
 
     def _read(self, oid: str) -> worktree.Data | None:

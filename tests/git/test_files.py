@@ -55,7 +55,8 @@ def expected_worktree(files: dict) -> dict[str, bytes]:
     return shown
 
 
-def test_many_files_written_at_once_are_byte_identical_and_stage_clean(repo):
+@pytest.mark.parametrize("ordered", [True, False])
+def test_many_files_written_at_once_are_byte_identical_and_stage_clean(repo, ordered: bool):
     from sync.git import index
 
     files = many_files()
@@ -64,7 +65,7 @@ def test_many_files_written_at_once_are_byte_identical_and_stage_clean(repo):
     third = next(change.entry for change in changes if change.path == "bundle/d3/e0/f3.dat")
     held = {third.oid: [b"file 3\n", memoryview(b"file 3\n" * 3)]}  # the caller's, in parts
     counted: list[int] = []
-    report = write_changes(repo, changes, ROOTS, counted.append, held.get)
+    report = write_changes(repo, changes, ROOTS, counted.append, held.get, ordered=ordered)
     assert report.written == [change.path for change in changes]  # in order, each once
     assert sum(counted) == len(changes)
     assert read_worktree(top(repo), ROOTS) == expected_worktree(files)
@@ -89,7 +90,8 @@ def test_blobs_are_written_from_alternates_and_from_packs(repo, tmp_path: Path):
         assert read_worktree(clone, ROOTS) == expected_worktree(files)
 
 
-def test_a_damaged_loose_object_stops_the_write_naming_the_file(repo):
+@pytest.mark.parametrize("ordered", [True, False])
+def test_a_damaged_loose_object_stops_the_write_naming_the_file(repo, ordered: bool):
     import zlib
 
     files = many_files()
@@ -100,7 +102,7 @@ def test_a_damaged_loose_object_stops_the_write_naming_the_file(repo):
     loose.write_bytes(zlib.compress(b"blob 30\0cut short"))  # libgit2 pads it with zeros
     with pytest.raises(GitError, match="bundle/big/text.obj: its content in the object database "
                                        "is damaged .*shorter than its header says"):
-        write_changes(repo, changes_between(repo, None, tree, ROOTS), ROOTS)
+        write_changes(repo, changes_between(repo, None, tree, ROOTS), ROOTS, ordered=ordered)
     assert temporary_files(repo) == []
     assert not (top(repo) / "bundle/big/text.obj").exists()
 
@@ -120,4 +122,16 @@ def test_a_write_failing_among_many_names_its_file_and_writes_nothing_after_it(r
     assert 0 < at < len(changes) - 10
     written = read_worktree(top(repo), ROOTS)
     assert sorted(written) == sorted(change.path for change in changes[:at])
+    assert all(written[path] == expected_worktree(files)[path] for path in written)
+
+
+def test_unordered_a_write_failing_among_many_still_names_its_file(repo):
+    files = many_files()
+    changes = changes_between(repo, None, make_tree(repo, files), ROOTS)
+    (top(repo) / "bundle/d3/e0/f45.dat/kept").mkdir(parents=True)
+    with pytest.raises(GitError, match="bundle/d3/e0/f45.dat: a folder with other files"):
+        write_changes(repo, changes, ROOTS, ordered=False)
+    assert temporary_files(repo) == []
+    written = read_worktree(top(repo), ROOTS)
+    assert "bundle/d3/e0/f45.dat" not in written
     assert all(written[path] == expected_worktree(files)[path] for path in written)
