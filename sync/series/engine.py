@@ -21,7 +21,15 @@ from sync.errors import PatchError
 from sync.git import Repository
 from sync.git.diff import diff_counted, diff_text
 from sync.git.merge import Labels, merge_file
-from sync.git.trees import Entry, find_blob, has_blob, read_blob, write_blob_parts
+from sync.git.trees import (
+    Entry,
+    RecentBlobs,
+    TreeSource,
+    find_blob,
+    has_blob,
+    read_blob,
+    write_blob_parts,
+)
 from sync.series.apply import ApplyOptions, apply_patch
 from sync.series.load import SeriesPatch
 from sync.series.model import FilePatch, Patch
@@ -286,6 +294,16 @@ def upstream_renames(repo: Repository, base: str | None, tree: str,
     return UpstreamRenames(repo, base, tree, patches)
 
 
+def old_chain(repo: Repository, base: str | None, tree: str,
+              recent: RecentBlobs | None = None) -> Overlay | None:
+    """Where the old chain starts: tree ``base`` (None: no recorded base), or nowhere when it
+    is ``tree`` itself. Onto its own base the old chain would repeat the new one patch for
+    patch (a patch that fails on one fails on the other, and breaks it there), reading every
+    file a second time, and its files would never be asked for as a 3-way ancestor. (``recent``:
+    shared with the new chain's source, see ``TreeSource``.)"""
+    return Overlay(TreeSource(repo, base, recent)) if base and base != tree else None
+
+
 def apply_series(repo: Repository, patches: Sequence[SeriesPatch], tree: str, *,
                  base: str | None = None, fuzz: int = 0) -> SeriesResult:
     """Apply ``patches`` onto ``tree`` in memory (3-way from ``base`` when given).
@@ -294,11 +312,11 @@ def apply_series(repo: Repository, patches: Sequence[SeriesPatch], tree: str, *,
     targets with, and what ``patches list`` reports statuses from.
     """
     from sync.git.objects import ObjectWriter
-    from sync.git.trees import DirectBlobWriter, TreeSource, update_tree
+    from sync.git.trees import DirectBlobWriter, update_tree
 
-    engine = Rebase(repo, patches, Overlay(TreeSource(repo, tree)),
-                    Overlay(TreeSource(repo, base)) if base else None, DirectBlobWriter(repo),
-                    fuzz=fuzz, renames=upstream_renames(repo, base, tree, patches))
+    engine = Rebase(repo, patches, Overlay(TreeSource(repo, tree)), old_chain(repo, base, tree),
+                    DirectBlobWriter(repo), fuzz=fuzz,
+                    renames=upstream_renames(repo, base, tree, patches))
     stop = engine.run()
     with ObjectWriter(repo) as writer:
         entries = engine.new.entries(writer)

@@ -43,7 +43,7 @@ from sync.git.trees import (
 from sync.series import guard
 from sync.series import state as saved
 from sync.series.display import Bars, Display, Quiet  # noqa: F401 - Quiet: re-exported
-from sync.series.engine import PatchReport, Rebase, Stop, upstream_renames
+from sync.series.engine import PatchReport, Rebase, Stop, old_chain, upstream_renames
 from sync.series.load import PATCHES, SERIES, LoadedSeries, SeriesPatch, load_series
 from sync.series.overlay import Content, File, Overlay
 from sync.series.resolve import ALL_RULES, RuleSet
@@ -106,7 +106,7 @@ class RebaseSession:
             result = Outcome("start", onto=str(onto_commit.id), base=series.base)
             recent = RecentBlobs(self.repo)  # a file's base, read by both chains, is read once
             new = Overlay(TreeSource(self.repo, str(onto_commit.tree_id), recent))
-            old = Overlay(TreeSource(self.repo, base_tree, recent)) if base_tree else None
+            old = old_chain(self.repo, base_tree, str(onto_commit.tree_id), recent)
             renames = upstream_renames(self.repo, base_tree, str(onto_commit.tree_id), patches)
             bar.update(3)
         engine = Rebase(self.repo, patches, new, old, DirectBlobWriter(self.repo), fuzz=fuzz,

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from sync.git.diff import diff_text
 from sync.git.merge import Labels
 from sync.git.trees import DirectBlobWriter, TreeSource
-from sync.series.engine import Rebase, upstream_renames
+from sync.series.engine import Rebase, old_chain, upstream_renames
 from sync.series.load import SeriesPatch
 from sync.series.outcome import Status
 from sync.series.overlay import Overlay
@@ -109,6 +109,33 @@ def test_a_second_rebase_onto_the_same_upstream_rewrites_nothing(repo, states, d
     assert second.run() is None
     assert all(report.new_text is None for report in second.reports)
     assert contents(second, PATHS) == contents(first, PATHS)
+
+
+@SETTINGS
+@given(histories(), st.data())
+def test_onto_its_own_base_the_old_chain_would_only_repeat_the_new_one(repo, states, data):
+    """So it is not built (``old_chain``): with it or without it, the same statuses, texts,
+    conflicts and files, even for a series written against another tree (offsets, fuzz,
+    merges from the index lines, conflicts)."""
+    upstream = dict(states[0])
+    path = data.draw(st.sampled_from(PATHS))
+    lines = upstream[path].split(b"\n")[:-1]
+    at = data.draw(st.integers(0, len(lines) - 1))
+    lines[at:at + data.draw(st.integers(0, 2))] = [b"upstream edit"] * data.draw(st.integers(1, 2))
+    upstream[path] = b"\n".join(lines) + b"\n"
+    tree = make_tree(repo, upstream)
+    assert old_chain(repo, tree, tree) is None
+    assert old_chain(repo, make_tree(repo, states[0]), tree) is not None or upstream == states[0]
+    fuzz = data.draw(st.integers(0, 2))
+    outcomes = []
+    for old in (None, Overlay(TreeSource(repo, tree))):
+        engine = Rebase(repo, series_from_states(repo, states), Overlay(TreeSource(repo, tree)),
+                        old, DirectBlobWriter(repo), fuzz=fuzz, labels=Labels("base", "upstream"))
+        stop = engine.run()
+        reports = [*engine.reports, *([stop.report] if stop else [])]
+        outcomes.append(([(r.status, r.new_text, r.conflicts, r.offset, r.fuzz) for r in reports],
+                         contents(engine, PATHS)))
+    assert outcomes[0] == outcomes[1]
 
 
 def test_the_old_chain_gives_each_patch_its_own_base(repo):
