@@ -30,7 +30,7 @@ _DIFF_LINE = re.compile(rb"^diff ", re.MULTILINE)
 _BINARY_MARKS = (b"\nGIT binary patch\n", b"\nBinary files ")
 _BLOCK = 1 << 20
 _HEAD = 1 << 16  # a section's header (its paths included) fits in this many bytes
-_DIFFSTAT = re.compile(rb"^ (.* \| +(\d+ ?[+-]*|Bin .*)|\d+ files? changed.*| (create|delete|"
+_DIFFSTAT = re.compile(rb"^ (.* \| +(\d+ ?[+-]*|Bin .*)|\d+ files? changed.*|(create|delete|"
                        rb"rename|copy|mode change) .*)\n$")
 
 

@@ -151,6 +151,24 @@ def test_a_partly_absorbed_patch_is_refreshed_down_to_what_is_still_ours(
     assert checkout.read("bundle/app.py") == both
 
 
+def test_a_patch_landing_at_an_offset_with_a_file_already_upstream_is_refreshed(
+        checkout: Checkout, tmp_path: Path, capsys):
+    fixed = edit(ORIGINAL["bundle/app.py"], {30: b"fixed 30\n"})
+    prepare(checkout, tmp_path, ORIGINAL, [("Fix", {"bundle/app.py": fixed,
+                                                   "bundle/new.py": b"brand new\n"})])
+    onto = checkout.upstream({**ORIGINAL, "bundle/app.py": b"preface\n" * 4 + ORIGINAL[
+        "bundle/app.py"], "bundle/new.py": b"brand new\n"})
+    assert run(checkout) == 0
+    assert "partly upstream" in capsys.readouterr().out
+    patch = checkout.read("patches/0001-fix.patch")
+    assert b"+fixed 30\n" in patch and b"bundle/new.py" not in patch
+    clone = tmp_path / "clone"  # what we write, git am reads
+    git(tmp_path, "clone", "-q", str(checkout.path), str(clone))
+    git(clone, "checkout", "-q", "-b", "try", onto)
+    git(clone, "am", "-q", str(checkout.path / "patches/0001-fix.patch"))
+    assert bundle_of(clone) == bundle_of(checkout.path)
+
+
 def test_an_empty_patch_is_reported_as_empty(checkout: Checkout, tmp_path: Path, capsys):
     prepare(checkout, tmp_path, ORIGINAL, [("Nothing", {})])
     assert run(checkout, json_mode=True) == 0

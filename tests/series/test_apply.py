@@ -74,6 +74,16 @@ def test_a_rename_upstream_already_did_leaves_only_the_edit(repo):
     assert data(tree, "bundle/new") == LINES.replace(b"line 3\n", b"three\n")
 
 
+def test_a_file_already_upstream_makes_a_patch_partly_upstream_even_if_another_landed_offset(
+        repo):
+    patch = patch_for(repo, {"bundle/a": LINES},
+                      {"bundle/a": LINES.replace(b"line 9\n", b"nine\n"), "bundle/new": b"new\n"})
+    tree = overlay(repo, {"bundle/a": b"preface\n" * 3 + LINES, "bundle/new": b"new\n"})
+    outcome = apply_patch(patch, tree)
+    assert outcome.status is Status.PARTLY_UPSTREAM and outcome.status.needs_refresh
+    assert data(tree, "bundle/a") == b"preface\n" * 3 + LINES.replace(b"line 9\n", b"nine\n")
+
+
 def test_a_failed_hunk_without_any_base_conflicts_where_the_patch_says(repo):
     patch = patch_for(repo, {"bundle/a": LINES},
                       {"bundle/a": LINES.replace(b"line 20\n", b"twenty\n")})

@@ -40,6 +40,15 @@ def test_the_preamble_keeps_every_byte_but_the_from_line_and_the_stale_diffstat(
         b"---\n") + 4]
 
 
+@pytest.mark.parametrize("summary", [b" create mode 100644 bundle/new.py\n",
+                                     b" delete mode 100644 bundle/old.py\n",
+                                     b" rename bundle/{a => b}.py (100%)\n",
+                                     b" mode change 100644 => 100755 bundle/run.sh\n"])
+def test_the_stale_diffstat_goes_with_its_summary_lines(summary):
+    mail = MAIL[:-1] + summary + b"\n"  # as git format-patch writes them: one leading space
+    assert canonical_preamble(mail) == canonical_preamble(MAIL)
+
+
 def test_a_dep3_header_is_kept_as_is():
     header = b"Description: x\nAuthor: y\n\n"
     assert canonical_preamble(header) == header
