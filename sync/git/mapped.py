@@ -7,9 +7,11 @@ cache when touched, and ``let_go`` drops them from the process again: they belon
 so nothing is lost (touched again, they are read again). Memory then follows the pages in use
 at once, not the size of the file.
 
-A mapped file must not be truncated while it is in use (reading a page past the new end would
-kill the process): the tool itself replaces the files it writes by renaming a new file into
-place, which leaves a mapping of the old one intact.
+What is mapped is a private copy, never the work-tree file itself: a file truncated while
+mapped kills the process at the next page read past its new end, and one rewritten in place
+would change bytes after their id was checked. The copy is made by the kernel
+(``copy_file_range``: no pages pass through this process; a reflink where the file system has
+them) into an unnamed file in the git folder, which nothing else can open.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import hashlib
 import mmap
 import os
 import stat
+import tempfile
 
 import pygit2
 
@@ -64,11 +67,14 @@ def map_blob_at(repo: pygit2.Repository, oid: str, path: str) -> mmap.mmap | Non
         info = os.fstat(handle)
         if not stat.S_ISREG(info.st_mode) or info.st_size != size or size == 0:
             return None
-        mapped = mmap.mmap(handle, size, access=mmap.ACCESS_READ)
+        with tempfile.TemporaryFile(dir=repo.path) as copy:
+            if _copy_range(handle, copy.fileno(), size) != size:
+                return None  # changed under us: read the database instead
+            mapped = mmap.mmap(copy.fileno(), size, access=mmap.ACCESS_READ)
     except OSError:
-        return None
+        return None  # a full disk included: the database still has the blob
     finally:
-        os.close(handle)  # the mapping keeps the file; the descriptor is not needed
+        os.close(handle)  # the mapping keeps its file; the descriptors are not needed
     digest = hashlib.sha1(b"blob %d\0" % size)
     with memoryview(mapped) as view:
         for at in range(0, size, BLOCK):
@@ -78,6 +84,17 @@ def map_blob_at(repo: pygit2.Repository, oid: str, path: str) -> mmap.mmap | Non
         mapped.close()
         return None
     return mapped
+
+
+def _copy_range(source: int, target: int, size: int) -> int:
+    """Copy up to ``size`` bytes from ``source`` to ``target`` in the kernel; how many were."""
+    done = 0
+    while done < size:
+        copied = os.copy_file_range(source, target, size - done, done, done)
+        if copied == 0:
+            break
+        done += copied
+    return done
 
 
 def let_go(buffer: object) -> None:

@@ -43,6 +43,20 @@ def test_a_file_is_mapped_only_when_it_holds_exactly_the_blob(repo, tmp_path: Pa
     assert map_blob_at(repo, str(repo.create_blob(b"")), str(empty)) is None
 
 
+def test_the_mapping_is_a_private_copy_that_a_truncated_or_rewritten_file_cannot_touch(
+        repo, tmp_path: Path):
+    data = os.urandom(1 << 20) * 12
+    path = tmp_path / "mail"
+    path.write_bytes(data)
+    mapped = map_blob_at(repo, str(repo.create_blob(data)), str(path))
+    assert mapped is not None
+    with open(path, "r+b") as stream:  # in place: no rename
+        stream.write(b"x" * 4096)
+        stream.truncate(100)  # reading the original's pages past 100 would kill the process
+    assert mapped[:] == data
+    assert not [name for name in os.listdir(repo.path) if name.startswith("tmp")]  # unnamed
+
+
 def test_pages_let_go_leave_memory_and_the_content_stays_readable(repo, tmp_path: Path):
     data = os.urandom(1 << 20) * 48
     (tmp_path / "big").write_bytes(data)
