@@ -442,13 +442,8 @@ def _patch_status(files: Sequence[FileOutcome], changed: bool) -> Status:
     if not changed:
         absorbed = {Status.ALREADY_UPSTREAM, Status.PARTLY_UPSTREAM, Status.MERGED}
         return Status.ALREADY_UPSTREAM if statuses & absorbed else Status.EMPTY
-    if Status.MERGED in statuses:
-        return Status.MERGED
-    # a file already upstream leaves a stale section in the patch whatever its other files did
-    # (landed at an offset, say): the patch must be refreshed, so it is partly upstream
-    if statuses & {Status.PARTLY_UPSTREAM, Status.ALREADY_UPSTREAM}:
-        return Status.PARTLY_UPSTREAM
-    for status in (Status.FUZZ, Status.OFFSET):
-        if status in statuses:
-            return status
-    return Status.CLEAN
+    # a file already upstream leaves a stale section whatever the others did (an offset, say):
+    # partly upstream, so the patch is refreshed
+    statuses |= {Status.PARTLY_UPSTREAM} if Status.ALREADY_UPSTREAM in statuses else set()
+    return next((status for status in (Status.MERGED, Status.PARTLY_UPSTREAM, Status.FUZZ,
+                                       Status.OFFSET) if status in statuses), Status.CLEAN)
