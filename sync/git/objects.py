@@ -312,8 +312,9 @@ def copy_loose_blob(folders: Sequence[str], oid: str, out: BinaryIO) -> bool:
     large blob is never whole in memory); False when no folder holds it loose (packed).
 
     ``DamagedObject`` when the object is not a whole blob (zlib's checksum, the header's type
-    and size); what was written into ``out`` by then is for the caller to discard. A fault
-    writing ``out`` is raised as it is.
+    and size) or not blob ``oid`` (its content hashed as it goes, as libgit2 checks every
+    object it reads); what was written into ``out`` by then is for the caller to discard. A
+    fault writing ``out`` is raised as it is.
     """
     for folder in folders:
         try:
@@ -321,7 +322,7 @@ def copy_loose_blob(folders: Sequence[str], oid: str, out: BinaryIO) -> bool:
         except FileNotFoundError:
             continue
         with handle:
-            blocks = _blob_blocks(handle)
+            blocks = _blob_blocks(handle, oid)
             while True:
                 try:
                     block = next(blocks, None)
@@ -335,9 +336,12 @@ def copy_loose_blob(folders: Sequence[str], oid: str, out: BinaryIO) -> bool:
     return False
 
 
-def _blob_blocks(handle: BinaryIO) -> Iterator[bytes]:
-    """A loose blob's content, inflated a bounded block at a time, checked against its header."""
+def _blob_blocks(handle: BinaryIO, oid: str) -> Iterator[bytes]:
+    """A loose blob's content, inflated a bounded block at a time, checked against its header
+    and, once whole, against its id (the last block comes only after that check)."""
     inflater = deflate.decompressobj()
+    digest = hashlib.sha1()
+    held = b""  # the last block, held back until the id is checked
     header = b""
     remaining = -1  # bytes of content still to come, once the header is read
     while not inflater.eof:
@@ -345,6 +349,7 @@ def _blob_blocks(handle: BinaryIO) -> Iterator[bytes]:
         data = inflater.decompress(block, STREAM_BLOCK)  # bounded, however compressible
         if not block and not data:  # (ISA-L may still hold output when its input is read)
             raise DamagedObject("the loose object is cut short")
+        digest.update(data)  # the header included: a git id hashes the whole object
         if remaining < 0:
             header += data
             if b"\0" not in header[:64]:
@@ -360,9 +365,15 @@ def _blob_blocks(handle: BinaryIO) -> Iterator[bytes]:
         if remaining < 0:
             raise DamagedObject("longer than its header says")
         if data:
-            yield data
+            if held:
+                yield held
+            held = data
     if remaining != 0:
         raise DamagedObject("shorter than its header says")
+    if digest.hexdigest() != oid:
+        raise DamagedObject(f"its content hashes to {digest.hexdigest()}")
+    if held:
+        yield held
 
 
 def has_object(repo: pygit2.Repository, oid: str) -> bool:

@@ -124,7 +124,7 @@ def test_a_loose_object_edited_or_cut_short_is_damaged_and_never_hangs(repo_dir:
         objects.object_header(repo, oid)
 
 
-def test_a_loose_blob_is_copied_out_a_block_at_a_time_and_checked_against_its_header(
+def test_a_loose_blob_is_copied_out_a_block_at_a_time_and_checked_against_its_header_and_id(
         repo_dir: Path):
     import os
     import zlib
@@ -150,7 +150,9 @@ def test_a_loose_blob_is_copied_out_a_block_at_a_time_and_checked_against_its_he
                             (zlib.compress(b"blob 5\0too long"), "longer than"),
                             (zlib.compress(b"blob 99\0too short"), "shorter than"),
                             (zlib.compress(b"tree 5\0abcde"), "not a blob"),
-                            (whole[:-1] + bytes([whole[-1] ^ 1]), "check")):
+                            (whole[:-1] + bytes([whole[-1] ^ 1]), "check"),
+                            (zlib.compress(b"blob %d\0" % len(data) + b"b" * len(data)),
+                             "hashes to")):  # whole and well formed, but another blob
         path.write_bytes(damaged)
         with pytest.raises(objects.DamagedObject, match=reason):
             objects.copy_loose_blob(folders, oid, io.BytesIO())
