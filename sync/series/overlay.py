@@ -118,6 +118,7 @@ class Overlay:
         self._changes: dict[str, File | None] = {}
         self._loaded: dict[str, File | None] = {}
         self._recent: set[str] = set()  # paths read or changed since ``release``
+        self._files_below: dict[str, int] = {}  # folder -> changed files (not removed) in it
 
     def get(self, path: str) -> File | None:
         if path in self._changes:
@@ -136,10 +137,20 @@ class Overlay:
         self.update({path: file})
 
     def update(self, files: Mapping[str, File | None]) -> None:
-        for path in files:
+        for path, file in files.items():
             self._loaded.pop(path, None)  # the base file is not read again once changed
+            was = self._changes.get(path) is not None
+            if was != (file is not None):
+                self._count_in_folders(path, 1 if file is not None else -1)
         self._changes.update(files)
         self._recent.update(files)
+
+    def _count_in_folders(self, path: str, step: int) -> None:
+        at = path.rfind("/")
+        while at > 0:
+            folder = path[:at]
+            self._files_below[folder] = self._files_below.get(folder, 0) + step
+            at = path.rfind("/", 0, at)
 
     def release(self) -> None:
         """Hold less between patches: the files read or changed since the last call keep
@@ -163,9 +174,7 @@ class Overlay:
             ancestor = "/".join(parts[:depth])
             if self.get(ancestor) is not None:
                 return f"{ancestor} is a file"
-        prefix = path + "/"
-        if any(key.startswith(prefix) and value is not None
-               for key, value in self._changes.items()):
+        if self._files_below.get(path):  # counted as changes come: no walk over all of them
             return f"{path} is a folder"
         if self.source.is_dir(path) and any(
                 self._changes.get(inner, True) is not None

@@ -64,3 +64,22 @@ def test_a_rebase_releasing_between_patches_gives_what_holding_everything_gives(
     assert contents(released, PATHS) == contents(holding, PATHS)
     assert [(r.status, r.new_text) for r in released.reports] == \
         [(r.status, r.new_text) for r in holding.reports]
+
+
+NAMES = ["a", "a/b", "a/b/c", "a/c", "d", "d/e/f"]
+
+
+@given(st.lists(st.tuples(st.sampled_from(NAMES), st.booleans()), max_size=12),
+       st.sampled_from(NAMES))
+def test_a_path_is_blocked_by_a_changed_file_below_it_exactly_as_a_walk_of_the_changes_says(
+        repo, steps, probe):
+    tree = Overlay(TreeSource(repo, make_tree(repo, {"base/x": b"x\n"})))
+    for name, keep in steps:  # files set and removed, in any order, several times over
+        tree.set(name, File.of(0o100644, b"y\n") if keep else None)
+    parts = probe.split("/")
+    above = next((f"{folder} is a file" for folder in ("/".join(parts[:n])
+                                                       for n in range(1, len(parts)))
+                  if tree.get(folder) is not None), None)
+    below = any(path.startswith(probe + "/") and file is not None
+                for path, file in tree.changes.items())
+    assert tree.blocked(probe) == above or (f"{probe} is a folder" if below else None)
