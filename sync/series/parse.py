@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from itertools import repeat
 
 from sync.errors import PatchError
 from sync.git.mapped import count, let_go
@@ -302,6 +303,20 @@ class _Parser:
         index, total = self.i, len(self.lines)
         window, first = self.lines.window(index)  # the lines in hand, read without a call each
         markers = False
+        while not old_count and new_left and index < total:
+            # a new file's text (most of a series' lines): all "+", taken a window at a time;
+            # a line of any other shape is left to the loop below (which refuses it)
+            if index - first >= len(window):
+                window, first = self.lines.window(index)
+            at = index - first
+            added = window[at:at + new_left]
+            # (every line but the text's last ends with a newline: only the last is looked at)
+            if not (all(map(bytes.startswith, added, repeat(b"+"))) and added
+                    and added[-1].endswith(b"\n")):
+                break
+            after += [line[1:] for line in added]
+            kinds += b"+" * len(added)
+            index, new_left = index + len(added), new_left - len(added)
         while old_left or new_left or (index < total and self.lines[index][:1] == b"\\"):
             if index >= total:
                 self.i = index

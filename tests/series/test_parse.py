@@ -208,3 +208,32 @@ def test_a_rename_into_an_unsafe_path_is_an_error():
     with pytest.raises(PatchError, match=r"test.patch:4: .*'\.\.' component"):
         parse("diff --git a/bundle/a b/bundle/b\nsimilarity index 100%\n"
               "rename from bundle/a\nrename to bundle/../../b\n", targets=["bundle"])
+
+
+NEW_FILE = "diff --git a/bundle/n b/bundle/n\nnew file mode 100644\n--- /dev/null\n+++ b/bundle/n\n"
+
+
+@pytest.mark.parametrize("lines", [3, 5000, 40_000])  # within one window, and over many
+@pytest.mark.parametrize("ending", ["", "\\ No newline at end of file\n"])
+def test_a_new_file_s_text_is_its_added_lines_over_any_number_of_windows(lines, ending):
+    body = [b"+line %d %s\n" % (k, b"x" * (k % 97)) for k in range(lines)]
+    if ending:
+        body[-1] = body[-1][:-1] + b"\n"
+    text = f"{NEW_FILE}@@ -0,0 +1,{lines} @@\n".encode() + b"".join(body) + ending.encode()
+    hunk = parse(text).files[0].hunks[0]
+    expected = [line[1:] for line in body]
+    if ending:
+        expected[-1] = expected[-1][:-1]
+    assert list(hunk.after) == expected and hunk.before == ()
+    assert (hunk.leading, hunk.trailing) == (0, 0)
+
+
+@pytest.mark.parametrize("bad, where", [(b" context\n", 3000), (b"-removed\n", 3000),
+                                        (b"*junk\n", 10)])
+def test_a_line_that_is_not_added_in_a_new_file_s_hunk_is_an_error_naming_its_line(bad, where):
+    body = [b"+line %d\n" % k for k in range(5000)]
+    body[where] = bad
+    text = f"{NEW_FILE}@@ -0,0 +1,5000 @@\n".encode() + b"".join(body)
+    with pytest.raises(PatchError) as raised:
+        parse(text)
+    assert raised.value.message.startswith(f"patches/test.patch:{where + 6}: ")
