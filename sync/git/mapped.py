@@ -35,20 +35,14 @@ def blob_at(repo: pygit2.Repository, oid: str, path: str) -> bytes | mmap.mmap |
     size = repo.odb.read_header(oid)[1]
     if size > BLOCK:
         return map_blob_at(repo, oid, path)
-    try:
-        handle = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
-    except OSError:
+    handle = _open_regular(path, size)
+    if handle is None:
         return None
     try:
-        info = os.fstat(handle)
-        if not stat.S_ISREG(info.st_mode) or info.st_size != size or size == 0:
-            return None
-        with open(handle, "rb", closefd=False) as stream:
+        with open(handle, "rb") as stream:  # (closes the descriptor)
             data = stream.read(size + 1)
     except OSError:
         return None
-    finally:
-        os.close(handle)
     digest = hashlib.sha1(b"blob %d\0" % len(data))
     digest.update(data)
     return data if len(data) == size and digest.hexdigest() == oid else None
@@ -59,14 +53,10 @@ def map_blob_at(repo: pygit2.Repository, oid: str, path: str) -> mmap.mmap | Non
     size and git id checked, a block at a time, letting go of the pages hashed); else None
     (absent, not a regular file, empty, another content: read the blob from the database)."""
     size = repo.odb.read_header(oid)[1]
-    try:
-        handle = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
-    except OSError:
+    handle = _open_regular(path, size)
+    if handle is None:
         return None
     try:
-        info = os.fstat(handle)
-        if not stat.S_ISREG(info.st_mode) or info.st_size != size or size == 0:
-            return None
         with tempfile.TemporaryFile(dir=repo.path) as copy:
             if _copy_range(handle, copy.fileno(), size) != size:
                 return None  # changed under us: read the database instead
@@ -84,6 +74,23 @@ def map_blob_at(repo: pygit2.Repository, oid: str, path: str) -> mmap.mmap | Non
         mapped.close()
         return None
     return mapped
+
+
+def _open_regular(path: str, size: int) -> int | None:
+    """A descriptor of the regular file at ``path`` if it has ``size`` bytes (not empty; a
+    symlink not followed, a fifo never waited on); else None."""
+    try:
+        handle = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        info = os.fstat(handle)
+    except OSError:
+        info = None
+    if info is None or not stat.S_ISREG(info.st_mode) or info.st_size != size or size == 0:
+        os.close(handle)
+        return None
+    return handle
 
 
 def _copy_range(source: int, target: int, size: int) -> int:
