@@ -5,16 +5,8 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-import pygit2
-import pytest
-
 from sync.git.diff import diff_text
 from tests.series.builders import entry_of
-
-
-@pytest.fixture
-def repo(repo_dir: Path) -> pygit2.Repository:
-    return pygit2.Repository(str(repo_dir))
 
 
 def test_renames_binaries_and_modes_in_a_form_git_apply_accepts(repo, tmp_path: Path):

@@ -7,15 +7,7 @@ import mmap
 import os
 from pathlib import Path
 
-import pygit2
-import pytest
-
 from sync.git.mapped import BLOCK, blob_at, count, let_go, map_blob_at
-
-
-@pytest.fixture
-def repo(repo_dir: Path) -> pygit2.Repository:
-    return pygit2.Repository(str(repo_dir))
 
 
 def resident_file_kb() -> int:

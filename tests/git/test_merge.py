@@ -2,19 +2,9 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import pygit2
-import pytest
-
 from sync.git.merge import Labels, merge_file
 
 BASE = b"a\nb\nc\nd\ne\nf\ng\n"
-
-
-@pytest.fixture
-def repo(repo_dir: Path) -> pygit2.Repository:
-    return pygit2.Repository(str(repo_dir))
 
 
 def test_separate_changes_merge_cleanly(repo):

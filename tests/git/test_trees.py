@@ -6,16 +6,10 @@ import os
 import subprocess
 from pathlib import Path
 
-import pygit2
 import pytest
 
 from sync.git.trees import MODE_TREE, Entry, RecentBlobs, TreeSource, find_blob, update_tree
 from tests.series.builders import entry_of, git, make_tree
-
-
-@pytest.fixture
-def repo(repo_dir: Path) -> pygit2.Repository:
-    return pygit2.Repository(str(repo_dir))
 
 
 def test_lookups_by_path(repo):

@@ -16,11 +16,6 @@ from tests.series.builders import entry_of, git, make_tree, read_worktree
 ROOTS = ("bundle",)
 
 
-@pytest.fixture
-def repo(repo_dir: Path) -> pygit2.Repository:
-    return pygit2.Repository(str(repo_dir))
-
-
 def top(repo: pygit2.Repository) -> Path:
     return Path(repo.workdir)
 
