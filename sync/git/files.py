@@ -56,8 +56,9 @@ def write_all(folders: Folders, writes: Sequence[tuple[str, int, Data | Stored]]
     writes last what names the others relies on it); otherwise each thread renames its own.
 
     A fault in one of several files being written may be caused by another (a disk filled by
-    the two together): from the first file that failed, the rest are written one at a time,
-    so the fault raised names a file that could not be written on its own.
+    the two together): the files written alongside it are taken back out, and from the first
+    file that failed the rest are written one at a time, so the fault raised names a file that
+    could not be written on its own after the ones before it.
     """
     done = 0
     pending: collections.deque[tuple[str, Future[str]]] = collections.deque()
@@ -83,9 +84,13 @@ def write_all(folders: Folders, writes: Sequence[tuple[str, int, Data | Stored]]
             return
         except BaseException as error:
             pool.shutdown(wait=True, cancel_futures=True)
-            for path, future in pending:  # written, never placed
-                if ordered and not future.cancelled() and future.exception() is None:
-                    folders.discard(future.result(), path)
+            for path, future in pending:  # written alongside the fault, not yet counted
+                if not future.cancelled() and future.exception() is None:
+                    if ordered:
+                        folders.discard(future.result(), path)
+                    else:  # placed by its thread: taken out again (it is written again below)
+                        with contextlib.suppress(Exception):
+                            folders.remove_file(path)
             if not isinstance(error, Exception):
                 raise
     for path, mode, data in writes[done:]:  # after a fault: one at a time from the first
