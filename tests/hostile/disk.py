@@ -25,6 +25,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from tests.hostile.state import snapshot
+
 ROOT = Path(__file__).resolve().parents[2]
 SETUP_FAILED = 99  # the child could not build the fault (a bug of the test, not of simapp-sync)
 
@@ -134,3 +136,20 @@ def temporary_files(project: Path) -> list[str]:
                 or ".tmp" in name and name.startswith(".")):
             found.append(str(path.relative_to(project)))
     return sorted(found)
+
+
+def assert_refused_cleanly(run: Run, *messages: str) -> None:
+    """The run stopped on its disk fault (exit 1) with every one of ``messages`` in its error
+    output, and no traceback."""
+    assert run.code == 1, run.err
+    assert "Traceback" not in run.err
+    assert all(message in run.err for message in messages), run.err
+
+
+def assert_untouched(project: Path, before: dict[str, str], check_objects: bool = True) -> None:
+    """The project is as ``before`` (``state.snapshot``), with no temporary file left, and its
+    object database whole (``git fsck --strict``) unless ``check_objects`` is False."""
+    assert snapshot(project) == before
+    assert temporary_files(project) == []
+    if check_objects:
+        fsck(project)

@@ -43,26 +43,14 @@ def pulled(repo_dir: Path, tmp_path: Path) -> tuple[Path, list[str]]:
     return repo_dir, ["pull", "--from", f"docker-archive:{tmp_path / 'v2.tar'}"]
 
 
-def assert_refused_cleanly(run: disk.Run, where: str, reason: str) -> None:
-    assert run.code == 1, run.err
-    assert "Traceback" not in run.err
-    assert where in run.err and reason in run.err, run.err
-
-
-def assert_untouched(project: Path, before: dict[str, str]) -> None:
-    assert snapshot(project) == before
-    assert disk.temporary_files(project) == []
-    disk.fsck(project)
-
-
 def test_a_file_size_limit_stops_the_import_at_the_first_object_too_large(pulled):
     project, args = pulled
     before = snapshot(project)
     run = disk.run_with_file_size_limit(project, args, FILE_SIZE // 2)
-    assert_refused_cleanly(run, f"writing git objects to {project}/.git/objects",
+    disk.assert_refused_cleanly(run, f"writing git objects to {project}/.git/objects",
                            "File too large")
     assert "nothing was changed" in run.err
-    assert_untouched(project, before)
+    disk.assert_untouched(project, before)
     assert main(["pull", "-q", "-C", str(project), *args[1:]]) == 0  # no limit: it works
 
 
@@ -70,24 +58,24 @@ def test_a_disk_that_fills_up_in_the_middle_of_the_import_moves_no_ref(pulled):
     project, args = pulled
     before = snapshot(project)
     run = disk.run_on_full_disk(project, args, free=FILES * FILE_SIZE // 3)
-    assert_refused_cleanly(run, f"{project}/.git/objects", "No space left on device")
-    assert_untouched(project, before)
+    disk.assert_refused_cleanly(run, f"{project}/.git/objects", "No space left on device")
+    disk.assert_untouched(project, before)
 
 
 def test_a_read_only_object_database_is_named(pulled):
     project, args = pulled
     before = snapshot(project)
     run = disk.run_read_only(project, args, [".git/objects"])
-    assert_refused_cleanly(run, f"{project}/.git/objects", "Read-only file system")
-    assert_untouched(project, before)
+    disk.assert_refused_cleanly(run, f"{project}/.git/objects", "Read-only file system")
+    disk.assert_untouched(project, before)
 
 
 def test_a_branch_that_cannot_be_written_is_named_and_the_cache_is_untouched(pulled):
     project, args = pulled
     before = snapshot(project)
     run = disk.run_read_only(project, args, [".git/refs/heads"])
-    assert_refused_cleanly(run, "refs/heads/upstream", "Read-only file system")
-    assert_untouched(project, before)
+    disk.assert_refused_cleanly(run, "refs/heads/upstream", "Read-only file system")
+    disk.assert_untouched(project, before)
 
 
 def test_a_layer_cache_that_cannot_be_written_after_the_branch_moved_puts_the_branch_back(
@@ -95,6 +83,6 @@ def test_a_layer_cache_that_cannot_be_written_after_the_branch_moved_puts_the_br
     project, args = pulled
     before = snapshot(project)
     run = disk.run_read_only(project, args, [".git/refs/simapp-sync"])
-    assert_refused_cleanly(run, f"updating {project}/.git/refs/simapp-sync/layers",
+    disk.assert_refused_cleanly(run, f"updating {project}/.git/refs/simapp-sync/layers",
                            "Read-only file system")
-    assert_untouched(project, before)
+    disk.assert_untouched(project, before)

@@ -42,26 +42,14 @@ def upstream_moved(tmp_path: Path) -> Project:
     return project
 
 
-def assert_refused_cleanly(run: disk.Run, path: str, reason: str) -> None:
-    assert run.code == 1, run.err
-    assert "Traceback" not in run.err
-    assert f"{path}: {reason}" in run.err, run.err
-
-
-def assert_untouched(project: Path, before: dict[str, str]) -> None:
-    assert snapshot(project) == before
-    assert disk.temporary_files(project) == []
-    disk.fsck(project)
-
-
 def test_a_file_size_limit_while_writing_the_work_tree_puts_back_what_was_written(
         tmp_path: Path):
     project = upstream_moved(tmp_path)
     before = snapshot(project.root)
     run = disk.run_with_file_size_limit(project.root, ["rebase-patches"], LIMIT)
-    assert_refused_cleanly(run, "bundle/meshes/track.txt", "File too large")
+    disk.assert_refused_cleanly(run, "bundle/meshes/track.txt: File too large")
     assert "nothing was changed" in run.err
-    assert_untouched(project.root, before)
+    disk.assert_untouched(project.root, before)
     assert project.run("rebase-patches").code == 0  # with the limit gone, it just works
     assert (project.root / "bundle/meshes/track.txt").read_bytes() == BIG
 
@@ -70,8 +58,8 @@ def test_a_full_disk_while_writing_the_work_tree_puts_back_what_was_written(tmp_
     project = upstream_moved(tmp_path)
     before = snapshot(project.root)
     run = disk.run_on_full_disk(project.root, ["rebase-patches"], free=LIMIT)
-    assert_refused_cleanly(run, "bundle/meshes/track.txt", "No space left on device")
-    assert_untouched(project.root, before)
+    disk.assert_refused_cleanly(run, "bundle/meshes/track.txt: No space left on device")
+    disk.assert_untouched(project.root, before)
 
 
 @pytest.mark.parametrize("fault", ["file size", "full disk"])
@@ -85,11 +73,11 @@ def test_a_fault_among_many_files_written_at_once_names_the_file_that_does_not_f
     before = snapshot(project.root)
     if fault == "file size":
         run = disk.run_with_file_size_limit(project.root, ["rebase-patches"], LIMIT)
-        assert_refused_cleanly(run, "bundle/meshes/part050.txt", "File too large")
+        disk.assert_refused_cleanly(run, "bundle/meshes/part050.txt: File too large")
     else:
         run = disk.run_on_full_disk(project.root, ["rebase-patches"], free=LIMIT)
-        assert_refused_cleanly(run, "bundle/meshes/part050.txt", "No space left on device")
-    assert_untouched(project.root, before)
+        disk.assert_refused_cleanly(run, "bundle/meshes/part050.txt: No space left on device")
+    disk.assert_untouched(project.root, before)
 
 
 def test_a_read_only_target_refuses_the_first_write_and_leaves_no_rebase_state(
@@ -99,7 +87,7 @@ def test_a_read_only_target_refuses_the_first_write_and_leaves_no_rebase_state(
     run = disk.run_read_only(project.root, ["rebase-patches"], ["bundle"])
     assert run.code == 1 and "Traceback" not in run.err, run.err
     assert "Read-only file system" in run.err and "bundle/" in run.err
-    assert_untouched(project.root, before)
+    disk.assert_untouched(project.root, before)
 
 
 def test_a_read_only_patches_folder_puts_the_targets_back(tmp_path: Path):
@@ -111,7 +99,7 @@ def test_a_read_only_patches_folder_puts_the_targets_back(tmp_path: Path):
     run = disk.run_read_only(project.root, ["rebase-patches"], ["patches"])
     assert run.code == 1 and "Traceback" not in run.err, run.err
     assert "patches/" in run.err and "Read-only file system" in run.err
-    assert_untouched(project.root, before)
+    disk.assert_untouched(project.root, before)
 
 
 def conflict_stopped(tmp_path: Path) -> tuple[Project, dict[str, str]]:
@@ -135,15 +123,15 @@ def test_continue_meeting_a_disk_fault_stays_a_rebase_that_abort_restores_byte_f
     args = ["rebase-patches", "--continue"]
     if fault == "file size":
         run = disk.run_with_file_size_limit(project.root, args, LIMIT)
-        assert_refused_cleanly(run, "bundle/track.txt", "File too large")
+        disk.assert_refused_cleanly(run, "bundle/track.txt: File too large")
     else:
         run = disk.run_on_full_disk(project.root, args, free=LIMIT)
-        assert_refused_cleanly(run, "bundle/track.txt", "No space left on device")
+        disk.assert_refused_cleanly(run, "bundle/track.txt: No space left on device")
     assert "--abort" in run.err and "--continue" in run.err
     assert snapshot(project.root)["refs"] == stopped["refs"]
     assert disk.temporary_files(project.root) == []
     assert project.run("rebase-patches", "--abort").code == 0
-    assert_untouched(project.root, before)
+    disk.assert_untouched(project.root, before)
 
 
 def test_continue_after_the_fault_finishes_the_rebase(tmp_path: Path):
