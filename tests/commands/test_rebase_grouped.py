@@ -10,10 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pygit2
-
 from sync.git.diff import diff_text
-from tests.series.builders import entry_of, git, upstream_commit
+from tests.series.builders import commit_one_patch, entry_of, new_checkout, upstream_commit
 
 ROOT = Path(__file__).resolve().parents[2]
 FILES = 24
@@ -27,33 +25,27 @@ def texture(number: int) -> bytes:
     return hashlib.shake_128(b"texture %d" % number).digest(SIZE)
 
 
+def rebase_peak_mb(top: Path) -> float:
+    """Run ``rebase-patches`` on ``top`` in a child process, which must succeed; its peak RSS."""
+    result = subprocess.run([sys.executable, "-c", MEASURE, "rebase-patches", "-C", str(top),
+                             "-q"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    return int(result.stderr.strip().splitlines()[-1]) / 1024 / 1024
+
+
 def test_a_grouped_mail_is_refreshed_in_memory_well_under_its_own_size(tmp_path: Path):
     top = tmp_path / "top"
-    git(tmp_path, "init", "-q", "-b", "main", str(top))
-    repo = pygit2.Repository(str(top))
+    repo = new_checkout(top)
     base = {"bundle/doc.py": b"".join(b"line %d\n" % k for k in range(200))}
     new = {f"bundle/textures/t{number}.png": texture(number) for number in range(FILES)}
     after = {**new, "bundle/doc.py": base["bundle/doc.py"].replace(b"line 9\n", b"nine\n")}
     mail = b"From: A <a@b.c>\nSubject: [PATCH] textures\n\n---\n" + diff_text(
         repo, {path: entry_of(repo, base[path]) if path in base else None for path in after},
         {path: entry_of(repo, data) for path, data in after.items()})
-    recorded = upstream_commit(repo, base)
-    (top / "bundle").mkdir()
-    (top / "bundle" / "doc.py").write_bytes(base["bundle/doc.py"])
-    (top / "patches").mkdir()
-    (top / "patches" / "0001-textures.patch").write_bytes(mail)
-    (top / "patches" / "series").write_text(f"# upstream: {recorded}\n0001-textures.patch\n")
-    (top / "upstream-manifest.yaml").write_text(
-        "image: x/y\ntag: latest\nbranch: upstream\npaths:\n"
-        "  - source: /opt/amazon\n    target: bundle\n")
-    git(top, "add", "-A")
-    git(top, "-c", "user.name=A", "-c", "user.email=a@b.c", "commit", "-qm", "series")
+    commit_one_patch(repo, base, "0001-textures.patch", mail)
     # upstream took four of the textures: the mail is partly upstream and refreshed
     upstream_commit(repo, {**base, **{path: new[path] for path in list(new)[:4]}})
-    result = subprocess.run([sys.executable, "-c", MEASURE, "rebase-patches", "-C", str(top),
-                             "-q"], cwd=ROOT, capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stderr
-    peak_mb = int(result.stderr.strip().splitlines()[-1]) / 1024 / 1024
+    peak_mb = rebase_peak_mb(top)
     mail_mb = len(mail) / 1024 / 1024
     written = (top / "patches" / "0001-textures.patch").read_bytes()
     assert written.count(b"GIT binary patch") == FILES - 4
@@ -71,8 +63,7 @@ def test_a_grouped_mail_of_edited_meshes_holds_each_edited_file_once(tmp_path: P
     held once (as bytes, not as a line list) while the rest of the patch applies: the peak
     follows the size of the files the mail edits, not that of the mail or of line lists."""
     top = tmp_path / "top"
-    git(tmp_path, "init", "-q", "-b", "main", str(top))
-    repo = pygit2.Repository(str(top))
+    repo = new_checkout(top)
     meshes = {f"bundle/meshes/m{number}.xml": mesh(number) for number in range(6)}
     base = {"bundle/doc.py": b"".join(b"line %d\n" % k for k in range(200)), **meshes}
     new = {f"bundle/textures/t{number}.png": texture(number) for number in range(FILES)}
@@ -83,27 +74,13 @@ def test_a_grouped_mail_of_edited_meshes_holds_each_edited_file_once(tmp_path: P
     mail = b"From: A <a@b.c>\nSubject: [PATCH] meshes and textures\n\n---\n" + diff_text(
         repo, {path: entry_of(repo, base[path]) if path in base else None for path in after},
         {path: entry_of(repo, data) for path, data in after.items()})
-    recorded = upstream_commit(repo, base)
-    (top / "bundle" / "meshes").mkdir(parents=True)
-    for path, data in base.items():
-        (top / path).write_bytes(data)
-    (top / "patches").mkdir()
-    (top / "patches" / "0001-meshes.patch").write_bytes(mail)
-    (top / "patches" / "series").write_text(f"# upstream: {recorded}\n0001-meshes.patch\n")
-    (top / "upstream-manifest.yaml").write_text(
-        "image: x/y\ntag: latest\nbranch: upstream\npaths:\n"
-        "  - source: /opt/amazon\n    target: bundle\n")
-    git(top, "add", "-A")
-    git(top, "-c", "user.name=A", "-c", "user.email=a@b.c", "commit", "-qm", "series")
+    commit_one_patch(repo, base, "0001-meshes.patch", mail)
     # upstream took four textures and changed every mesh far from the patch's edits: the
     # mail is partly upstream and refreshed
     moved = {path: data.replace(b'<vertex id="100" ', b'<vertex id="100" upstream="1" ')
              for path, data in meshes.items()}
     upstream_commit(repo, {**base, **moved, **{path: new[path] for path in list(new)[:4]}})
-    result = subprocess.run([sys.executable, "-c", MEASURE, "rebase-patches", "-C", str(top),
-                             "-q"], cwd=ROOT, capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stderr
-    peak_mb = int(result.stderr.strip().splitlines()[-1]) / 1024 / 1024
+    peak_mb = rebase_peak_mb(top)
     mail_mb = len(mail) / 1024 / 1024
     written = (top / "patches" / "0001-meshes.patch").read_bytes()
     assert written.count(b"GIT binary patch") == FILES - 4

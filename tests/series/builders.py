@@ -57,6 +57,33 @@ def upstream_commit(repo: pygit2.Repository, files: Files, message: str = "Upstr
     return str(repo.create_commit(ref, SIGNATURE, SIGNATURE, message, tree, parents))
 
 
+def new_checkout(top: Path) -> pygit2.Repository:
+    """An empty repository at ``top``, on branch main."""
+    git(top.parent, "init", "-q", "-b", "main", str(top))
+    return pygit2.Repository(str(top))
+
+
+def commit_one_patch(repo: pygit2.Repository, base: Mapping[str, bytes], name: str,
+                     text: bytes) -> str:
+    """Commit on main ``base`` (the files under bundle/, also committed upstream) and a series
+    of the one patch ``name`` (``text``) recorded on that upstream commit; its id."""
+    top = Path(repo.workdir)
+    recorded = upstream_commit(repo, base)
+    (top / "bundle").mkdir()
+    for path, data in base.items():
+        (top / path).parent.mkdir(parents=True, exist_ok=True)
+        (top / path).write_bytes(data)
+    (top / "patches").mkdir()
+    (top / "patches" / name).write_bytes(text)
+    (top / "patches" / "series").write_text(f"# upstream: {recorded}\n{name}\n")
+    (top / "upstream-manifest.yaml").write_text(
+        "image: x/y\ntag: latest\nbranch: upstream\npaths:\n"
+        "  - source: /opt/amazon\n    target: bundle\n")
+    git(top, "add", "-A")
+    git(top, "-c", "user.name=A", "-c", "user.email=a@b.c", "commit", "-qm", "series")
+    return recorded
+
+
 def read_worktree(top: Path, roots: Sequence[str] = ("bundle", "patches")) -> dict[str, bytes]:
     """Every file (and symlink, as ``->target``) under ``roots``, for byte-exact comparisons."""
     found: dict[str, bytes] = {}

@@ -25,7 +25,15 @@ from sync.series.load import SeriesPatch
 from sync.series.parse import parse_patch
 from sync.series.refresh import refreshed
 from sync.series.seriesfile import SeriesEntry
-from tests.series.builders import entry_of, git, make_tree, mapped, upstream_commit
+from tests.series.builders import (
+    commit_one_patch,
+    entry_of,
+    git,
+    make_tree,
+    mapped,
+    new_checkout,
+    upstream_commit,
+)
 
 BASE = {"bundle/old.png": hashlib.shake_128(b"old").digest(70_000),
         "bundle/doc.py": b"".join(b"line %d\n" % k for k in range(40))}
@@ -113,20 +121,8 @@ def corrupt(text: bytes) -> tuple[bytes, int]:
 
 def checkout(tmp_path: Path, text: bytes, name: str) -> Path:
     top = tmp_path / name
-    git(tmp_path, "init", "-q", "-b", "main", str(top))
-    repo = pygit2.Repository(str(top))
-    base = upstream_commit(repo, BASE)
-    (top / "bundle").mkdir()
-    for path, data in BASE.items():
-        (top / path).write_bytes(data)
-    (top / "patches").mkdir()
-    (top / "patches" / "0001.patch").write_bytes(text)
-    (top / "patches" / "series").write_text(f"# upstream: {base}\n0001.patch\n")
-    (top / "upstream-manifest.yaml").write_text(
-        "image: x/y\ntag: latest\nbranch: upstream\npaths:\n"
-        "  - source: /opt/amazon\n    target: bundle\n")
-    git(top, "add", "-A")
-    git(top, "-c", "user.name=A", "-c", "user.email=a@b.c", "commit", "-qm", "series")
+    repo = new_checkout(top)
+    commit_one_patch(repo, BASE, "0001.patch", text)
     upstream_commit(repo, {**BASE, "bundle/other.py": b"upstream\n"})
     return top
 
