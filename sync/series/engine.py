@@ -148,16 +148,15 @@ class Rebase:
         item = self.patches[index]
         self.phase(index, "parsing")
         patch = item.patch
-        if self.old is not None:
-            self.phase(index, "applying to the recorded base")
-        old_outcome = self._advance_old(patch)
+        old = _OldStep(self, index, patch)
         self.phase(index, "applying")
         options = ApplyOptions(
             fuzz=self.fuzz, merge=self._merger(item.entry.name),
-            recorded=lambda file: self._recorded(old_outcome, file),
+            recorded=lambda file: self._recorded(old.outcome(), file),
             find_blob=lambda oid: find_blob(self.repo, oid), stored=self._stored,
             renames=self.renames, rules=self.rules)
         outcome = apply_patch(patch, self.new, options)
+        old.follow(outcome)
         self.phase(index, "refreshing")
         report = self._report(index, item, outcome)
         if outcome.status is Status.CONFLICT:
@@ -192,9 +191,10 @@ class Rebase:
         return report
 
     # --- the old chain -----------------------------------------------------------------------
-    def _advance_old(self, patch: Patch) -> PatchOutcome | None:
+    def _advance_old(self, index: int, patch: Patch) -> PatchOutcome | None:
         if self.old is None:
             return None
+        self.phase(index, "applying to the recorded base")
         try:
             outcome = apply_patch(patch, self.old, ApplyOptions(stored=self._stored))
         except PatchError:
@@ -204,6 +204,25 @@ class Rebase:
             self.broken.update(patch.paths)
             return None
         return outcome
+
+    def _shares(self, outcome: PatchOutcome) -> bool:
+        """Whether the old chain's own application of the patch would give what the new
+        chain's just did: every file it touched was the same on both chains before it, it
+        landed as it is written (clean or at an offset: no fuzz, merge or rule; the old chain
+        uses neither), it followed no rename, and nothing stops a file it creates on the old
+        chain. Then the old chain takes the new chain's files, and the patch is applied once
+        (``_OldStep``)."""
+        assert self.old is not None
+        if outcome.status not in (Status.CLEAN, Status.OFFSET) or outcome.renames \
+                or outcome.rules or any(path in self.broken for path in outcome.before):
+            return False
+        for path, before in outcome.before.items():
+            if not _same(self.old.get(path), before):
+                return False
+            if before is None and outcome.after.get(path) is not None \
+                    and self.old.blocked(path) is not None:
+                return False
+        return True
 
     def _stored(self, oid: str) -> Content | None:
         """A stored blob as content read only when needed (None when the database lacks it)."""
@@ -275,6 +294,48 @@ class Rebase:
     def _entries(self, files: Mapping[str, File | None]) -> dict[str, Entry | None]:
         return {path: None if file is None else Entry(file.mode, store_file(self.store, file))
                 for path, file in files.items()}
+
+
+class _OldStep:
+    """The old chain's side of one patch, applied only when needed.
+
+    The new chain asks for it when a hunk does not land (the 3-way ancestor); otherwise, once
+    the new chain is done, the old chain either takes the new chain's result (``Rebase._shares``:
+    the same files before, the same exact application, so the same files after) or applies
+    the patch itself. On a series rebased onto a release that changed a few files, nearly
+    every patch is then applied once, not twice.
+    """
+
+    def __init__(self, engine: Rebase, index: int, patch: Patch) -> None:
+        self.engine = engine
+        self.index = index
+        self.patch = patch
+        self._outcome: tuple[PatchOutcome | None] | None = None  # (outcome,) once applied
+
+    def outcome(self) -> PatchOutcome | None:
+        """The old chain's outcome of the patch (None: no old chain, or it broke there)."""
+        if self._outcome is None:
+            self._outcome = (self.engine._advance_old(self.index, self.patch),)
+        return self._outcome[0]
+
+    def follow(self, new: PatchOutcome) -> None:
+        """Advance the old chain past the patch, after the new chain applied it as ``new``."""
+        engine = self.engine
+        if self._outcome is not None or engine.old is None:
+            return
+        if engine._shares(new):
+            engine.old.update(new.after)
+            self._outcome = (new,)
+        else:
+            self.outcome()
+
+
+def _same(old: File | None, new: File | None) -> bool:
+    """The same file on both chains, known without reading it: one object, or the same
+    stored blob and mode (both absent counts)."""
+    if old is None or new is None:
+        return old is new
+    return old is new or (old.oid is not None and old.oid == new.oid and old.mode == new.mode)
 
 
 @dataclass(frozen=True)

@@ -283,3 +283,78 @@ def test_a_patch_deleting_a_file_upstream_renamed_deletes_it_where_it_is(repo):
     assert engine.new.get("bundle/moved/a.py") is None
     assert engine.reports[0].renamed == (("bundle/a.py", "bundle/moved/a.py"),)
     assert b"deleted file mode 100644\n" in engine.reports[0].new_text
+
+
+class _Eager(Rebase):
+    """The engine with the old chain always applying each patch itself."""
+
+    def _shares(self, outcome) -> bool:
+        return False
+
+
+def _old_files(engine: Rebase) -> dict[str, bytes | None]:
+    assert engine.old is not None
+    return {path: None if (file := engine.old.get(path)) is None else file.content.data
+            for path in PATHS}
+
+
+@SETTINGS
+@given(histories(), st.data())
+def test_a_patch_applied_once_for_both_chains_gives_what_applying_it_twice_gives(
+        repo, states, data):
+    """Where both chains hold the same files and the patch lands as written, the old chain
+    takes the new chain's result instead of applying the patch again: the reports, both
+    chains' files and the paths the old chain lost track of are those of applying it twice,
+    whatever upstream did (edits, offsets, fuzz, merges, conflicts)."""
+    upstream = dict(states[0])
+    for _ in range(data.draw(st.integers(0, 2))):
+        path = data.draw(st.sampled_from(PATHS))
+        lines = upstream[path].split(b"\n")[:-1]
+        at = data.draw(st.integers(0, len(lines) - 1))
+        lines[at:at + data.draw(st.integers(0, 2))] = \
+            [b"upstream edit"] * data.draw(st.integers(0, 2))
+        upstream[path] = b"\n".join(lines) + b"\n"
+    fuzz = data.draw(st.integers(0, 2))
+    seen = []
+    for kind in (Rebase, _Eager):
+        engine = kind(repo, series_from_states(repo, states),
+                      Overlay(TreeSource(repo, make_tree(repo, upstream))),
+                      Overlay(TreeSource(repo, make_tree(repo, states[0]))),
+                      DirectBlobWriter(repo), fuzz=fuzz, labels=Labels("base", "upstream"))
+        stop = engine.step(0)
+        index = 1
+        while stop is None and index < len(engine.patches):
+            stop = engine.step(index)
+            index += 1
+        reports = [*engine.reports, *([stop.report] if stop else [])]
+        seen.append(([(r.status, r.new_text, r.conflicts, r.offset, r.fuzz) for r in reports],
+                     contents(engine, PATHS), _old_files(engine), engine.broken))
+    assert seen[0] == seen[1]
+
+
+def test_onto_an_unchanged_file_the_patch_is_applied_once(repo):
+    """The old chain takes the very files the new chain made: nothing is applied twice."""
+    states = [{"bundle/a.py": b"one\ntwo\n"}, {"bundle/a.py": b"one\n2\n"},
+              {"bundle/a.py": b"one\n2\n", "bundle/new.py": b"new\n"}]
+    engine = rebase(repo, series_from_states(repo, states),
+                    {**states[0], "bundle/b.py": b"upstream's own file\n"}, states[0])
+    phases = []
+    engine.phase = lambda _index, what: phases.append(what)
+    assert engine.step(0) is None and engine.step(1) is None
+    assert "applying to the recorded base" not in phases
+    assert engine.old is not None
+    for path in ("bundle/a.py", "bundle/new.py"):
+        assert engine.old.get(path) is engine.new.get(path)
+
+
+def test_where_upstream_changed_the_file_the_old_chain_applies_the_patch_itself(repo):
+    states = [{"bundle/a.py": b"one\ntwo\nthree\n"}, {"bundle/a.py": b"one\n2\nthree\n"}]
+    engine = rebase(repo, series_from_states(repo, states),
+                    {"bundle/a.py": b"zero\none\ntwo\nthree\n"}, states[0])
+    phases = []
+    engine.phase = lambda _index, what: phases.append(what)
+    assert engine.step(0) is None
+    assert engine.reports[0].status is Status.OFFSET
+    assert "applying to the recorded base" in phases
+    assert engine.old is not None and engine.old.get("bundle/a.py").content.data == \
+        b"one\n2\nthree\n"

@@ -146,10 +146,13 @@ def test_a_state_written_in_another_format_is_refused_and_kept(checkout: Checkou
 
 
 def test_a_patch_shows_its_phases_while_it_is_worked_on(checkout: Checkout):
-    """A 100 MB grouped patch takes seconds: the bar says what it is doing within it."""
+    """A 100 MB grouped patch takes seconds: the bar says what it is doing within it (here
+    the hunk does not land upstream, so the patch is applied to the recorded base as well,
+    for the 3-way merge)."""
     display = Recorder()
     session(checkout, display).start(None, fuzz=0, drop_merged=False, force=False)
     details = [detail for bar, _done, detail in display.updates if bar == "rebasing patches"]
     assert details[:5] == ["0001-fix.patch", "0001-fix.patch (parsing)",
+                           "0001-fix.patch (applying)",
                            "0001-fix.patch (applying to the recorded base)",
-                           "0001-fix.patch (applying)", "0001-fix.patch (refreshing)"]
+                           "0001-fix.patch (refreshing)"]
