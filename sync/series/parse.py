@@ -303,20 +303,26 @@ class _Parser:
         index, total = self.i, len(self.lines)
         window, first = self.lines.window(index)  # the lines in hand, read without a call each
         markers = False
-        while not old_count and new_left and index < total:
-            # a new file's text (most of a series' lines): all "+", taken a window at a time;
-            # a line of any other shape is left to the loop below (which refuses it)
-            if index - first >= len(window):
-                window, first = self.lines.window(index)
-            at = index - first
-            added = window[at:at + new_left]
-            # (every line but the text's last ends with a newline: only the last is looked at)
-            if not (all(map(bytes.startswith, added, repeat(b"+"))) and added
-                    and added[-1].endswith(b"\n")):
-                break
-            after += [line[1:] for line in added]
-            kinds += b"+" * len(added)
-            index, new_left = index + len(added), new_left - len(added)
+        if not old_count or not new_count:
+            # a new file's text or a deleted file's (most of a series' lines): all "+" or all
+            # "-", taken a window at a time; a line of any other shape is left to the loop
+            # below (which refuses it)
+            sign, side, left = (b"+", after, new_left) if not old_count else \
+                (b"-", before, old_left)
+            while left and index < total:
+                if index - first >= len(window):
+                    window, first = self.lines.window(index)
+                at = index - first
+                taken = window[at:at + left]
+                # (every line but the text's last ends with a newline: only the last is looked
+                # at)
+                if not (all(map(bytes.startswith, taken, repeat(sign))) and taken
+                        and taken[-1].endswith(b"\n")):
+                    break
+                side += [line[1:] for line in taken]
+                kinds += sign * len(taken)
+                index, left = index + len(taken), left - len(taken)
+            old_left, new_left = (old_left, left) if not old_count else (left, new_left)
         while old_left or new_left or (index < total and self.lines[index][:1] == b"\\"):
             if index >= total:
                 self.i = index

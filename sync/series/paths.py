@@ -72,6 +72,8 @@ def check_path(path: str, targets: Sequence[str] | None) -> str:
 
 def _is_ignorable_git(part: str) -> bool:
     # HFS+ ignores some zero-width code points: ".g\u200cit" is ".git" there
+    if part.isascii():  # (they are not ASCII; nearly every path is)
+        return False
     cleaned = "".join(char for char in part if char not in "\u200c\u200d\u200e\u200f\u202a"
                       "\u202b\u202c\u202d\u202e\u206a\u206b\u206c\u206d\u206e\u206f\ufeff")
     return cleaned != part and cleaned.lower().rstrip(". ") == ".git"

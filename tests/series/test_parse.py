@@ -181,6 +181,8 @@ def test_binary_data_is_decoded_only_when_asked_for_and_a_corrupt_one_names_its_
     ("bundle/.git/config", ".git component"),
     ("bundle/.Git./config", ".git component"),
     ("bundle/GIT~1/config", ".git component"),
+    ("bundle/.g\u200cit/config", ".git component"),  # HFS+ ignores the zero-width joiner
+    ("bundle/\ufeff.GIT/config", ".git component"),
     ("other/file", "outside every target (bundle)"),
     ("bundle\\x", "backslash"),
 ])
@@ -211,29 +213,41 @@ def test_a_rename_into_an_unsafe_path_is_an_error():
 
 
 NEW_FILE = "diff --git a/bundle/n b/bundle/n\nnew file mode 100644\n--- /dev/null\n+++ b/bundle/n\n"
+GONE_FILE = ("diff --git a/bundle/n b/bundle/n\ndeleted file mode 100644\n--- a/bundle/n\n"
+             "+++ /dev/null\n")
+# a new file's hunk: all "+"; a deleted file's: all "-" (both taken a window of lines at a time)
+SIDES = {"new": (NEW_FILE, b"+", "@@ -0,0 +1,%d @@\n"),
+         "deleted": (GONE_FILE, b"-", "@@ -1,%d +0,0 @@\n")}
 
 
 @pytest.mark.parametrize("lines", [3, 5000, 40_000])  # within one window, and over many
 @pytest.mark.parametrize("ending", ["", "\\ No newline at end of file\n"])
-def test_a_new_file_s_text_is_its_added_lines_over_any_number_of_windows(lines, ending):
-    body = [b"+line %d %s\n" % (k, b"x" * (k % 97)) for k in range(lines)]
-    if ending:
-        body[-1] = body[-1][:-1] + b"\n"
-    text = f"{NEW_FILE}@@ -0,0 +1,{lines} @@\n".encode() + b"".join(body) + ending.encode()
+@pytest.mark.parametrize("side", sorted(SIDES))
+def test_a_new_or_deleted_file_s_text_is_its_lines_over_any_number_of_windows(lines, ending,
+                                                                               side):
+    header, sign, hunk_header = SIDES[side]
+    body = [sign + b"line %d %s\n" % (k, b"x" * (k % 97)) for k in range(lines)]
+    text = (header + hunk_header % lines).encode() + b"".join(body) + ending.encode()
     hunk = parse(text).files[0].hunks[0]
     expected = [line[1:] for line in body]
     if ending:
         expected[-1] = expected[-1][:-1]
-    assert list(hunk.after) == expected and hunk.before == ()
+    text_side, empty_side = (hunk.after, hunk.before) if side == "new" else \
+        (hunk.before, hunk.after)
+    assert list(text_side) == expected and empty_side == ()
     assert (hunk.leading, hunk.trailing) == (0, 0)
+    assert (hunk.added, hunk.removed) == ((lines, 0) if side == "new" else (0, lines))
 
 
-@pytest.mark.parametrize("bad, where", [(b" context\n", 3000), (b"-removed\n", 3000),
+@pytest.mark.parametrize("bad, where", [(b" context\n", 3000), (b"%other side\n", 3000),
                                         (b"*junk\n", 10)])
-def test_a_line_that_is_not_added_in_a_new_file_s_hunk_is_an_error_naming_its_line(bad, where):
-    body = [b"+line %d\n" % k for k in range(5000)]
-    body[where] = bad
-    text = f"{NEW_FILE}@@ -0,0 +1,5000 @@\n".encode() + b"".join(body)
+@pytest.mark.parametrize("side", sorted(SIDES))
+def test_a_line_of_another_kind_in_a_new_or_deleted_file_s_hunk_is_an_error_naming_its_line(
+        bad, where, side):
+    header, sign, hunk_header = SIDES[side]
+    body = [sign + b"line %d\n" % k for k in range(5000)]
+    body[where] = bad.replace(b"%", b"-" if sign == b"+" else b"+")
+    text = (header + hunk_header % 5000).encode() + b"".join(body)
     with pytest.raises(PatchError) as raised:
         parse(text)
     assert raised.value.message.startswith(f"patches/test.patch:{where + 6}: ")
