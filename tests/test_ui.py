@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import pty
 import subprocess
 import sys
 
@@ -34,3 +35,31 @@ def test_json_documents_quote_raw_names_and_stay_utf8(capsys):
     assert json.loads(out.encode("utf-8")) == {
         "schema_version": 1, "untracked": ['"bundle/caf\\351.txt"', "plain.txt"],
         "rules": {'"bundle/caf\\351.txt"': "x"}}
+
+
+JSON_SCRIPT = """
+from sync.ui import UI
+UI.create(json_mode=True).emit_json({"patches": [{"name": "0001.patch", "files": 1}]})
+"""
+
+
+def test_a_json_document_is_indented_at_a_terminal_and_one_line_for_a_program():
+    piped = subprocess.run([sys.executable, "-c", JSON_SCRIPT], capture_output=True, check=True)
+    assert piped.stdout.count(b"\n") == 1  # one line, then the newline
+    leader, follower = pty.openpty()
+    with subprocess.Popen([sys.executable, "-c", JSON_SCRIPT], stdout=follower) as child:
+        os.close(follower)
+        shown = b""
+        while True:
+            try:
+                chunk = os.read(leader, 65536)
+            except OSError:  # the child closed the terminal
+                break
+            if not chunk:
+                break
+            shown += chunk
+    os.close(leader)
+    assert child.returncode == 0
+    assert shown.replace(b"\r\n", b"\n").startswith(b'{\n  "patches": [\n    {\n')
+    assert json.loads(shown) == json.loads(piped.stdout) == {
+        "schema_version": 1, "patches": [{"name": "0001.patch", "files": 1}]}
