@@ -14,9 +14,23 @@ from sync.errors import PatchError
 from sync.git.merge import MergeResult
 from sync.git.objects import blob_id
 from sync.series.binary import BinaryProblem, apply_delta
-from sync.series.hunks import HunkResult, Landing, TextResult, apply_hunks, force_hunks
+from sync.series.hunks import (
+    HunkResult,
+    Landing,
+    TextResult,
+    apply_hunks,
+    force_hunks,
+    land_exactly,
+)
 from sync.series.model import MODE_FILE, Change, FilePatch, Hunk, Patch
-from sync.series.outcome import Conflict, FileOutcome, PatchOutcome, Status
+from sync.series.outcome import (
+    Conflict,
+    FileOutcome,
+    PatchOutcome,
+    Status,
+    hunks_status,
+    patch_status,
+)
 from sync.series.overlay import Content, File, Overlay
 from sync.series.parse import split_lines
 from sync.series.resolve import UPSTREAM_CONTEXT_CHANGED, RuleSet
@@ -85,7 +99,7 @@ class _PatchApplier:
         outcome = PatchOutcome(status=Status.CLEAN, files=tuple(files), before=before,
                                after=after, conflicts=tuple(self.conflicts),
                                evidence=tuple(self.evidence))
-        status = _patch_status(files, outcome.changed)
+        status = patch_status(files, outcome.changed)
         if status is not Status.CONFLICT:
             self.tree.update(self.pending)
         return PatchOutcome(status=status, files=outcome.files, before=before, after=after,
@@ -180,8 +194,9 @@ class _PatchApplier:
                                        and reverse.data == existing.content.data)
         if not file.hunks:
             return existing.content.data == b""
-        result = apply_hunks(existing.content.lines, file.hunks)
-        return not result.failed and result.lines == []
+        result = land_exactly(existing.content.data, file.hunks) or \
+            apply_hunks(existing.content.lines, file.hunks)
+        return not result.failed and not (result.lines if result.data is None else result.data)
 
     def _modify(self, file: FilePatch) -> FileOutcome:
         source, target = file.old_path, file.new_path
@@ -207,7 +222,8 @@ class _PatchApplier:
         if file.binary is not None:
             content, status, new_oid = self._binary(file, existing)
         elif file.hunks:
-            text = apply_hunks(existing.content.lines, file.hunks, fuzz=self.options.fuzz)
+            text = land_exactly(existing.content.data, file.hunks) or \
+                apply_hunks(existing.content.lines, file.hunks, fuzz=self.options.fuzz)
             if text.failed and self.options.rules.on(UPSTREAM_CONTEXT_CHANGED):
                 found = already_upstream(existing.content.lines, file.hunks, text)
                 if found is not None:
@@ -216,10 +232,9 @@ class _PatchApplier:
                     notes.append(f"resolved by rule {UPSTREAM_CONTEXT_CHANGED}")
             if text.failed:
                 return self._three_way(file, source, target, existing, mode, text)
-            assert text.lines is not None
             results = text.hunks
-            content = Content(lines=text.lines)
-            status = _hunks_status(results)
+            content = Content(text.data, text.lines)
+            status = hunks_status(results)
         else:
             content, status = existing.content, Status.CLEAN
         keeps_id = content is existing.content
@@ -418,32 +433,3 @@ def _id_of(file: File) -> str:
 
 def _full(oid: str | None) -> str | None:
     return oid.lower() if oid is not None and len(oid) == 40 and set(oid) != {"0"} else None
-
-
-def _hunks_status(results: Sequence[HunkResult]) -> Status:
-    already = sum(1 for result in results if result.landing is Landing.ALREADY)
-    if results and already == len(results):
-        return Status.ALREADY_UPSTREAM
-    if already:
-        return Status.PARTLY_UPSTREAM
-    if any(result.fuzz for result in results):
-        return Status.FUZZ
-    if any(result.offset for result in results):
-        return Status.OFFSET
-    return Status.CLEAN
-
-
-def _patch_status(files: Sequence[FileOutcome], changed: bool) -> Status:
-    statuses = {file.status for file in files}
-    if Status.CONFLICT in statuses:
-        return Status.CONFLICT
-    if not files:
-        return Status.EMPTY
-    if not changed:
-        absorbed = {Status.ALREADY_UPSTREAM, Status.PARTLY_UPSTREAM, Status.MERGED}
-        return Status.ALREADY_UPSTREAM if statuses & absorbed else Status.EMPTY
-    # a file already upstream leaves a stale section whatever the others did (an offset, say):
-    # partly upstream, so the patch is refreshed
-    statuses |= {Status.PARTLY_UPSTREAM} if Status.ALREADY_UPSTREAM in statuses else set()
-    return next((status for status in (Status.MERGED, Status.PARTLY_UPSTREAM, Status.FUZZ,
-                                       Status.OFFSET) if status in statuses), Status.CLEAN)

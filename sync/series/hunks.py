@@ -48,10 +48,12 @@ class HunkResult:
 
 @dataclass(frozen=True)
 class TextResult:
-    """The outcome of applying a file's hunks. ``lines`` is None when any hunk failed."""
+    """The outcome of applying a file's hunks: the text as ``lines``, or as ``data`` when it
+    was patched as bytes (``land_exactly``); both None when any hunk failed."""
 
     lines: list[bytes] | None
     hunks: tuple[HunkResult, ...]
+    data: bytes | None = None
 
     @property
     def failed(self) -> bool:
@@ -119,6 +121,58 @@ def apply_hunks(lines: Sequence[bytes], hunks: Sequence[Hunk], *, fuzz: int = 0)
     if any(result.landing is Landing.FAILED for result in results):
         return TextResult(None, tuple(results))
     return TextResult(splice_lines(text, splices), tuple(results))
+
+
+def land_exactly(data: bytes, hunks: Sequence[Hunk]) -> TextResult | None:
+    """``apply_hunks(split_lines(data), hunks)`` when every hunk's preimage is at the line it
+    names (the first place ``apply_hunks`` looks), else None.
+
+    The common case, found without cutting the text into lines: each preimage is searched as
+    bytes from the previous hunk's end and its line counted, in C; the result is the bytes
+    between the hunks and their postimages. A 2 MB mesh edited by 20 hunks: about 2 ms instead
+    of 15 to split, apply and join. Anything else (an offset, fuzz, a hunk already there, a
+    preimage with no lines) is None, and the caller takes ``apply_hunks``' full search.
+    """
+    pieces: list[bytes] = []
+    results: list[HunkResult] = []
+    line, at = 0, 0  # the line the text is read up to, and its byte offset (a line start)
+    for number, hunk in enumerate(hunks):
+        expected = hunk.expected_index
+        preimage = b"".join(hunk.before)
+        if not preimage or expected < line:
+            return None
+        found = _line_at(data, preimage, expected, line, at)
+        if found is None:
+            return None
+        stop = found + len(preimage)
+        if not preimage.endswith(b"\n") and stop != len(data):
+            return None  # a last line without a newline must be the text's last
+        if hunk.trailing < hunk.leading and stop != len(data):
+            return None  # the hunk is anchored at the end of the file
+        pieces += [data[at:found], b"".join(hunk.after)]
+        line, at = expected + len(hunk.before), stop
+        results.append(HunkResult(number, Landing.APPLIED, line=expected + 1, start=expected,
+                                  stop=line))
+    pieces.append(data[at:])
+    return TextResult(None, tuple(results), b"".join(pieces))
+
+
+def _line_at(data: bytes, preimage: bytes, expected: int, line: int, at: int,
+             tries: int = 8) -> int | None:
+    """The byte offset of line ``expected`` if ``preimage`` starts there, searching from line
+    ``line`` at byte ``at``; None when it does not (or after ``tries`` earlier occurrences)."""
+    start = at
+    for _ in range(tries):
+        found = data.find(preimage, start)
+        if found < 0:
+            return None
+        if found == 0 or data[found - 1] == 0x0A:  # at a line start
+            line += data.count(b"\n", at, found)
+            at = found
+            if line >= expected:
+                return found if line == expected else None
+        start = found + 1
+    return None
 
 
 def splice_lines(lines: Sequence[bytes], splices: Sequence[_Splice]) -> list[bytes]:

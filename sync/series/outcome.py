@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 
-from sync.series.hunks import HunkResult
+from sync.series.hunks import HunkResult, Landing
 from sync.series.overlay import File
 
 
@@ -99,3 +99,34 @@ def status_text(status: Status, *, offset: int = 0, fuzz: int = 0, dropped: bool
     if renamed:
         text += " (followed rename)"
     return text + (" (dropped)" if dropped else "")
+
+
+def hunks_status(results: Sequence[HunkResult]) -> Status:
+    """A file's status from where its hunks landed."""
+    already = sum(1 for result in results if result.landing is Landing.ALREADY)
+    if results and already == len(results):
+        return Status.ALREADY_UPSTREAM
+    if already:
+        return Status.PARTLY_UPSTREAM
+    if any(result.fuzz for result in results):
+        return Status.FUZZ
+    if any(result.offset for result in results):
+        return Status.OFFSET
+    return Status.CLEAN
+
+
+def patch_status(files: Sequence[FileOutcome], changed: bool) -> Status:
+    """A patch's status from its files' (``changed``: whether it changed the tree at all)."""
+    statuses = {file.status for file in files}
+    if Status.CONFLICT in statuses:
+        return Status.CONFLICT
+    if not files:
+        return Status.EMPTY
+    if not changed:
+        absorbed = {Status.ALREADY_UPSTREAM, Status.PARTLY_UPSTREAM, Status.MERGED}
+        return Status.ALREADY_UPSTREAM if statuses & absorbed else Status.EMPTY
+    # a file already upstream leaves a stale section whatever the others did (an offset, say):
+    # partly upstream, so the patch is refreshed
+    statuses |= {Status.PARTLY_UPSTREAM} if Status.ALREADY_UPSTREAM in statuses else set()
+    return next((status for status in (Status.MERGED, Status.PARTLY_UPSTREAM, Status.FUZZ,
+                                       Status.OFFSET) if status in statuses), Status.CLEAN)

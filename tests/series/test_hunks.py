@@ -8,7 +8,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from sync.git.diff import diff_text
-from sync.series.hunks import Landing, apply_hunks, force_hunks
+from sync.series.hunks import Landing, apply_hunks, force_hunks, land_exactly
 from sync.series.model import Hunk
 from sync.series.parse import parse_patch, split_lines
 from tests.series.builders import entry_of
@@ -103,6 +103,35 @@ def test_fuzz_finds_the_right_place_or_refuses_never_a_wrong_one(repo, data):
         assert joined(result.lines) == b"".join(expected)
 
 
+@SETTINGS
+@given(texts, texts, st.data())
+def test_hunks_placed_in_the_bytes_give_what_placing_them_in_the_lines_gives(
+        repo: pygit2.Repository, old: bytes, new: bytes, data: st.DataObject):
+    """``land_exactly`` is ``apply_hunks`` for the texts where every hunk is where it says,
+    and declines (None) everywhere else: shifted, edited, repeated or cut texts included."""
+    if data.draw(st.booleans()) and new.endswith(b"\n"):
+        new = new[:-1]
+    hunks = hunks_of(repo, old, new)
+    target = data.draw(st.sampled_from([
+        old, b"a\n" + old, old + b"tail\n", old[:-1], old.replace(b"x = 1\n", b"x = 2\n", 1),
+        old.replace(b"{\n", b"{\n{\n", 1), new]))
+    slow = apply_hunks(split_lines(target), hunks)
+    exact = not slow.failed and all(
+        result.landing is Landing.APPLIED and not result.offset and not result.fuzz
+        for result in slow.hunks)
+    fast = land_exactly(target, hunks)
+    if fast is None:
+        # only an exact landing of a hunk with preimage lines may be declined for no reason:
+        # after too many earlier occurrences of its preimage
+        assert not exact or any(not hunk.before or target.count(b"".join(hunk.before)) > 8
+                                for hunk in hunks)
+        return
+    assert exact and fast.data == joined(slow.lines) and fast.lines is None
+    assert fast.hunks == slow.hunks
+    if target == old:
+        assert fast.data == new
+
+
 # --- examples ------------------------------------------------------------------------------------
 def make_hunk(old_start: int, before: list[bytes], after: list[bytes], leading: int,
               trailing: int) -> Hunk:
@@ -186,3 +215,33 @@ def test_failed_hunks_are_forced_into_a_base_and_a_theirs_for_a_merge():
     theirs = force_hunks(lines, [good, bad], result.hunks, "after")
     assert base == lines[:7] + [b"missing\n", lines[8]] + lines[9:]
     assert theirs == lines[:2] + [b"good\n"] + lines[2:7] + [b"replaced\n", lines[8]] + lines[9:]
+
+
+def test_in_the_bytes_a_hunk_lands_only_at_its_own_line():
+    lines = unique_lines(30)
+    hunk = make_hunk(11, lines[10:13] + lines[13:14] + lines[14:17],
+                     lines[10:13] + [b"new\n"] + lines[14:17], 3, 3)
+    exact = land_exactly(b"".join(lines), [hunk])
+    assert exact is not None and exact.data == b"".join(lines[:13] + [b"new\n"] + lines[14:])
+    assert (exact.hunks[0].line, exact.hunks[0].start, exact.hunks[0].stop) == (11, 10, 17)
+    assert land_exactly(b"".join(unique_lines(5, "top") + lines), [hunk]) is None  # an offset
+
+
+def test_in_the_bytes_a_preimage_must_start_a_line_and_a_last_line_must_end_the_text():
+    hunk = make_hunk(3, [b"c"], [b"C"], 0, 0)  # "\ No newline" on both sides, no context
+    assert land_exactly(b"a\nb\nc", [hunk]).data == b"a\nb\nC"
+    assert land_exactly(b"a\nb\ncd", [hunk]) is None  # the text's last line is "cd"
+    assert land_exactly(b"a\nb\nc\n", [hunk]) is None  # "c" has a newline there
+    inner = make_hunk(1, [b"b\n"], [b"B\n"], 0, 0)
+    assert land_exactly(b"ab\nb\n", [inner]) is None  # "b\n" at line 1 is inside "ab"
+    assert land_exactly(b"b\nb\n", [inner]).data == b"B\nb\n"
+
+
+def test_in_the_bytes_a_repeated_preimage_is_found_at_its_line_after_the_earlier_ones():
+    block = [b"{\n", b"x\n", b"}\n"]
+    lines = block * 5
+    hunk = make_hunk(7, block, [b"{\n", b"y\n", b"}\n"], 1, 1)
+    exact = land_exactly(b"".join(lines), [hunk])
+    assert exact is not None
+    assert exact.data == b"".join(block * 2 + [b"{\n", b"y\n", b"}\n"] + block * 2)
+    assert exact.data == joined(apply_hunks(lines, [hunk]).lines)
