@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pygit2
-from pygit2.enums import FileStatus
+from pygit2.enums import DeltaStatus, DiffOption, FileStatus
 
 from sync.errors import GitError
 from sync.git import index as gitindex
@@ -43,6 +43,23 @@ _DIRTY = (FileStatus.INDEX_NEW | FileStatus.INDEX_MODIFIED | FileStatus.INDEX_DE
 UNSTAGED = FileStatus.WT_MODIFIED | FileStatus.WT_DELETED | FileStatus.WT_TYPECHANGE
 _READ_FROM_DISK = (FileStatus.WT_NEW | FileStatus.WT_MODIFIED | FileStatus.WT_TYPECHANGE
                    | FileStatus.WT_RENAMED | FileStatus.CONFLICTED)
+# the comparisons ``git status`` makes, and how it names their findings (libgit2's status.c)
+_AS_STATUS = (DiffOption.INCLUDE_TYPECHANGE | DiffOption.INCLUDE_UNTRACKED
+              | DiffOption.RECURSE_UNTRACKED_DIRS)
+_WORK_TREE_FLAGS = {
+    DeltaStatus.ADDED: FileStatus.WT_NEW, DeltaStatus.COPIED: FileStatus.WT_NEW,
+    DeltaStatus.UNTRACKED: FileStatus.WT_NEW, DeltaStatus.UNREADABLE: FileStatus.WT_UNREADABLE,
+    DeltaStatus.DELETED: FileStatus.WT_DELETED, DeltaStatus.MODIFIED: FileStatus.WT_MODIFIED,
+    DeltaStatus.IGNORED: FileStatus.IGNORED, DeltaStatus.RENAMED: FileStatus.WT_RENAMED,
+    DeltaStatus.TYPECHANGE: FileStatus.WT_TYPECHANGE,
+    DeltaStatus.CONFLICTED: FileStatus.CONFLICTED}
+_INDEX_FLAGS = {
+    DeltaStatus.ADDED: FileStatus.INDEX_NEW, DeltaStatus.COPIED: FileStatus.INDEX_NEW,
+    DeltaStatus.DELETED: FileStatus.INDEX_DELETED,
+    DeltaStatus.MODIFIED: FileStatus.INDEX_MODIFIED,
+    DeltaStatus.RENAMED: FileStatus.INDEX_RENAMED,
+    DeltaStatus.TYPECHANGE: FileStatus.INDEX_TYPECHANGE,
+    DeltaStatus.CONFLICTED: FileStatus.CONFLICTED}
 
 
 @dataclass(frozen=True)
@@ -71,8 +88,7 @@ class WriteReport:
 
 def status(repo: pygit2.Repository, roots: Sequence[str]) -> dict[str, int]:
     """``git status`` flags of the paths under ``roots`` (untracked files listed one by one)."""
-    return {path: int(flags) for path, flags in repo.status(untracked_files="all").items()
-            if under(path, roots)}
+    return scan(repo, gitindex.current(repo), roots)
 
 
 def untracked_and_changed(repo: pygit2.Repository,
@@ -85,16 +101,19 @@ def untracked_and_changed(repo: pygit2.Repository,
     return untracked, changed
 
 
-def snapshot(repo: pygit2.Repository, roots: Sequence[str]) -> Snapshot:
+def snapshot(repo: pygit2.Repository, roots: Sequence[str], *, staged: bool = True) -> Snapshot:
     """Store the work tree under ``roots`` as a tree, reusing index entries for clean files.
 
-    The index's tree is written by libgit2 (as ``git write-tree``), and only the files
-    ``git status`` finds changed are read; an index with conflicts is read entry by entry.
+    The index's tree is written by libgit2 (as ``git write-tree``), and only the files that
+    differ from the index (``scan``) are read; an index with conflicts is read entry by entry.
+    ``staged`` False leaves out comparing the index with HEAD (``uncommitted`` then names only
+    what differs between the index and the work tree): the tree and the untracked and
+    unstaged files are the same either way.
     """
     index = gitindex.current(repo)
     indexed = _index_tree(repo, index, roots)
     entries: dict[str, Entry | None] = {} if indexed is not None else _index_entries(index, roots)
-    flags_by_path = status(repo, roots)
+    flags_by_path = scan(repo, index, roots, staged=staged)
     top = Path(workdir(repo))
     for path, flags in flags_by_path.items():
         if flags & FileStatus.WT_DELETED or (flags & FileStatus.INDEX_DELETED
@@ -111,6 +130,50 @@ def snapshot(repo: pygit2.Repository, roots: Sequence[str]) -> Snapshot:
                              if f & FileStatus.WT_NEW and not f & _DIRTY))
     unstaged = tuple(sorted(p for p, f in flags_by_path.items() if f & UNSTAGED))
     return Snapshot(tree, uncommitted, untracked, unstaged)
+
+
+def scan(repo: pygit2.Repository, index: pygit2.Index, roots: Sequence[str], *,
+         staged: bool = True) -> dict[str, int]:
+    """``git status`` flags of the paths under ``roots`` (untracked files one by one), from the
+    two comparisons ``git status`` makes: HEAD with the index, the index with the work tree.
+
+    ``staged`` False makes only the second (at real size the first costs as much again in
+    reading HEAD's trees); of the first it keeps what tells a file apart from an untracked
+    one: a file the index dropped (``git rm --cached``) and HEAD has is ``INDEX_DELETED``.
+    """
+    found: dict[str, int] = {}
+    for delta in index.diff_to_workdir(_AS_STATUS).deltas:
+        path = delta.old_file.path
+        if under(path, roots):
+            found[path] = found.get(path, 0) | _WORK_TREE_FLAGS.get(delta.status, 0)
+    head = _head_tree(repo)
+    if staged:
+        against = head if head is not None else repo.get(empty_tree(repo))
+        assert isinstance(against, pygit2.Tree)
+        for delta in index.diff_to_tree(against, _AS_STATUS).deltas:
+            path = delta.old_file.path
+            if under(path, roots):
+                found[path] = found.get(path, 0) | _INDEX_FLAGS.get(delta.status, 0)
+    elif head is not None:
+        for path, flags in found.items():
+            if flags & FileStatus.WT_NEW and _has_file(head, path):
+                found[path] = flags | FileStatus.INDEX_DELETED
+    return {path: flags for path, flags in found.items() if flags}
+
+
+def _head_tree(repo: pygit2.Repository) -> pygit2.Tree | None:
+    """HEAD's tree; None before the first commit."""
+    if repo.head_is_unborn:
+        return None
+    return repo.head.peel(pygit2.Tree)
+
+
+def _has_file(tree: pygit2.Tree, path: str) -> bool:
+    """Whether ``tree`` has something other than a folder at ``path``."""
+    try:
+        return tree[path].filemode != 0o040000
+    except KeyError:
+        return False
 
 
 def _index_tree(repo: pygit2.Repository, index: pygit2.Index,
@@ -137,17 +200,18 @@ def _index_entries(index: pygit2.Index, roots: Sequence[str]) -> dict[str, Entry
             if under(item.path, roots)}
 
 
-def without_leftovers(repo: pygit2.Repository, roots: Sequence[str]) -> Snapshot:
+def without_leftovers(repo: pygit2.Repository, roots: Sequence[str], *,
+                      staged: bool = True) -> Snapshot:
     """``snapshot``, once the temporary files of a write killed midway (several files are
     written at once) are removed: they are never taken for the maintainer's files."""
-    snap = snapshot(repo, roots)
+    snap = snapshot(repo, roots, staged=staged)
     leftovers = [path for path in snap.untracked if TEMPORARY.fullmatch(path.rpartition("/")[2])]
     if not leftovers:
         return snap
     with Folders(Path(workdir(repo))) as folders:
         for path in leftovers:
             folders.remove_file(path)
-    return snapshot(repo, roots)
+    return snapshot(repo, roots, staged=staged)
 
 
 def read_file(repo: pygit2.Repository, top: Path, path: str) -> Entry | None:

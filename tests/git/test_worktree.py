@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pygit2
 import pytest
+from pygit2.enums import FileStatus
 
 from sync.errors import GitError
 from sync.git import worktree
@@ -182,3 +183,112 @@ def test_temporary_files_left_by_a_killed_write_are_removed_before_reading_the_w
     assert not any(path.exists() for path in leftovers)
     assert snap.untracked == ("bundle/a.txt", f"bundle/notes{worktree.TEMP_SUFFIX}")
     assert snap == snapshot(repo, ROOTS)
+
+
+def _every_kind_of_change(repo) -> None:
+    """A work tree and index holding each thing ``git status`` tells apart, under the root
+    and outside it."""
+    write_tree(repo, None, {"bundle/clean": b"c\n", "bundle/edited": b"e\n",
+                            "bundle/staged": b"s\n", "bundle/staged_then_edited": b"t\n",
+                            "bundle/deleted": b"d\n", "bundle/removed": b"r\n",
+                            "bundle/dropped_from_index": b"i\n", "bundle/to_link": b"l\n",
+                            "bundle/tool": b"#!/bin/sh\n", "bundle/conflicted": b"base\n",
+                            "bundle/link": (0o120000, b"clean")})
+    (top(repo) / ".gitignore").write_bytes(b"*.log\n")
+    (top(repo) / "outside.txt").write_bytes(b"outside\n")
+    git(top(repo), "add", "-A")
+    git(top(repo), "commit", "-qm", "base")
+    bundle = top(repo) / "bundle"
+    (bundle / "edited").write_bytes(b"edited\n")
+    (bundle / "staged").write_bytes(b"staged\n")
+    (bundle / "staged_then_edited").write_bytes(b"staged\n")
+    git(top(repo), "add", "bundle/staged", "bundle/staged_then_edited")
+    (bundle / "staged_then_edited").write_bytes(b"then edited\n")
+    (bundle / "deleted").unlink()
+    git(top(repo), "rm", "-q", "bundle/removed")
+    git(top(repo), "rm", "-q", "--cached", "bundle/dropped_from_index")  # still on disk
+    (bundle / "to_link").unlink()
+    os.symlink("clean", bundle / "to_link")
+    (bundle / "tool").chmod(0o755)
+    (bundle / "new_staged").write_bytes(b"n\n")
+    git(top(repo), "add", "bundle/new_staged")
+    (bundle / "new").write_bytes(b"untracked\n")
+    (bundle / "folder/deeper").mkdir(parents=True)
+    (bundle / "folder/deeper/file").write_bytes(b"untracked, deep\n")
+    (bundle / "noise.log").write_bytes(b"ignored\n")
+    (top(repo) / "outside.txt").write_bytes(b"edited outside\n")
+    index = repo.index
+    index.read()
+    index.remove("bundle/conflicted")
+    index.add_conflict(*[pygit2.IndexEntry("bundle/conflicted", repo.create_blob(text),
+                                           pygit2.enums.FileMode.BLOB)
+                         for text in (b"base\n", b"ours\n", b"theirs\n")])
+    index.write()
+    (bundle / "conflicted").write_bytes(b"resolved, not staged\n")
+
+
+def _git_status(repo, roots=ROOTS) -> dict[str, int]:
+    return {path: int(flags) for path, flags in repo.status(untracked_files="all").items()
+            if worktree.under(path, roots)}
+
+
+_WORK_TREE_SIDE = (FileStatus.WT_NEW | FileStatus.WT_MODIFIED | FileStatus.WT_DELETED
+                   | FileStatus.WT_TYPECHANGE | FileStatus.WT_RENAMED | FileStatus.CONFLICTED)
+
+
+def test_the_scan_finds_what_git_status_finds(repo):
+    _every_kind_of_change(repo)
+    expected = _git_status(repo)
+    assert expected == {
+        "bundle/conflicted": FileStatus.CONFLICTED, "bundle/deleted": FileStatus.WT_DELETED,
+        "bundle/dropped_from_index": FileStatus.INDEX_DELETED | FileStatus.WT_NEW,
+        "bundle/edited": FileStatus.WT_MODIFIED, "bundle/folder/deeper/file": FileStatus.WT_NEW,
+        "bundle/new": FileStatus.WT_NEW, "bundle/new_staged": FileStatus.INDEX_NEW,
+        "bundle/removed": FileStatus.INDEX_DELETED, "bundle/staged": FileStatus.INDEX_MODIFIED,
+        "bundle/staged_then_edited": FileStatus.INDEX_MODIFIED | FileStatus.WT_MODIFIED,
+        "bundle/to_link": FileStatus.WT_TYPECHANGE, "bundle/tool": FileStatus.WT_MODIFIED}
+    assert worktree.scan(repo, repo.index, ROOTS) == expected
+    assert worktree.status(repo, ROOTS) == expected
+
+
+def test_the_scan_without_head_keeps_the_work_tree_side_and_files_dropped_from_the_index(repo):
+    # the index-with-HEAD half of git status is left out; of it only what tells a file the
+    # index dropped (still in HEAD) from an untracked one is kept
+    _every_kind_of_change(repo)
+    expected = {}
+    for path, flags in _git_status(repo).items():
+        kept = flags & _WORK_TREE_SIDE
+        if flags & FileStatus.WT_NEW:
+            kept |= flags & FileStatus.INDEX_DELETED
+        if kept:
+            expected[path] = kept
+    assert worktree.scan(repo, repo.index, ROOTS, staged=False) == expected
+
+
+def test_a_snapshot_without_head_is_the_same_work_tree_untracked_and_unstaged_files(repo):
+    _every_kind_of_change(repo)
+    whole = snapshot(repo, ROOTS)
+    quick = snapshot(repo, ROOTS, staged=False)
+    assert (quick.tree, quick.untracked, quick.unstaged) == \
+        (whole.tree, whole.untracked, whole.unstaged)
+    assert quick.untracked == ("bundle/folder/deeper/file", "bundle/new")
+    files = _snapshot_files(repo, quick.tree)
+    assert files["bundle/dropped_from_index"] == (0o100644, b"i\n")  # HEAD has it: not new
+    assert files["bundle/conflicted"] == (0o100644, b"resolved, not staged\n")
+    assert files["bundle/to_link"] == (0o120000, b"clean")
+    assert "bundle/deleted" not in files and "bundle/removed" not in files
+    assert "bundle/noise.log" not in files
+    assert set(quick.uncommitted) <= set(whole.uncommitted)
+
+
+def test_the_scan_before_the_first_commit_finds_what_git_status_finds(tmp_path: Path):
+    repo = pygit2.init_repository(str(tmp_path / "fresh"))
+    write_tree(repo, None, {"bundle/staged": b"s\n", "bundle/edited": b"e\n"})
+    git(top(repo), "add", "-A")
+    (top(repo) / "bundle/edited").write_bytes(b"edited\n")
+    (top(repo) / "bundle/new").write_bytes(b"n\n")
+    assert repo.head_is_unborn
+    assert worktree.scan(repo, repo.index, ROOTS) == _git_status(repo)
+    whole, quick = snapshot(repo, ROOTS), snapshot(repo, ROOTS, staged=False)
+    assert (quick.tree, quick.untracked, quick.unstaged) == \
+        (whole.tree, whole.untracked, whole.unstaged)
