@@ -80,6 +80,9 @@ class RebaseSession:
         self.store = StateStore(gitrepo.git_dir(repo))
         self.fresh = True  # no state yet: the index is still the maintainer's own
         self.kept: set[str] = set()  # untracked files no write may touch (``guard.keep``)
+        # paths whose index entry may not match the work tree, as the snapshot found them (None:
+        # not known); the rebase's own writes are staged as written
+        self.differing: set[str] | None = None
         self.memory: dict[str, Content] = {}  # blob id -> content the engine still holds
         self.restored: list[ReportRecord] = []  # --continue: the records of the reports so far
 
@@ -97,6 +100,7 @@ class RebaseSession:
                                + guard.listing(snap.uncommitted),
                                hint="commit or stash them first, or pass --force")
             self.kept = set(snap.untracked)
+            self.differing = {*snap.uncommitted, *snap.untracked}
             onto_commit = self._onto(onto)
             disk = TreeSource(self.repo, snap.tree)
             loaded = self._read_series(disk)
@@ -308,7 +312,14 @@ class RebaseSession:
             self.fresh = False
 
     def _settle(self, paths: Iterable[str]) -> None:
-        """Stage former conflicts as the maintainer left them (or as the rebase wrote them)."""
+        """Stage former conflicts as the maintainer left them (or as the rebase wrote them).
+
+        Those the snapshot found matching their index entry are staged as they are already
+        (the maintainer's ``git add``, which ``--continue`` asks for): the index is left alone.
+        """
+        paths = [path for path in paths if self.differing is None or path in self.differing]
+        if not paths:
+            return
         top = Path(worktree.workdir(self.repo))
         present = [path for path in paths if os.path.lexists(top / path)]
         gitindex.stage(self.repo, present, [path for path in paths if path not in present])
@@ -327,9 +338,10 @@ class RebaseSession:
         result = Outcome("skip" if skip else "continue", onto=state.onto, base=state.base)
         with self.display.live() as progress:  # a second or more at real size: shown
             bar = progress.bar("reading the work tree and the stopped rebase", total=2)
-            snap = worktree.without_leftovers(self.repo, self.roots)
+            snap = worktree.without_leftovers(self.repo, self.roots, staged=False)
             self.kept = guard.keep(self.repo, snap, state.untracked,
                                    [state.written_tree, state.final_tree])
+            self.differing = {*snap.uncommitted, *snap.untracked}
             bar.update(1)
             if state.phase in ("finishing", "stopping"):  # a crash while writing: again
                 result.reports = [record.restored(self.repo) for record in state.reports]
@@ -416,7 +428,7 @@ class RebaseSession:
     def abort(self) -> Outcome:
         state = self._load()
         self.fresh = False
-        snap = worktree.without_leftovers(self.repo, self.roots)
+        snap = worktree.without_leftovers(self.repo, self.roots, staged=False)
         self.kept = guard.keep(self.repo, snap, state.untracked,
                                [state.written_tree, state.final_tree])
         report = self._write(snap.tree, state.backup_tree, None)[0]

@@ -110,6 +110,18 @@ def test_resume_takes_the_maintainers_resolution_and_finishes(checkout: Checkout
     assert git(checkout.path, "ls-files", "-u") == ""
 
 
+def test_a_resolution_the_maintainer_staged_stays_staged_as_it_was(checkout: Checkout):
+    # the file is not written again (the result is what the maintainer left): its index entry,
+    # stat data and all, is the one `git add` made
+    session(checkout).start(None, fuzz=0, drop_merged=False, force=False)
+    (checkout.path / "bundle/app.py").write_bytes(APP.replace(b"line 40\n", b"resolved 40\n"))
+    git(checkout.path, "add", "bundle/app.py")
+    staged = git(checkout.path, "ls-files", "--stage", "--debug", "bundle/app.py")
+    session(checkout).resume(skip=False)
+    assert git(checkout.path, "ls-files", "--stage", "--debug", "bundle/app.py") == staged
+    assert git(checkout.path, "status", "--porcelain", "bundle") == "M  bundle/app.py\n"
+
+
 def test_skip_drops_the_conflicting_patch_and_goes_on(checkout: Checkout):
     session(checkout).start(None, fuzz=0, drop_merged=False, force=False)
     skipped = session(checkout, Recorder()).resume(skip=True)
