@@ -80,9 +80,7 @@ class RebaseSession:
         self.store = StateStore(gitrepo.git_dir(repo))
         self.fresh = True  # no state yet: the index is still the maintainer's own
         self.kept: set[str] = set()  # untracked files no write may touch (``guard.keep``)
-        # paths whose index entry may not match the work tree, as the snapshot found them (None:
-        # not known); the rebase's own writes are staged as written
-        self.differing: set[str] | None = None
+        self.differing: set[str] | None = None  # the snapshot's paths unlike their index entry
         self.memory: dict[str, Content] = {}  # blob id -> content the engine still holds
         self.restored: list[ReportRecord] = []  # --continue: the records of the reports so far
 
@@ -312,17 +310,13 @@ class RebaseSession:
             self.fresh = False
 
     def _settle(self, paths: Iterable[str]) -> None:
-        """Stage former conflicts as the maintainer left them (or as the rebase wrote them).
-
-        Those the snapshot found matching their index entry are staged as they are already
-        (the maintainer's ``git add``, which ``--continue`` asks for): the index is left alone.
-        """
+        """Stage former conflicts as the maintainer left them (or as the rebase wrote them); those
+        the snapshot found as their index entry holds them are staged already (no index write)."""
         paths = [path for path in paths if self.differing is None or path in self.differing]
-        if not paths:
-            return
         top = Path(worktree.workdir(self.repo))
         present = [path for path in paths if os.path.lexists(top / path)]
-        gitindex.stage(self.repo, present, [path for path in paths if path not in present])
+        if paths:
+            gitindex.stage(self.repo, present, [path for path in paths if path not in present])
 
     # --- resume ------------------------------------------------------------------------------
     def _load(self) -> RebaseState:
