@@ -43,6 +43,7 @@ MODE_TREE = 0o040000
 LOOSE_COMPRESSION = 1
 IN_MEMORY_LIMIT = 16 << 20  # larger files are hashed and compressed as they stream by
 IN_FLIGHT_LIMIT = 64 << 20  # bytes queued for compression at most: bounds peak memory
+LOOSE_READ_SMALLEST = 32 << 10  # a loose object read by ISA-L rather than libgit2 from here
 WRITING_OBJECTS = "writing git objects to"
 
 
@@ -334,6 +335,33 @@ def copy_loose_blob(folders: Sequence[str], oid: str, out: BinaryIO) -> bool:
                     return True
                 out.write(block)
     return False
+
+
+def read_loose_blob(folders: Sequence[str], oid: str, smallest: int = LOOSE_READ_SMALLEST
+                    ) -> bytes | None:
+    """Blob ``oid`` read from its loose object and checked as ``copy_loose_blob`` checks it
+    (ISA-L inflates about twice as fast as libgit2's zlib: a 2 MB mesh 9 -> 5 ms), when that
+    object's file has ``smallest`` bytes or more; None otherwise (packed, absent, smaller:
+    libgit2 reads a small one sooner), and None for a damaged one too, for libgit2 to read
+    and report as it always did."""
+    for folder in folders:
+        path = os.path.join(folder, oid[:2], oid[2:])
+        try:
+            handle = open(path, "rb")  # noqa: SIM115
+        except FileNotFoundError:
+            continue
+        except OSError:
+            return None
+        with handle:
+            try:
+                if os.fstat(handle.fileno()).st_size < smallest:
+                    return None
+                return b"".join(_blob_blocks(handle, oid))
+            except DamagedObject:
+                return None
+            except _INFLATE_ERRORS:
+                return None
+    return None
 
 
 def _blob_blocks(handle: BinaryIO, oid: str) -> Iterator[bytes]:

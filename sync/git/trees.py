@@ -16,7 +16,13 @@ from pathlib import Path
 import pygit2
 
 from sync.git.mapped import let_go
-from sync.git.objects import blob_id, write_loose_blob, write_raw_tree
+from sync.git.objects import (
+    blob_id,
+    object_folders,
+    read_loose_blob,
+    write_loose_blob,
+    write_raw_tree,
+)
 from sync.untrusted import path_bytes
 
 MODE_TREE = 0o040000
@@ -43,12 +49,16 @@ class RecentBlobs:
         self.repo, self.limit = repo, limit
         self._held: dict[str, bytes] = {}
         self._size = 0
+        self._folders = object_folders(repo)
 
     def read(self, oid: str) -> bytes:
-        """The content of blob ``oid``, read from the database unless it was read lately."""
+        """The content of blob ``oid``, read from the database unless it was read lately (a
+        large loose one inflated by ISA-L: ``read_loose_blob``)."""
         data = self._held.get(oid)
         if data is None:
-            data = read_blob(self.repo, oid)
+            data = read_loose_blob(self._folders, oid)
+            if data is None:
+                data = read_blob(self.repo, oid)
             if len(data) <= self.limit:
                 self._held[oid] = data
                 self._size += len(data)

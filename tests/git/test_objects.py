@@ -7,6 +7,7 @@ import subprocess
 from pathlib import Path
 
 import pygit2
+import pytest
 
 from sync.filetree import MODE_EXECUTABLE, MODE_FILE, MODE_SYMLINK, Leaf, Tree
 from sync.git import objects
@@ -156,6 +157,32 @@ def test_a_loose_blob_is_copied_out_a_block_at_a_time_and_checked_against_its_he
         path.write_bytes(damaged)
         with pytest.raises(objects.DamagedObject, match=reason):
             objects.copy_loose_blob(folders, oid, io.BytesIO())
+
+
+def test_a_large_loose_blob_is_read_by_isa_l_and_anything_else_is_left_to_libgit2(
+        repo_dir: Path):
+    import os
+
+    from sync.git.trees import RecentBlobs, read_blob
+
+    repo = pygit2.Repository(str(repo_dir))
+    folders = objects.object_folders(repo)
+    large, small = os.urandom(200_000), b"small\n"
+    with ObjectWriter(repo) as writer:
+        large_id, small_id = writer.write_bytes(large), writer.write_bytes(small)
+    assert objects.read_loose_blob(folders, large_id) == large
+    assert objects.read_loose_blob(folders, small_id) is None  # libgit2 reads it sooner
+    assert objects.read_loose_blob(folders, small_id, smallest=0) == small
+    assert objects.read_loose_blob(folders, "0" * 40) is None  # not loose
+    recent = RecentBlobs(repo)
+    assert (recent.read(large_id), recent.read(small_id)) == (large, small)
+    path = repo_dir / ".git" / "objects" / large_id[:2] / large_id[2:]
+    path.chmod(0o644)
+    whole = path.read_bytes()
+    path.write_bytes(whole[:-1] + bytes([whole[-1] ^ 1]))  # damaged: libgit2 reports it
+    assert objects.read_loose_blob(folders, large_id) is None
+    with pytest.raises(pygit2.GitError):
+        read_blob(repo, large_id)
 
 
 def test_the_object_folders_are_the_repository_s_own_then_its_alternates(tmp_path: Path):
