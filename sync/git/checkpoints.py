@@ -26,7 +26,7 @@ from pathlib import Path
 import pygit2
 
 from sync.errors import CacheError, disk_faults
-from sync.git import objects
+from sync.git import loose
 from sync.git.trees import write_blob
 
 REF_PREFIX = "refs/simapp-sync/layers/"
@@ -104,8 +104,8 @@ class GitCheckpoints:
                 problems.append(f"{where} names the blob {oid} but does not keep it")
                 continue
             try:
-                kind, actual = objects.object_header(self.repo, oid)
-            except objects.DamagedObject:
+                kind, actual = loose.object_header(self.repo, oid)
+            except loose.DamagedObject:
                 problems.append(f"the blob {oid} that {where} names is missing or unreadable")
                 damaged.append(oid)
                 continue
@@ -190,8 +190,8 @@ def _restore(repo: pygit2.Repository, before: dict[str, pygit2.Oid | str]) -> No
 def _read_verified(repo: pygit2.Repository, oid: pygit2.Oid, where: str) -> tuple[str, bytes]:
     """An object's type and content, checked against its id (edited or cut short on disk)."""
     try:
-        return objects.read_verified(repo, str(oid))
-    except objects.DamagedObject as error:
+        return loose.read_verified(repo, str(oid))
+    except loose.DamagedObject as error:
         raise CacheError(f"{where} is damaged ({error})") from None
 
 
@@ -203,6 +203,6 @@ def _drop_damaged(repo: pygit2.Repository, oids: set[pygit2.Oid]) -> None:
         if not path.exists():
             continue
         try:
-            objects.read_verified(repo, str(oid))
-        except objects.DamagedObject:
+            loose.read_verified(repo, str(oid))
+        except loose.DamagedObject:
             path.unlink(missing_ok=True)

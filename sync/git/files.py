@@ -25,7 +25,7 @@ from typing import BinaryIO
 import pygit2
 
 from sync.errors import GitError, disk_faults
-from sync.git.objects import DamagedObject, copy_loose_blob
+from sync.git.loose import DamagedObject, copy_loose_blob
 from sync.git.trees import read_blob
 from sync.untrusted import shown_path
 

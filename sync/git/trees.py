@@ -15,14 +15,9 @@ from pathlib import Path
 
 import pygit2
 
+from sync.git.loose import object_folders, read_loose_blob
 from sync.git.mapped import let_go
-from sync.git.objects import (
-    blob_id,
-    object_folders,
-    read_loose_blob,
-    write_loose_blob,
-    write_raw_tree,
-)
+from sync.git.objects import blob_id, write_loose_blob, write_raw_tree
 from sync.untrusted import path_bytes
 
 MODE_TREE = 0o040000

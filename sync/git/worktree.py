@@ -31,7 +31,7 @@ from sync.git.files import (
     under,
     write_all,
 )
-from sync.git.objects import object_folders
+from sync.git.loose import object_folders
 from sync.git.trees import Entry, empty_tree, read_blob, update_tree, write_blob
 from sync.untrusted import shown_path
 
