@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import json
 import os
-import pty
 import subprocess
 import sys
 
 from sync.ui import UI
+from tests.test_cli_habits import _run_in_terminal
 
 RAW = os.fsdecode(b"bundle/caf\xe9.txt")
 SCRIPT = f"""
@@ -46,20 +46,7 @@ UI.create(json_mode=True).emit_json({"patches": [{"name": "0001.patch", "files":
 def test_a_json_document_is_indented_at_a_terminal_and_one_line_for_a_program():
     piped = subprocess.run([sys.executable, "-c", JSON_SCRIPT], capture_output=True, check=True)
     assert piped.stdout.count(b"\n") == 1  # one line, then the newline
-    leader, follower = pty.openpty()
-    with subprocess.Popen([sys.executable, "-c", JSON_SCRIPT], stdout=follower) as child:
-        os.close(follower)
-        shown = b""
-        while True:
-            try:
-                chunk = os.read(leader, 65536)
-            except OSError:  # the child closed the terminal
-                break
-            if not chunk:
-                break
-            shown += chunk
-    os.close(leader)
-    assert child.returncode == 0
-    assert shown.replace(b"\r\n", b"\n").startswith(b'{\n  "patches": [\n    {\n')
+    shown = _run_in_terminal([sys.executable, "-c", JSON_SCRIPT], dict(os.environ))
+    assert shown.replace("\r\n", "\n").startswith('{\n  "patches": [\n    {\n')
     assert json.loads(shown) == json.loads(piped.stdout) == {
         "schema_version": 1, "patches": [{"name": "0001.patch", "files": 1}]}
