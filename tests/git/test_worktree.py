@@ -7,10 +7,13 @@ from pathlib import Path
 
 import pygit2
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from pygit2.enums import FileStatus
 
 from sync.errors import GitError
 from sync.git import worktree
+from sync.git.trees import Entry
 from sync.git.worktree import Change, changes_between, snapshot, write_changes
 from tests.series.builders import entry_of, git, make_tree, read_worktree
 
@@ -292,3 +295,47 @@ def test_the_scan_before_the_first_commit_finds_what_git_status_finds(tmp_path: 
     whole, quick = snapshot(repo, ROOTS), snapshot(repo, ROOTS, staged=False)
     assert (quick.tree, quick.untracked, quick.unstaged) == \
         (whole.tree, whole.untracked, whole.unstaged)
+
+
+def _libgit2_changes(repo, old: str, new: str, root: str) -> list[Change]:
+    """libgit2's own diff of two trees, as changes (reads every folder of both)."""
+    changes = []
+    for delta in repo.get(old).diff_to_tree(repo.get(new)).deltas:
+        if delta.status == pygit2.enums.DeltaStatus.DELETED:
+            changes.append(Change(f"{root}/{delta.old_file.path}", None))
+        else:
+            changes.append(Change(f"{root}/{delta.new_file.path}",
+                                  Entry(int(delta.new_file.mode), str(delta.new_file.id))))
+    return changes
+
+
+_NAMES = st.sampled_from(["a", "a-b", "a0", "a.txt", "b", "é"])
+_FILES = st.dictionaries(
+    st.lists(_NAMES, min_size=1, max_size=3).map(lambda parts: "bundle/" + "/".join(parts)),
+    st.tuples(st.sampled_from([0o100644, 0o100755, 0o120000]), st.sampled_from([b"1", b"2"])),
+    max_size=8)
+
+
+def _consistent(files: dict) -> dict:
+    """Without a path that is both a file and a folder."""
+    return {path: value for path, value in files.items()
+            if not any(other.startswith(path + "/") for other in files)}
+
+
+@settings(max_examples=60, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(old=_FILES, new=_FILES)
+def test_changes_between_two_trees_are_what_libgit2s_diff_finds(repo, old, new):
+    old_tree = make_tree(repo, {"bundle/keep": b"k", **_consistent(old)})
+    new_tree = make_tree(repo, {"bundle/keep": b"k", **_consistent(new)})
+    expected = _libgit2_changes(repo, repo[old_tree]["bundle"].id, repo[new_tree]["bundle"].id,
+                                "bundle")
+    assert changes_between(repo, old_tree, new_tree, ROOTS) == expected
+
+
+def test_folders_alike_on_both_sides_are_not_read(repo):
+    old = make_tree(repo, {"bundle/same/deep/x": b"x\n", "bundle/f": b"1\n"})
+    new = make_tree(repo, {"bundle/same/deep/x": b"x\n", "bundle/f": b"2\n"})
+    same = str(repo[old]["bundle/same"].id)
+    (Path(repo.path) / "objects" / same[:2] / same[2:]).unlink()  # never read: not needed
+    assert changes_between(repo, old, new, ROOTS) == [Change("bundle/f", entry_of(repo, b"2\n"))]
