@@ -233,8 +233,10 @@ class ConsoleDisplay:
 
     def __init__(self, ui: UI) -> None:
         self.ui = ui
+        self.warnings: list[str] = []  # as shown (not in --json mode: the document lists them)
 
     def warn(self, message: str) -> None:
+        self.warnings.append(message)
         self.ui.warn(message)
 
     @contextmanager

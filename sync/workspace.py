@@ -3,7 +3,8 @@
 The CLI opens one ``Workspace`` (``-C DIR``, ``--manifest``) and hands it to the command; the
 command asks it for what it needs instead of re-discovering the project:
 
-- ``repo``, ``root`` and ``manifest`` (validated at load);
+- ``repo``, ``root`` and ``manifest`` (read and validated on first use: a command that does
+  not need it, such as a stopped rebase's ``--continue``, never loads the YAML parser);
 - the series: ``work_series()`` reads ``patches/`` from the work tree (uncommitted edits
   included, as ``git status`` sees them; read once per workspace), ``series_at(tree)`` from any
   tree, and ``base_of(series)`` the upstream commit it is measured against;
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import fcntl
+import hashlib
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -28,7 +30,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sync import program
-from sync.config.manifest import MANIFEST_NAME, Manifest, load_manifest
+from sync.config import MANIFEST_NAME
 from sync.errors import GitError, WorkspaceBusy
 from sync.git import Commit, Repository, worktree
 from sync.git import repo as gitrepo
@@ -37,6 +39,8 @@ from sync.series.load import PATCHES, SERIES, LoadedSeries, load_series
 from sync.series.state import StateStore
 
 if TYPE_CHECKING:  # imported by the methods that use them: a command pays for what it runs
+    from sync.config.manifest import Manifest
+    from sync.series.scope import Scope
     from sync.series.session import Display, RebaseSession
     from sync.upstream import Upstream
 
@@ -65,20 +69,43 @@ class Workspace:
     """A simapp checkout: its repository and manifest, and what commands read from them."""
 
     repo: Repository
-    manifest: Manifest
+    manifest_path: Path  # read on the first use of ``manifest``
+    loaded: Manifest | None = field(default=None, repr=False)  # the manifest, once read
     _work_series: tuple[str, LoadedSeries] | None = field(default=None, init=False, repr=False)
 
     @classmethod
     def open(cls, directory: Path | str = ".", manifest: Path | str | None = None) -> Workspace:
-        """The repository around ``directory`` and its manifest (default: at the top)."""
+        """The repository around ``directory`` and its manifest's path (default: at the top)."""
         repo = gitrepo.open_repository(Path(directory))
-        path = Path(manifest) if manifest else gitrepo.work_tree(repo) / MANIFEST_NAME
-        return cls(repo, load_manifest(path))
+        return cls(repo, Path(manifest) if manifest else gitrepo.work_tree(repo) / MANIFEST_NAME)
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> Workspace:
         """The workspace the global options ``-C DIR`` and ``--manifest PATH`` name."""
         return cls.open(args.directory, args.manifest)
+
+    @property
+    def manifest(self) -> Manifest:
+        """The manifest, read and validated on first use (a ``ConfigError`` names the file, key
+        and line of what is wrong)."""
+        if self.loaded is None:
+            from sync.config.manifest import load_manifest
+
+            self.loaded = load_manifest(self.manifest_path)
+        return self.loaded
+
+    def scope(self) -> Scope:
+        """What of the manifest a rebase works on: its targets and upstream branch."""
+        from sync.series.scope import Scope
+
+        return Scope(self.manifest.targets, self.manifest.branch, str(self.manifest_path))
+
+    def fingerprint(self) -> str | None:
+        """An id of the manifest file's bytes, read without parsing them (None: unreadable)."""
+        try:
+            return hashlib.sha256(self.manifest_path.read_bytes()).hexdigest()
+        except OSError:
+            return None
 
     @property
     def root(self) -> Path:
@@ -106,7 +133,7 @@ class Workspace:
         """The rebase session of this checkout (``rebase-patches``)."""
         from sync.series.session import RebaseSession
 
-        return RebaseSession(self.repo, self.manifest.targets, self.manifest.branch, display)
+        return RebaseSession(self.repo, self, display)  # it asks for the scope when it needs it
 
     @contextmanager
     def lock(self) -> Iterator[None]:

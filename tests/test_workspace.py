@@ -44,8 +44,29 @@ def test_open_takes_another_manifest_and_names_a_missing_one(simapp: Project, tm
     other.write_text(simapp.read("upstream-manifest.yaml").replace("branch: upstream",
                                                                    "branch: vendor"))
     assert Workspace.open(simapp.root, other).manifest.branch == "vendor"
+    missing = Workspace.open(simapp.root, tmp_path / "nope.yaml")  # read when first needed
     with pytest.raises(ConfigError, match="nope.yaml"):
-        Workspace.open(simapp.root, tmp_path / "nope.yaml")
+        missing.manifest  # noqa: B018 - the property reads the file
+
+
+def test_the_manifest_is_read_once_when_first_needed(simapp: Project):
+    workspace = Workspace.open(simapp.root)
+    assert workspace.loaded is None  # opening reads no manifest (and loads no YAML parser)
+    first = workspace.manifest
+    simapp.write("upstream-manifest.yaml", "not: [a manifest")  # read once: not seen again
+    assert workspace.manifest is first
+    assert workspace.scope().targets == ("bundle",)
+    assert workspace.scope().branch == "upstream"
+
+
+def test_the_fingerprint_names_the_manifests_bytes_without_parsing_them(simapp: Project,
+                                                                        tmp_path: Path):
+    workspace = Workspace.open(simapp.root)
+    before = workspace.fingerprint()
+    assert before is not None and workspace.loaded is None
+    simapp.write("upstream-manifest.yaml", simapp.read("upstream-manifest.yaml") + "# note\n")
+    assert workspace.fingerprint() not in (None, before)
+    assert Workspace.open(simapp.root, tmp_path / "nope.yaml").fingerprint() is None
 
 
 def test_outside_a_repository_is_a_git_error(tmp_path: Path):

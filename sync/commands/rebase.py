@@ -110,7 +110,8 @@ def rebase_patches(workspace: Workspace, ui: UI, *, onto: str | None = None, fuz
     from sync.series.state import still_in_progress
 
     started = time.monotonic()
-    session = workspace.session(ConsoleDisplay(ui))
+    display = ConsoleDisplay(ui)
+    session = workspace.session(display)
     with workspace.lock():
         if action == "start":
             outcome = session.start(onto, fuzz=fuzz, drop_merged=drop_merged, force=force,
@@ -120,16 +121,16 @@ def rebase_patches(workspace: Workspace, ui: UI, *, onto: str | None = None, fuz
                 outcome = session.abort() if action == "abort" else \
                     session.resume(skip=action == "skip")
     if ui.json_mode:
-        ui.emit_json(outcome_json(outcome, time.monotonic() - started))
+        ui.emit_json(outcome_json(outcome, time.monotonic() - started, display.warnings))
     else:
-        _report(outcome, ui, workspace.manifest.targets)
+        _report(outcome, ui, session.targets)  # the rebase's own (the manifest may be newer)
     return 1 if outcome.stopped else 0
 
 
 # --- --json ------------------------------------------------------------------------------------
-def outcome_json(outcome: Outcome, seconds: float) -> dict[str, Any]:
+def outcome_json(outcome: Outcome, seconds: float, warnings: Sequence[str] = ()) -> dict[str, Any]:
     """The --json document: the action, its status ("done", "conflict", "aborted"), one row
-    per patch (``patch_json``), where it stopped and what it wrote."""
+    per patch (``patch_json``), where it stopped, what it wrote, and the warnings shown."""
     status = "aborted" if outcome.aborted else "conflict" if outcome.stopped else "done"
     rows = outcome.reports + ([outcome.stopped] if outcome.stopped else [])
     return {
@@ -141,7 +142,7 @@ def outcome_json(outcome: Outcome, seconds: float) -> dict[str, Any]:
         "rewritten": [report.name for report in outcome.reports if report.rewritten],
         "files_written": outcome.written, "files_removed": outcome.removed,
         "staged_outside_patch": outcome.staged_outside,
-        "left_untracked": outcome.left_untracked,
+        "left_untracked": outcome.left_untracked, "warnings": list(warnings),
         "seconds": round(seconds, 3),
     }
 

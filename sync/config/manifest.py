@@ -15,12 +15,12 @@ from pathlib import Path
 
 from yaml.nodes import Node
 
+from sync.config import MANIFEST_NAME
 from sync.config.reader import YamlReader, compose
 from sync.config.variants import Variant, parse_variants
 from sync.errors import ConfigError
 from sync.untrusted import control_character, is_git_special
 
-MANIFEST_NAME = "upstream-manifest.yaml"
 DIGEST_PATTERN = re.compile(r"^sha256:[0-9a-f]{64}$")
 PLATFORM_PATTERN = re.compile(r"^[a-z0-9]+/[a-z0-9_]+(/[a-z0-9]+)?$")
 

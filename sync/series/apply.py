@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from sync.errors import PatchError
 from sync.git.merge import MergeResult
@@ -34,11 +35,12 @@ from sync.series.outcome import (
 from sync.series.overlay import Content, File, Overlay
 from sync.series.parse import split_lines
 from sync.series.resolve import UPSTREAM_CONTEXT_CHANGED, RuleSet
-from sync.series.resolve.conflicts import Settled
-from sync.series.resolve.upstream import already_upstream
+
+if TYPE_CHECKING:  # the rules are loaded when a hunk fails: a clean series never needs them
+    from sync.series.resolve.conflicts import Settled
 
 # (path, base or None, ours, theirs, mode) -> merged content, and the rules that acted
-Merger = Callable[[str, bytes | None, bytes, bytes, int], MergeResult | Settled]
+Merger = Callable[[str, bytes | None, bytes, bytes, int], "MergeResult | Settled"]
 # the file as it was before and after this patch on the recorded base: (base, theirs)
 Recorded = Callable[[FilePatch], tuple[bytes | None, bytes | None] | None]
 # the content of a blob named by an ``index`` line, when the object database has it
@@ -225,6 +227,8 @@ class _PatchApplier:
             text = land_exactly(existing.content.data, file.hunks) or \
                 apply_hunks(existing.content.lines, file.hunks, fuzz=self.options.fuzz)
             if text.failed and self.options.rules.on(UPSTREAM_CONTEXT_CHANGED):
+                from sync.series.resolve.upstream import already_upstream
+
                 found = already_upstream(existing.content.lines, file.hunks, text)
                 if found is not None:
                     text = found
@@ -371,6 +375,8 @@ class _PatchApplier:
                trusted: bool = True) -> FileOutcome:
         if self.options.merge is None:
             return FileOutcome(target, Status.CONFLICT, hunks, how)
+        from sync.series.resolve.conflicts import Settled
+
         merged = self.options.merge(target, base, ours.content.data, theirs.content.data, mode)
         settled = merged if isinstance(merged, Settled) else Settled(merged.clean, merged.content)
         if not trusted and settled.unresolved is not None:

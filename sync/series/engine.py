@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sync.errors import PatchError
 from sync.git import Repository
@@ -38,7 +38,9 @@ from sync.series.overlay import BlobWriter, Content, File, Overlay, store_file
 from sync.series.refresh import PatchText, binary_sections, refresh, render_patch
 from sync.series.renames import UpstreamRenames
 from sync.series.resolve import RuleSet
-from sync.series.resolve.conflicts import Settled, settle
+
+if TYPE_CHECKING:  # the rules are loaded by the first 3-way merge: a clean series needs none
+    from sync.series.resolve.conflicts import Settled
 
 MERGE_ALGORITHM = "myers"  # measured on the Debian corpus: see benchmarks/merge_quality.py
 
@@ -247,6 +249,8 @@ class Rebase:
 
         def merge(path: str, base: bytes | None, ours: bytes, theirs: bytes,
                   mode: int) -> Settled:
+            from sync.series.resolve.conflicts import settle
+
             merged = merge_file(self.repo, path, base, ours, theirs, labels, mode,
                                 algorithm=MERGE_ALGORITHM)
             return settle(base, ours, theirs, merged.clean, merged.content,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from email.header import decode_header, make_header
 
 from sync.series.model import PatchMeta
 
@@ -90,6 +89,8 @@ def _field(fields: list[tuple[str, str]], name: str) -> str | None:
 def _decode(value: str | None) -> str | None:
     if value is None or "=?" not in value:
         return value
+    from email.header import decode_header, make_header  # RFC 2047 words: rare, and slow to load
+
     try:
         return str(make_header(decode_header(value)))
     except (ValueError, LookupError):

@@ -47,6 +47,7 @@ from sync.series.engine import PatchReport, Rebase, Stop, old_chain, upstream_re
 from sync.series.load import PATCHES, SERIES, LoadedSeries, SeriesPatch, load_series
 from sync.series.overlay import Content, File, Overlay
 from sync.series.resolve import ALL_RULES, RuleSet
+from sync.series.scope import Project, Scoped
 from sync.series.seriesfile import Series, SeriesEntry
 from sync.series.state import ConflictRecord, RebaseState, ReportRecord, StateStore
 
@@ -67,16 +68,12 @@ class Outcome:
     left_untracked: list[str] = field(default_factory=list)  # --continue: new, left out
 
 
-class RebaseSession:
-    """One invocation on one repository: its targets, its upstream branch, the state store."""
+class RebaseSession(Scoped):
+    """One invocation on one repository: its scope (``Scoped``), the state store."""
 
-    def __init__(self, repo: Repository, targets: Sequence[str], branch: str,
-                 display: Display | None = None) -> None:
+    def __init__(self, repo: Repository, project: Project, display: Display | None = None) -> None:
+        super().__init__(project, display or Quiet())
         self.repo = repo
-        self.display: Display = display or Quiet()
-        self.targets = tuple(targets)
-        self.roots = (*self.targets, PATCHES)
-        self.branch = branch
         self.store = StateStore(gitrepo.git_dir(repo))
         self.fresh = True  # no state yet: the index is still the maintainer's own
         self.kept: set[str] = set()  # untracked files no write may touch (``guard.keep``)
@@ -88,6 +85,7 @@ class RebaseSession:
     def start(self, onto: str | None, *, fuzz: int, drop_merged: bool, force: bool,
               rules: RuleSet = ALL_RULES) -> Outcome:
         self.store.refuse_if_in_progress()
+        kept = self._scope_now()
         # reading a real-size work tree takes seconds: shown, not silent
         with self.display.live() as progress:
             bar = progress.bar("reading the work tree and the series", total=3)
@@ -117,7 +115,7 @@ class RebaseSession:
         state = RebaseState(phase="stopping", onto=str(onto_commit.id), base=series.base,
                             backup_tree=snap.tree, had_index=False, fuzz=fuzz,
                             drop_merged=drop_merged, untracked=sorted(snap.untracked),
-                            rules_off=sorted(rules.off))
+                            rules_off=sorted(rules.off), **kept)
         with saved.undone_on_disk_fault(self.store, self.abort):
             return self._drive(engine, 0, state, series, result, snap.tree)
 
@@ -324,6 +322,7 @@ class RebaseSession:
         if state is None:
             raise GitError("no rebase-patches in progress",
                            hint=f"start one with `{program.command('rebase-patches')}`")
+        self._scope_kept(state)
         return state
 
     def resume(self, *, skip: bool) -> Outcome:

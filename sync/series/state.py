@@ -170,6 +170,12 @@ class RebaseState:
     final_tree: str | None = None  # phase "finishing": the tree being written
     untracked: list[str] = field(default_factory=list)  # untracked at the start: never touched
     rules_off: list[str] = field(default_factory=list)  # merge rules turned off (--no-rule)
+    # the manifest's targets and upstream branch when the rebase started, and an id of the
+    # manifest file's bytes then (all None in a state of an earlier simapp-sync: the manifest is
+    # read when it goes on)
+    targets: list[str] | None = None
+    branch: str | None = None
+    manifest: str | None = None
 
 
 class StateStore:

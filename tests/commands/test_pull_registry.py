@@ -146,11 +146,12 @@ def test_the_registry_going_down_mid_pull_leaves_the_branch_untouched(
         v1 = factory.push("down", [BASE], tag="v1")
         v2 = factory.push(v1.repository.split("/", 1)[1], [BASE, UPPER], tag="v2", unique=False)
         write_manifest(repo_dir, v2)
-        manifest = load_manifest(repo_dir / "upstream-manifest.yaml")
+        path = repo_dir / "upstream-manifest.yaml"
+        manifest = load_manifest(path)
         repo = pygit2.Repository(str(repo_dir))
         fast = RetryPolicy(attempts=2, backoff=0.01, timeout=10)
         v1_manifest = replace(manifest, tag="v1")
-        pull(Workspace(repo, v1_manifest),
+        pull(Workspace(repo, path, v1_manifest),
              lambda _progress: open_registry_image(v1_manifest, retry=fast), UI.create())
         before = tip(repo_dir)
         assert before is not None
@@ -164,7 +165,7 @@ def test_the_registry_going_down_mid_pull_leaves_the_branch_untouched(
                 yield image
 
         with pytest.raises(ImageError, match="cannot reach the registry") as error:
-            pull(Workspace(repo, manifest), opener, UI.create())
+            pull(Workspace(repo, path, manifest), opener, UI.create())
 
         assert error.value.exit_code == 2
         assert tip(repo_dir) == before

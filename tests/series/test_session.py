@@ -12,6 +12,7 @@ import pytest
 from sync.errors import ConflictError, GitError, RebaseInProgress
 from sync.git import repo as gitrepo
 from sync.series.outcome import Status
+from sync.series.scope import Scope
 from sync.series.session import Quiet, RebaseSession
 from sync.series.state import STATE_FORMAT, StateStore
 from tests.series.builders import Checkout, format_patches, git
@@ -65,7 +66,7 @@ def checkout(repo_dir: Path, tmp_path: Path) -> Checkout:
 
 
 def session(checkout: Checkout, display: Recorder | None = None) -> RebaseSession:
-    return RebaseSession(checkout.repo, ("bundle",), "upstream", display)
+    return RebaseSession(checkout.repo, Scope(("bundle",), "upstream"), display)
 
 
 def test_a_conflict_stops_the_session_and_leaves_a_state_of_the_current_format(
