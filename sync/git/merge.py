@@ -31,6 +31,8 @@ class MergeResult:
 
 @dataclass(frozen=True)
 class Labels:
+    """What the conflict markers call each side of a merge."""
+
     base: str = "base"
     ours: str = "ours"
     theirs: str = "theirs"

@@ -20,6 +20,8 @@ ZERO_OID = "0" * 40
 
 @dataclass(frozen=True)
 class Identity:
+    """A git author or committer."""
+
     name: str
     email: str
 

@@ -62,6 +62,8 @@ class TextResult:
 
 @dataclass(frozen=True)
 class _Splice:
+    """Lines ``start:stop`` of a text replaced by ``replacement``."""
+
     start: int
     stop: int
     replacement: Sequence[bytes]

@@ -77,6 +77,8 @@ class SeriesPatch:
 
 @dataclass(frozen=True)
 class LoadedSeries:
+    """The series file and its patches, as read from one tree."""
+
     series: Series
     patches: tuple[SeriesPatch, ...]
     found: bool  # False when there is no patches/series at all

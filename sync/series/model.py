@@ -98,6 +98,8 @@ class BinaryHunk:
 
 @dataclass(frozen=True)
 class BinaryPatch:
+    """A ``GIT binary patch`` section: the forward hunk, and the reverse one git adds."""
+
     forward: BinaryHunk
     reverse: BinaryHunk | None
     line: int

@@ -28,6 +28,8 @@ class SeriesEntry:
 
 @dataclass(frozen=True)
 class _Line:
+    """One line of the series file: a patch entry, the upstream record, or anything else."""
+
     text: str  # the line without its terminator
     entry: SeriesEntry | None = None
     base: str | None = None

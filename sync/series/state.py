@@ -276,6 +276,10 @@ def _state(raw: dict[str, Any]) -> RebaseState:
     raw["stopped"] = _report(raw["stopped"]) if raw.get("stopped") is not None else None
     raw["conflicts"] = [ConflictRecord(**_sides(item)) for item in raw["conflicts"]]
     raw["reports"] = [_report(item) for item in raw["reports"]]
+    targets = raw.get("targets")  # a string would be taken letter by letter
+    if targets is not None and (not isinstance(targets, list)
+                                or not all(isinstance(target, str) for target in targets)):
+        raise TypeError(f"targets must be a list of folder names, not {targets!r}")
     return RebaseState(**raw)
 
 

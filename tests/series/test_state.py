@@ -90,3 +90,29 @@ def test_the_guard_refuses_only_while_a_rebase_is_stopped(tmp_path: Path):
     assert raised.value.exit_code == 1
     assert raised.value.message == "a rebase-patches is in progress: the series is not settled"
     assert "rebase-patches --continue" in (raised.value.hint or "")
+
+
+def test_the_scope_is_kept_and_a_state_without_it_still_loads(tmp_path: Path):
+    store = StateStore(tmp_path / ".git")
+    state = RebaseState(phase="conflict", onto="a" * 40, base=None, backup_tree="b" * 40,
+                        had_index=True, targets=["bundle", "docker/files"], branch="upstream",
+                        manifest="f" * 64)
+    store.save(state)
+    assert store.load() == state
+    document = json.loads((store.folder / "state.json").read_text())
+    for key in ("targets", "branch", "manifest"):  # as an earlier simapp-sync wrote it
+        del document[key]
+    (store.folder / "state.json").write_text(json.dumps(document))
+    older = store.load()
+    assert older is not None and (older.targets, older.branch, older.manifest) == (None,) * 3
+
+
+def test_targets_that_are_not_a_list_of_names_make_the_state_unreadable(tmp_path: Path):
+    store = StateStore(tmp_path / ".git")
+    store.save(RebaseState(phase="conflict", onto="a" * 40, base=None, backup_tree="b" * 40,
+                           had_index=True, targets=["bundle"]))
+    document = json.loads((store.folder / "state.json").read_text())
+    document["targets"] = "bundle"
+    (store.folder / "state.json").write_text(json.dumps(document))
+    with pytest.raises(GitError, match="unreadable rebase state: TypeError: targets must be"):
+        store.load()
