@@ -275,7 +275,7 @@ def _folder(repo: pygit2.Repository, tree: str | None) -> dict[str, tuple[int, p
         return {}
     found = repo.get(tree)
     assert isinstance(found, pygit2.Tree)
-    return {str(item.name): (item.filemode, item.id) for item in found}
+    return {str(item.name): (int(item.filemode), item.id) for item in found}
 
 
 def _subtree(repo: pygit2.Repository, tree: str | None, path: str) -> str | None:
