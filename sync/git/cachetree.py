@@ -43,7 +43,10 @@ def index_tree(repo: pygit2.Repository) -> str | None:
         data = (Path(repo.path) / "index").read_bytes()
     except FileNotFoundError:
         return None
-    parsed = _parse(data)
+    try:
+        parsed = _parse(data)
+    except (struct.error, ValueError):  # a file whose checksum holds but whose body does not
+        return None  # (libgit2 then refuses it, naming the index)
     if parsed is None:
         return None
     entries, folders = parsed
@@ -112,6 +115,8 @@ def _folders(body: bytes) -> Folders | None:
         else:
             path = b""
         if entries >= 0:
+            if at + 20 > len(body):
+                return None
             folders[path] = (entries, body[at:at + 20])
             at += 20
         parents.append([path, subfolders])

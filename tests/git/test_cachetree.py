@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
+import struct
 from pathlib import Path
 
 import pygit2
@@ -139,3 +141,21 @@ def test_many_folders_out_of_date_are_left_to_libgit2(repo):
     git(top, "write-tree")
     git(top, "update-index", "--cacheinfo", f"100644,{blob},{paths[0]}")  # one: written here
     assert cachetree.index_tree(repo) == written_by_git(top)
+
+
+def _checksummed(body: bytes) -> bytes:
+    return body + hashlib.sha1(body).digest()
+
+
+def test_an_index_whose_checksum_holds_but_whose_body_does_not_is_left_to_libgit2(repo):
+    """Forged or cut inside, with a matching checksum: no tree and no traceback."""
+    committed(repo)
+    index = Path(repo.path) / "index"
+    body = index.read_bytes()[:-20]
+    signature, version, count = struct.unpack_from(">4sII", body)
+    more = struct.pack(">4sII", signature, version, count + 5) + body[12:]
+    tree_at = body.index(b"TREE")
+    cut_record = body[:tree_at + 4] + struct.pack(">I", 60) + body[tree_at + 8:tree_at + 68]
+    for forged in (more, body[:40], cut_record, body[:tree_at] + b"TREE"):
+        index.write_bytes(_checksummed(forged))
+        assert cachetree.index_tree(repo) is None
