@@ -10,7 +10,7 @@ from pathlib import Path
 import pygit2
 
 from sync.git import cachetree
-from tests.series.builders import git
+from tests.series.builders import git, unmerge
 
 FILES = {"bundle/a.txt": b"a\n", "bundle/deep/er/b.txt": b"b\n", "bundle/deep/c.txt": b"c\n",
          "bundle/other/d.txt": b"d\n", "bundle/a-b.txt": b"sorts before a/\n",
@@ -94,13 +94,7 @@ def test_what_this_reader_does_not_know_is_left_to_libgit2(repo):
 
 def test_unmerged_entries_give_no_tree(repo):
     committed(repo)
-    index = repo.index
-    index.read()
-    index.remove("bundle/a.txt")
-    index.add_conflict(*[pygit2.IndexEntry("bundle/a.txt", repo.create_blob(text),
-                                           pygit2.enums.FileMode.BLOB)
-                         for text in (b"base\n", b"ours\n", b"theirs\n")])
-    index.write()
+    unmerge(repo, "bundle/a.txt")
     assert cachetree.index_tree(repo) is None
 
 

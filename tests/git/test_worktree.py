@@ -15,7 +15,7 @@ from sync.errors import GitError
 from sync.git import worktree
 from sync.git.trees import Entry
 from sync.git.worktree import Change, changes_between, snapshot, write_changes
-from tests.series.builders import entry_of, git, make_tree, read_worktree
+from tests.series.builders import entry_of, git, make_tree, read_worktree, unmerge
 
 ROOTS = ("bundle",)
 
@@ -160,13 +160,7 @@ def test_a_snapshot_is_the_same_whether_the_index_is_written_whole_or_read_entry
     assert _snapshot_files(repo, whole.tree) == expected
     assert whole.unstaged == ("bundle/deleted", "bundle/edited")  # not staged, not new
 
-    index = repo.index
-    index.read()
-    sides = [pygit2.IndexEntry("bundle/a/clean", repo.create_blob(text), pygit2.enums.FileMode.BLOB)
-             for text in (b"base\n", b"ours\n", b"theirs\n")]
-    index.remove("bundle/a/clean")
-    index.add_conflict(*sides)
-    index.write()
+    unmerge(repo, "bundle/a/clean")
     (top(repo) / "bundle/a/clean").write_bytes(b"c\n")  # resolved in the work tree, not staged
     one_by_one = snapshot(repo, ROOTS)
     assert one_by_one.tree == whole.tree
@@ -220,13 +214,7 @@ def _every_kind_of_change(repo) -> None:
     (bundle / "folder/deeper/file").write_bytes(b"untracked, deep\n")
     (bundle / "noise.log").write_bytes(b"ignored\n")
     (top(repo) / "outside.txt").write_bytes(b"edited outside\n")
-    index = repo.index
-    index.read()
-    index.remove("bundle/conflicted")
-    index.add_conflict(*[pygit2.IndexEntry("bundle/conflicted", repo.create_blob(text),
-                                           pygit2.enums.FileMode.BLOB)
-                         for text in (b"base\n", b"ours\n", b"theirs\n")])
-    index.write()
+    unmerge(repo, "bundle/conflicted")
     (bundle / "conflicted").write_bytes(b"resolved, not staged\n")
 
 

@@ -84,6 +84,18 @@ def commit_one_patch(repo: pygit2.Repository, base: Mapping[str, bytes], name: s
     return recorded
 
 
+def unmerge(repo: pygit2.Repository, path: str,
+            sides: Sequence[bytes] = (b"base\n", b"ours\n", b"theirs\n")) -> None:
+    """Replace ``path``'s index entry by three unmerged stages (a conflict left unresolved),
+    written to the index file."""
+    index = repo.index
+    index.read()
+    index.remove(path)
+    index.add_conflict(*[pygit2.IndexEntry(path, repo.create_blob(text),
+                                           pygit2.enums.FileMode.BLOB) for text in sides])
+    index.write()
+
+
 def read_worktree(top: Path, roots: Sequence[str] = ("bundle", "patches")) -> dict[str, bytes]:
     """Every file (and symlink, as ``->target``) under ``roots``, for byte-exact comparisons."""
     found: dict[str, bytes] = {}
