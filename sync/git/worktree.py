@@ -24,7 +24,6 @@ from sync.git import index as gitindex
 from sync.git.files import (
     MODE_EXECUTABLE,
     MODE_SYMLINK,
-    TEMP_SUFFIX,  # noqa: F401 - the name the tests and callers know it by
     TEMPORARY,
     Data,
     Folders,
@@ -33,11 +32,10 @@ from sync.git.files import (
     write_all,
 )
 from sync.git.loose import object_folders
-from sync.git.trees import Entry, empty_tree, read_blob, update_tree, write_blob
+from sync.git.trees import MODE_TREE, Entry, empty_tree, read_blob, update_tree, write_blob
 from sync.untrusted import shown_path
 
 MODE_FILE = 0o100644
-MODE_FOLDER = 0o040000
 _DIRTY = (FileStatus.INDEX_NEW | FileStatus.INDEX_MODIFIED | FileStatus.INDEX_DELETED
           | FileStatus.INDEX_RENAMED | FileStatus.INDEX_TYPECHANGE | FileStatus.WT_MODIFIED
           | FileStatus.WT_DELETED | FileStatus.WT_TYPECHANGE | FileStatus.WT_RENAMED
@@ -173,7 +171,7 @@ def _head_tree(repo: pygit2.Repository) -> pygit2.Tree | None:
 def _has_file(tree: pygit2.Tree, path: str) -> bool:
     """Whether ``tree`` has something other than a folder at ``path``."""
     try:
-        return tree[path].filemode != 0o040000
+        return tree[path].filemode != MODE_TREE
     except KeyError:
         return False
 
@@ -257,8 +255,8 @@ def _folder_changes(repo: pygit2.Repository, old: str | None, new: str | None, p
         if was == now:
             continue
         path = prefix + name
-        old_folder = str(was[1]) if was is not None and was[0] == MODE_FOLDER else None
-        new_folder = str(now[1]) if now is not None and now[0] == MODE_FOLDER else None
+        old_folder = str(was[1]) if was is not None and was[0] == MODE_TREE else None
+        new_folder = str(now[1]) if now is not None and now[0] == MODE_TREE else None
         if old_folder is not None or new_folder is not None:
             _folder_changes(repo, old_folder, new_folder, path + "/", changes)
         if was is not None and old_folder is None and (
@@ -285,7 +283,7 @@ def _subtree(repo: pygit2.Repository, tree: str | None, path: str) -> str | None
         found = repo.get(tree)[path]  # type: ignore[index]
     except KeyError:
         return None
-    return str(found.id) if found.filemode == MODE_FOLDER else None
+    return str(found.id) if found.filemode == MODE_TREE else None
 
 
 def write_changes(repo: pygit2.Repository, changes: Iterable[Change], roots: Sequence[str],

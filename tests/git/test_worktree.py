@@ -13,6 +13,7 @@ from pygit2.enums import FileStatus
 
 from sync.errors import GitError
 from sync.git import worktree
+from sync.git.files import TEMP_SUFFIX
 from sync.git.trees import Entry
 from sync.git.worktree import Change, changes_between, snapshot, write_changes
 from tests.series.builders import entry_of, git, make_tree, read_worktree, unmerge
@@ -46,7 +47,7 @@ def test_files_modes_and_symlinks_are_written_and_stale_files_removed(repo):
                                                "bundle/deep/er/b.txt": b"b\n",
                                                "bundle/link": b"->a.txt"}
     assert not (top(repo) / "bundle/gone").exists()  # empty folders are pruned
-    assert not [p for p in top(repo).rglob("*") if p.name.endswith(worktree.TEMP_SUFFIX)]
+    assert not [p for p in top(repo).rglob("*") if p.name.endswith(TEMP_SUFFIX)]
 
 
 def test_a_file_can_replace_a_folder_and_a_folder_a_file(repo):
@@ -169,16 +170,16 @@ def test_a_snapshot_is_the_same_whether_the_index_is_written_whole_or_read_entry
 
 def test_temporary_files_left_by_a_killed_write_are_removed_before_reading_the_work_tree(repo):
     write_tree(repo, None, {"bundle/a.txt": b"a\n"})
-    leftovers = [top(repo) / "bundle" / f".a.txt.123.4{worktree.TEMP_SUFFIX}",
-                 top(repo) / "bundle/deep" / f".b.txt.9.0{worktree.TEMP_SUFFIX}"]
+    leftovers = [top(repo) / "bundle" / f".a.txt.123.4{TEMP_SUFFIX}",
+                 top(repo) / "bundle/deep" / f".b.txt.9.0{TEMP_SUFFIX}"]
     leftovers[1].parent.mkdir()
     for path in leftovers:
         path.write_bytes(b"half written")
-    mine = top(repo) / "bundle" / f"notes{worktree.TEMP_SUFFIX}"  # not a name we give
+    mine = top(repo) / "bundle" / f"notes{TEMP_SUFFIX}"  # not a name we give
     mine.write_bytes(b"the maintainer's\n")
     snap = worktree.without_leftovers(repo, ROOTS)
     assert not any(path.exists() for path in leftovers)
-    assert snap.untracked == ("bundle/a.txt", f"bundle/notes{worktree.TEMP_SUFFIX}")
+    assert snap.untracked == ("bundle/a.txt", f"bundle/notes{TEMP_SUFFIX}")
     assert snap == snapshot(repo, ROOTS)
 
 
