@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import stat
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -110,26 +111,42 @@ def snapshot(repo: pygit2.Repository, roots: Sequence[str], *, staged: bool = Tr
     what differs between the index and the work tree): the tree and the untracked and
     unstaged files are the same either way.
     """
-    index = gitindex.current(repo)
-    indexed = _index_tree(repo, index, roots)
-    entries: dict[str, Entry | None] = {} if indexed is not None else _index_entries(index, roots)
-    flags_by_path = scan(repo, index, roots, staged=staged)
-    top = Path(workdir(repo))
-    for path, flags in flags_by_path.items():
-        if flags & FileStatus.WT_DELETED or (flags & FileStatus.INDEX_DELETED
-                                             and not flags & FileStatus.WT_NEW):
-            entries[path] = None
-        if flags & _READ_FROM_DISK:
-            entries[path] = read_file(repo, top, path)
-    if indexed is not None:
-        tree = update_tree(repo, indexed, entries)
-    else:
-        tree = update_tree(repo, None, {p: e for p, e in entries.items() if e is not None})
-    uncommitted = tuple(sorted(p for p, f in flags_by_path.items() if f & _DIRTY))
-    untracked = tuple(sorted(p for p, f in flags_by_path.items()
-                             if f & FileStatus.WT_NEW and not f & _DIRTY))
-    unstaged = tuple(sorted(p for p, f in flags_by_path.items() if f & UNSTAGED))
-    return Snapshot(tree, uncommitted, untracked, unstaged)
+    return Snapshotting(repo, roots, staged=staged).result()
+
+
+class Snapshotting:
+    """A ``snapshot`` under way: the work tree is compared with the index in a thread
+    (``Scanning``) from the moment this is made, and ``result`` finishes the snapshot. A caller
+    with other work to do (reading the series) does it in between."""
+
+    def __init__(self, repo: pygit2.Repository, roots: Sequence[str], *,
+                 staged: bool = True) -> None:
+        self.repo, self.roots, self.staged = repo, tuple(roots), staged
+        self._scanning = Scanning(repo, self.roots, staged=staged)
+
+    def result(self) -> Snapshot:
+        index = gitindex.current(self.repo)
+        indexed = _index_tree(self.repo, index, self.roots)  # while the thread scans
+        entries: dict[str, Entry | None] = {} if indexed is not None else _index_entries(
+            index, self.roots)
+        flags_by_path = self._scanning.result(index)
+        top = Path(workdir(self.repo))
+        for path, flags in flags_by_path.items():
+            if flags & FileStatus.WT_DELETED or (flags & FileStatus.INDEX_DELETED
+                                                 and not flags & FileStatus.WT_NEW):
+                entries[path] = None
+            if flags & _READ_FROM_DISK:
+                entries[path] = read_file(self.repo, top, path)
+        if indexed is not None:
+            tree = update_tree(self.repo, indexed, entries)
+        else:
+            tree = update_tree(self.repo, None,
+                               {p: e for p, e in entries.items() if e is not None})
+        uncommitted = tuple(sorted(p for p, f in flags_by_path.items() if f & _DIRTY))
+        untracked = tuple(sorted(p for p, f in flags_by_path.items()
+                                 if f & FileStatus.WT_NEW and not f & _DIRTY))
+        unstaged = tuple(sorted(p for p, f in flags_by_path.items() if f & UNSTAGED))
+        return Snapshot(tree, uncommitted, untracked, unstaged)
 
 
 def scan(repo: pygit2.Repository, index: pygit2.Index, roots: Sequence[str], *,
@@ -140,25 +157,53 @@ def scan(repo: pygit2.Repository, index: pygit2.Index, roots: Sequence[str], *,
     ``staged`` False makes only the second (at real size the first costs as much again in
     reading HEAD's trees); of the first it keeps what tells a file apart from an untracked
     one: a file the index dropped (``git rm --cached``) and HEAD has is ``INDEX_DELETED``.
+    ``index`` is the index file as it is now (``gitindex.current``).
     """
-    found: dict[str, int] = {}
-    for delta in index.diff_to_workdir(_AS_STATUS).deltas:
-        path = delta.old_file.path
-        if under(path, roots):
-            found[path] = found.get(path, 0) | _WORK_TREE_FLAGS.get(delta.status, 0)
-    head = _head_tree(repo)
-    if staged:
-        against = head if head is not None else repo.get(empty_tree(repo))
-        assert isinstance(against, pygit2.Tree)
-        for delta in index.diff_to_tree(against, _AS_STATUS).deltas:
-            path = delta.old_file.path
-            if under(path, roots):
-                found[path] = found.get(path, 0) | _INDEX_FLAGS.get(delta.status, 0)
-    elif head is not None:
-        for path, flags in found.items():
-            if flags & FileStatus.WT_NEW and _has_file(head, path):
-                found[path] = flags | FileStatus.INDEX_DELETED
-    return {path: flags for path, flags in found.items() if flags}
+    return Scanning(repo, roots, staged=staged).result(index)
+
+
+class Scanning:
+    """``scan`` under way. The index is compared with the work tree (thousands of ``stat``
+    calls) by libgit2 in a thread, which lets go of the GIL meanwhile, on a repository handle
+    of its own: a libgit2 object is for one thread at a time. That handle reads the index
+    file as it is, as ``gitindex.current`` does for the caller's."""
+
+    def __init__(self, repo: pygit2.Repository, roots: Sequence[str], *,
+                 staged: bool = True) -> None:
+        self.repo, self.roots, self.staged = repo, tuple(roots), staged
+        pool = ThreadPoolExecutor(1, thread_name_prefix="work-tree-scan")
+        self._compared = pool.submit(_work_tree_deltas, repo.path, workdir(repo))
+        pool.shutdown(wait=False)  # the thread ends with its one task
+
+    def result(self, index: pygit2.Index) -> dict[str, int]:
+        """The flags by path; ``index`` is the caller's handle on the same index file."""
+        head = _head_tree(self.repo)
+        staged: list[tuple[str, DeltaStatus]] = []
+        if self.staged:  # HEAD with the index, here, while the thread compares the work tree
+            against = head if head is not None else self.repo.get(empty_tree(self.repo))
+            assert isinstance(against, pygit2.Tree)
+            staged = [(delta.old_file.path, delta.status)
+                      for delta in index.diff_to_tree(against, _AS_STATUS).deltas]
+        found: dict[str, int] = {}
+        for deltas, flags_of in ((self._compared.result(), _WORK_TREE_FLAGS),
+                                 (staged, _INDEX_FLAGS)):
+            for path, status in deltas:
+                if under(path, self.roots):
+                    found[path] = found.get(path, 0) | flags_of.get(status, 0)
+        if not self.staged and head is not None:
+            for path, flags in found.items():
+                if flags & FileStatus.WT_NEW and _has_file(head, path):
+                    found[path] = flags | FileStatus.INDEX_DELETED
+        return {path: flags for path, flags in found.items() if flags}
+
+
+def _work_tree_deltas(git_dir: str, top: str) -> list[tuple[str, DeltaStatus]]:
+    """What differs between the index file and the work tree, by libgit2 (run in a thread)."""
+    own = pygit2.Repository(git_dir)
+    if own.workdir != top:
+        own.workdir = top
+    return [(delta.old_file.path, delta.status)
+            for delta in own.index.diff_to_workdir(_AS_STATUS).deltas]
 
 
 def _head_tree(repo: pygit2.Repository) -> pygit2.Tree | None:
@@ -200,18 +245,17 @@ def _index_entries(index: pygit2.Index, roots: Sequence[str]) -> dict[str, Entry
             if under(item.path, roots)}
 
 
-def without_leftovers(repo: pygit2.Repository, roots: Sequence[str], *,
-                      staged: bool = True) -> Snapshot:
-    """``snapshot``, once the temporary files of a write killed midway (several files are
-    written at once) are removed: they are never taken for the maintainer's files."""
-    snap = snapshot(repo, roots, staged=staged)
+def without_leftovers(taking: Snapshotting) -> Snapshot:
+    """The snapshot being taken, once the temporary files of a write killed midway (several
+    files are written at once) are removed: they are never taken for the maintainer's files."""
+    snap = taking.result()
     leftovers = [path for path in snap.untracked if TEMPORARY.fullmatch(path.rpartition("/")[2])]
     if not leftovers:
         return snap
-    with Folders(Path(workdir(repo))) as folders:
+    with Folders(Path(workdir(taking.repo))) as folders:
         for path in leftovers:
             folders.remove_file(path)
-    return snapshot(repo, roots, staged=staged)
+    return snapshot(taking.repo, taking.roots, staged=taking.staged)
 
 
 def read_file(repo: pygit2.Repository, top: Path, path: str) -> Entry | None:

@@ -36,11 +36,10 @@ from sync.git.trees import (
     TreeSource,
     folders_on_paths,
     graft,
-    read_blob,
     update_tree,
     write_blob,
 )
-from sync.series import guard
+from sync.series import guard, stopped
 from sync.series import state as saved
 from sync.series.display import Bars, Display, Quiet  # noqa: F401 - Quiet: re-exported
 from sync.series.engine import PatchReport, Rebase, Stop, old_chain, upstream_renames
@@ -331,12 +330,9 @@ class RebaseSession(Scoped):
         result = Outcome("skip" if skip else "continue", onto=state.onto, base=state.base)
         with self.display.live() as progress:  # a second or more at real size: shown
             bar = progress.bar("reading the work tree and the stopped rebase", total=2)
-            snap = worktree.without_leftovers(self.repo, self.roots, staged=False)
-            self.kept = guard.keep(self.repo, snap, state.untracked,
-                                   [state.written_tree, state.final_tree])
-            self.differing = {*snap.uncommitted, *snap.untracked}
-            bar.update(1)
+            taking = worktree.Snapshotting(self.repo, self.roots, staged=False)  # in a thread
             if state.phase in ("finishing", "stopping"):  # a crash while writing: again
+                snap = self._look(taking, state)
                 result.reports = [record.restored(self.repo) for record in state.reports]
                 if state.phase == "finishing":
                     self._complete(state, snap.tree, result, progress)
@@ -353,28 +349,38 @@ class RebaseSession(Scoped):
                             Overlay(TreeSource(self.repo, state.new_tree, recent)),
                             Overlay(TreeSource(self.repo, state.old_tree, recent))
                             if state.old_tree else None, DirectBlobWriter(self.repo),
-                            fuzz=state.fuzz,
-                            drop_merged=state.drop_merged,
+                            fuzz=state.fuzz, drop_merged=state.drop_merged,
                             labels=_labels(state.onto, state.base),
                             broken=set(state.broken), renames=self._renames(state, patches),
                             rules=RuleSet(frozenset(state.rules_off)))
             engine.reports = [record.restored(self.repo) for record in state.reports]
             self.restored = list(state.reports)
+            snap = self._look(taking, state)  # the series was read while the thread scanned
+            bar.update(1)
             if skip:
                 engine.skip(state.stopped_at)
             else:
-                files = self._stopped_files(state)
+                files = stopped.touched(self.repo, state, self.targets)
                 guard.refuse_unresolved(self.repo, self.targets, files,
-                                        self._before(state, files),
+                                        stopped.texts_before(self.repo, state, files),
                                         program.command("rebase-patches --continue"),
                                         snap.unstaged)
-                resolution = self._resolution(state, snap.tree)
+                resolution = stopped.resolution(self.repo, state, snap.tree, self.targets,
+                                                self.kept)
                 result.staged_outside = sorted(set(resolution) - set(files))
                 result.left_untracked = sorted(set(snap.untracked) & self.kept
                                                - set(state.untracked))
                 engine.resolve(state.stopped_at, resolution)
             bar.update(2)
         return self._drive(engine, state.stopped_at + 1, state, series, result, snap.tree)
+
+    def _look(self, taking: worktree.Snapshotting, state: RebaseState) -> worktree.Snapshot:
+        """The work tree as the maintainer left it; the untracked files no write may touch."""
+        snap = worktree.without_leftovers(taking)
+        self.kept = guard.keep(self.repo, snap, state.untracked,
+                               [state.written_tree, state.final_tree])
+        self.differing = {*snap.uncommitted, *snap.untracked}
+        return snap
 
     def _renames(self, state: RebaseState,
                  patches: Sequence[SeriesPatch]) -> Mapping[str, str]:
@@ -389,41 +395,11 @@ class RebaseSession(Scoped):
         return upstream_renames(self.repo, str(base.tree_id), str(onto.tree_id),
                                 patches[state.stopped_at:])
 
-    def _stopped_files(self, state: RebaseState) -> set[str]:
-        """The files the stopped patch touched: its conflicts and what the stop wrote."""
-        assert state.new_tree is not None and state.written_tree is not None
-        return {record.path for record in state.conflicts} | {
-            change.path for change in worktree.changes_between(
-                self.repo, state.new_tree, state.written_tree, self.targets)}
-
-    def _before(self, state: RebaseState, files: set[str]) -> dict[str, list[bytes]]:
-        """Each file's texts from before the stop (conflict markers already in them are fine)."""
-        sources = [TreeSource(self.repo, tree) for tree in (state.new_tree, state.backup_tree)]
-        sides = {record.path: [side for side in (record.base, record.ours, record.theirs)
-                               if side is not None] for record in state.conflicts}
-        before: dict[str, list[bytes]] = {}
-        for path in files:
-            entries = [source.entry(path) for source in sources]
-            oids = {entry.oid for entry in entries if entry is not None}
-            oids.update(oid for _mode, oid in sides.get(path, []))
-            before[path] = [read_blob(self.repo, oid) for oid in sorted(oids)]
-        return before
-
-    def _resolution(self, state: RebaseState, disk_tree: str) -> dict[str, File | None]:
-        """The files the maintainer left under the targets that differ from the patch's base."""
-        assert state.new_tree is not None
-        changes = worktree.changes_between(self.repo, state.new_tree, disk_tree, self.targets)
-        return {change.path: None if change.entry is None else File(
-            change.entry.mode, Content(read_blob(self.repo, change.entry.oid)), change.entry.oid)
-            for change in changes if change.path not in self.kept}
-
     # --- abort -------------------------------------------------------------------------------
     def abort(self) -> Outcome:
         state = self._load()
         self.fresh = False
-        snap = worktree.without_leftovers(self.repo, self.roots, staged=False)
-        self.kept = guard.keep(self.repo, snap, state.untracked,
-                               [state.written_tree, state.final_tree])
+        snap = self._look(worktree.Snapshotting(self.repo, self.roots, staged=False), state)
         report = self._write(snap.tree, state.backup_tree, None)[0]
         gitindex.restore(self.repo, self.store.index_backup if state.had_index else None)
         self.store.clear()

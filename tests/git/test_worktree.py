@@ -177,7 +177,7 @@ def test_temporary_files_left_by_a_killed_write_are_removed_before_reading_the_w
         path.write_bytes(b"half written")
     mine = top(repo) / "bundle" / f"notes{TEMP_SUFFIX}"  # not a name we give
     mine.write_bytes(b"the maintainer's\n")
-    snap = worktree.without_leftovers(repo, ROOTS)
+    snap = worktree.without_leftovers(worktree.Snapshotting(repo, ROOTS))
     assert not any(path.exists() for path in leftovers)
     assert snap.untracked == ("bundle/a.txt", f"bundle/notes{TEMP_SUFFIX}")
     assert snap == snapshot(repo, ROOTS)
@@ -241,6 +241,33 @@ def test_the_scan_finds_what_git_status_finds(repo):
         "bundle/to_link": FileStatus.WT_TYPECHANGE, "bundle/tool": FileStatus.WT_MODIFIED}
     assert worktree.scan(repo, repo.index, ROOTS) == expected
     assert worktree.status(repo, ROOTS) == expected
+
+
+def test_the_caller_may_use_the_repository_while_the_work_tree_is_scanned(repo):
+    """The work tree is compared in a thread, on a repository handle of its own (a libgit2
+    object is for one thread at a time): the caller's handle stays the caller's meanwhile."""
+    _every_kind_of_change(repo)
+    expected = snapshot(repo, ROOTS)
+    taking = worktree.Snapshotting(repo, ROOTS)
+    for n in range(300):  # the caller's own work, on its handle, while the scan runs
+        repo.create_blob(b"blob %d\n" % n)
+    assert taking.result() == expected
+    assert worktree.Snapshotting(repo, ROOTS, staged=False).result() == snapshot(
+        repo, ROOTS, staged=False)
+
+
+def test_a_linked_work_tree_is_scanned_as_itself(repo, tmp_path: Path):
+    write_tree(repo, None, {"bundle/a": b"a\n"})
+    git(top(repo), "add", "-A")
+    git(top(repo), "commit", "-qm", "base")
+    git(top(repo), "worktree", "add", "-q", str(tmp_path / "linked"))
+    linked = pygit2.Repository(str(tmp_path / "linked"))
+    (tmp_path / "linked/bundle/new").write_bytes(b"n\n")
+    (tmp_path / "linked/bundle/a").write_bytes(b"edited\n")
+    snap = snapshot(linked, ROOTS)
+    assert (snap.untracked, snap.uncommitted) == (("bundle/new",), ("bundle/a",))
+    main = snapshot(repo, ROOTS)
+    assert (main.untracked, main.uncommitted) == ((), ())
 
 
 def test_the_scan_without_head_keeps_the_work_tree_side_and_files_dropped_from_the_index(repo):
