@@ -62,7 +62,8 @@ def run_sync(argv: list[str]) -> dict[str, object]:
 
     ConsoleBar.update = timed_update  # type: ignore[method-assign]
     ConsoleBar.advance = timed_advance  # type: ignore[method-assign]
-    code = cli.main(argv)
+    sys.argv = ["simapp-sync", *argv]
+    code = cli.main()  # started as the console script starts it (from sys.argv)
     sys.stdout.flush()
     return {"exit": code, "peak": _vmhwm(), "events": events, "end": time.time()}
 

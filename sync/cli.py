@@ -16,6 +16,7 @@ given on either side wins.
 from __future__ import annotations
 
 import argparse
+import gc
 import importlib
 import os
 import sys
@@ -139,9 +140,22 @@ def _command_name(argv: Sequence[str]) -> str | None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``python -m sync`` and ``simapp-sync``; returns the exit code."""
-    if argv is None:  # a real start: name the program as it was run (tests keep the default)
-        program.set_invoked(program.name_from_argv0(sys.argv[0] if sys.argv else ""))
-    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv is not None:  # called by a process that goes on (the tests)
+        return _main(argv)
+    # a real start: name the program as it was run (tests keep the default)
+    program.set_invoked(program.name_from_argv0(sys.argv[0] if sys.argv else ""))
+    try:
+        return _main(sys.argv[1:])
+    finally:
+        # the process ends next and the system takes its memory back: frozen, the objects still
+        # alive are left out of the collections the interpreter makes as it shuts down (25-50
+        # ms after a late --continue at real size, 5-10 ms frozen). Files are closed by the code
+        # that opened them, and exit handlers still run.
+        gc.freeze()
+
+
+def _main(argv: Sequence[str]) -> int:
+    argv = list(argv)
     completing = "_ARGCOMPLETE" in os.environ
     parser = build_parser(None if completing else _command_name(argv))
     if completing:
