@@ -159,9 +159,11 @@ class _Verifier:
             if self.stopped:  # a decoder thread still reading after an error: nothing to check
                 return
             if self.thread is None:
-                self.thread = threading.Thread(target=self._run, name="layer-digests",
-                                               daemon=True)
-                self.thread.start()
+                thread = threading.Thread(target=self._run, name="layer-digests", daemon=True)
+                thread.start()
+                # kept only once started: a Ctrl-C inside start() (it waits for the thread to
+                # run) left one that join() refuses, and its RuntimeError hid the interrupt
+                self.thread = thread
             self.queue.put((hashers, data))
 
         return feed
