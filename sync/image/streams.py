@@ -159,11 +159,9 @@ class _Verifier:
             if self.stopped:  # a decoder thread still reading after an error: nothing to check
                 return
             if self.thread is None:
-                thread = threading.Thread(target=self._run, name="layer-digests", daemon=True)
-                thread.start()
-                # kept only once started: a Ctrl-C inside start() (it waits for the thread to
-                # run) left one that join() refuses, and its RuntimeError hid the interrupt
-                self.thread = thread
+                self.thread = threading.Thread(target=self._run, name="layer-digests",
+                                               daemon=True)
+                self.thread.start()
             self.queue.put((hashers, data))
 
         return feed
@@ -177,7 +175,8 @@ class _Verifier:
         self.stopped = True
         if self.thread is not None:
             self.queue.put(None)
-            self.thread.join()
+            with contextlib.suppress(RuntimeError):  # Ctrl-C inside start(): join() refuses
+                self.thread.join()
             self.thread = None
 
     def verify(self, description: str) -> None:

@@ -120,25 +120,6 @@ def test_an_error_on_its_way_is_not_masked_by_the_checks_and_leaves_no_thread() 
     assert threading.active_count() == threads
 
 
-def test_ctrl_c_while_the_digest_thread_starts_stays_an_interrupt(
-        monkeypatch: pytest.MonkeyPatch) -> None:
-    """``Thread.start`` waits for the new thread to run; a Ctrl-C there used to leave a thread
-    that ``join`` refuses ("cannot join thread before it is started"), a RuntimeError that
-    replaced the interrupt (a traceback and exit 1 instead of 130)."""
-    blob, built = layer_blob(ENTRIES, "none")  # read in this thread, where a Ctrl-C lands
-    start = threading.Thread.start
-
-    def interrupted(thread: threading.Thread) -> None:
-        if thread.name == "layer-digests":
-            raise KeyboardInterrupt  # as if it came before the new thread said it runs
-        start(thread)
-
-    monkeypatch.setattr(threading.Thread, "start", interrupted)
-    with pytest.raises(KeyboardInterrupt), LayerStream(io.BytesIO(blob), description="l",
-                                                       digest=built.digest) as stream:
-        stream.read(1000)
-
-
 def test_a_layer_without_digests_must_read_the_same_every_time() -> None:
     first, _ = layer_blob(ENTRIES, "none")
     served = [first, first, layer_blob([*ENTRIES, File("opt/x", b"x")], "none")[0]]
