@@ -24,6 +24,11 @@ ENTRIES = [File("opt/amazon/a.py", b"print('a')\n" * 1000),
            File("opt/amazon/big.bin", Stream.pattern(3 * CHUNK + 17))]
 
 
+# Every gzip stream here is closed, by close() or a ``with``: ISA-L's threaded reader left to the
+# garbage collector joins its thread wherever a collection runs, and inside another thread's
+# start-up that deadlocks CPython's threading module (the suite hung so).
+
+
 def read_all(stream: LayerStream, size: int = 65536) -> bytes:
     parts = []
     while data := stream.read(size):
@@ -120,6 +125,25 @@ def test_an_error_on_its_way_is_not_masked_by_the_checks_and_leaves_no_thread() 
     assert threading.active_count() == threads
 
 
+def test_ctrl_c_while_the_digest_thread_starts_stays_an_interrupt(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """``Thread.start`` waits for the new thread to run; after a Ctrl-C there ``join`` refuses
+    the thread ("cannot join thread before it is started"), and that RuntimeError used to replace
+    the interrupt (a traceback and exit 1 instead of 130)."""
+    blob, built = layer_blob(ENTRIES, "none")  # read in this thread, where a Ctrl-C lands
+    start = threading.Thread.start
+
+    def interrupted(thread: threading.Thread) -> None:
+        if thread.name == "layer-digests":
+            raise KeyboardInterrupt  # as if it came before the new thread said it runs
+        start(thread)
+
+    monkeypatch.setattr(threading.Thread, "start", interrupted)
+    with pytest.raises(KeyboardInterrupt), LayerStream(io.BytesIO(blob), description="l",
+                                                       digest=built.digest) as stream:
+        stream.read(1000)
+
+
 def test_a_layer_without_digests_must_read_the_same_every_time() -> None:
     first, _ = layer_blob(ENTRIES, "none")
     served = [first, first, layer_blob([*ENTRIES, File("opt/x", b"x")], "none")[0]]
@@ -141,8 +165,8 @@ def test_a_layer_without_digests_must_read_the_same_every_time() -> None:
 @pytest.mark.parametrize("compression", ["gzip", "gzip-multi"])
 def test_a_truncated_gzip_layer_is_an_error_naming_it(compression: Compression) -> None:
     blob, _ = layer_blob(ENTRIES, compression)
-    stream = LayerStream(io.BytesIO(blob[: len(blob) // 2]), description="layer 3/4")
-    with pytest.raises(ImageError) as raised:
+    with pytest.raises(ImageError) as raised, LayerStream(
+            io.BytesIO(blob[: len(blob) // 2]), description="layer 3/4") as stream:
         read_all(stream)
     assert "layer 3/4: the gzip stream is truncated or corrupt" in raised.value.message
 
@@ -160,17 +184,18 @@ def test_a_truncated_zstd_layer_fails_its_digest() -> None:
 def test_corrupt_compressed_data_is_an_error() -> None:
     blob, _ = layer_blob(ENTRIES, "gzip")
     damaged = blob[:20] + bytes(b ^ 0x55 for b in blob[20:200]) + blob[200:]
-    with pytest.raises(ImageError, match="truncated or corrupt"):
-        read_all(LayerStream(io.BytesIO(damaged), description="l"))
+    with pytest.raises(ImageError, match="truncated or corrupt"), LayerStream(
+            io.BytesIO(damaged), description="l") as stream:
+        read_all(stream)
 
 
 def test_the_layer_size_limit_stops_a_decompression_bomb_early() -> None:
     bomb = [File("bomb", Stream.zeros(64 * CHUNK))]
     blob, _ = layer_blob(bomb, "zstd")
     assert len(blob) < 64 * 1024  # tiny on disk
-    stream = LayerStream(io.BytesIO(blob), description="layer 1/1", limits=Limits(
-        max_layer_size=8 * CHUNK))
-    with pytest.raises(UnsafeArchiveError) as raised:
+    with pytest.raises(UnsafeArchiveError) as raised, LayerStream(
+            io.BytesIO(blob), description="layer 1/1",
+            limits=Limits(max_layer_size=8 * CHUNK)) as stream:
         read_all(stream, CHUNK)
     assert "layer 1/1: more than 8388608 bytes once uncompressed" in raised.value.message
     assert stream.size <= 9 * CHUNK  # stopped at the limit, not at the end
@@ -178,11 +203,11 @@ def test_the_layer_size_limit_stops_a_decompression_bomb_early() -> None:
 
 def test_reads_are_bounded_by_the_requested_size() -> None:
     blob, _ = layer_blob([File("noise", Stream.pattern(64 * CHUNK))], "gzip")
-    stream = LayerStream(io.BytesIO(blob), description="l")
-    assert len(stream.read(CHUNK)) == CHUNK
-    time.sleep(0.3)  # let the decompressing thread fill its bounded queue
-    # the blob is not read ahead: only the decompressing thread's few blocks
-    assert stream.consumed <= 12 * CHUNK < len(blob)
+    with LayerStream(io.BytesIO(blob), description="l") as stream:
+        assert len(stream.read(CHUNK)) == CHUNK
+        time.sleep(0.3)  # let the decompressing thread fill its bounded queue
+        # the blob is not read ahead: only the decompressing thread's few blocks
+        assert stream.consumed <= 12 * CHUNK < len(blob)
 
 
 def test_an_empty_blob_is_read_as_empty() -> None:
