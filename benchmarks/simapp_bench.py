@@ -16,6 +16,14 @@ three tools, in the same run):
 - ``initial``: the per-file series onto its own base, the target folder empty: the whole
   tree is written (``git am`` first checks the upstream branch out; that is timed with it).
 
+Nothing is removed until the run ends (``rebase.py`` removes the whole folder), and every tool
+starts with the disk synced and the shared inputs read once (``settle``). Removing one tool's
+~4,000 files just before the next tool ran made that tool pay for it: ext4 passes over every
+inode deleted in the last seconds (5 s; 35 s while its inode table block is dirty) each time it
+allocates one (``recently_deleted`` in ``find_inode_bit``), and under ``perf`` that was about
+half of the time spent writing a tree. It fell on sync's calls and on ``git am``'s checkout,
+never on the ``git am`` call itself.
+
 Each call runs in a fresh process (``measure.py``): wall seconds, peak RSS, and for sync the
 longest stretch without a progress update (from the start, between updates, to the exit) and
 the seconds from the last update to the exit. Results are checked file by file against the
@@ -24,6 +32,7 @@ expected tree. Not a test: nothing asserts.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import shutil
@@ -195,6 +204,22 @@ def measure(out: Path, *argv: str, cwd: Path | None = None) -> tuple[Call, dict[
     return call, data
 
 
+_replicas = itertools.count(1)
+
+
+def settle(*inputs: Path) -> None:
+    """Let every tool start alike: the last one's writes on disk, and the shared inputs (the
+    object database, the mails) read once, so that none pays for reading back what the machine
+    paged out while another ran (this VM drops page cache left idle for a minute)."""
+    os.sync()
+    for top in inputs:
+        for where, _folders, names in os.walk(top):
+            for name in names:
+                with open(os.path.join(where, name), "rb") as file:
+                    while file.read(1 << 20):
+                        pass
+
+
 def measure_continue(out: Path, folder: Path, *argv: str) -> tuple[Call, dict[str, object]]:
     """Time a ``--continue`` (either tool's) on the stopped checkout and on ``REPEATS - 1``
     replicas of it: the call's seconds are the median, its peak the largest.
@@ -206,14 +231,11 @@ def measure_continue(out: Path, folder: Path, *argv: str) -> tuple[Call, dict[st
     samples: list[Call] = []
     exits: set[int] = set()
     for _ in range(REPEATS - 1):
-        replica = folder.with_name(f"{folder.name}-replica")
+        replica = folder.with_name(f"{folder.name}-replica-{next(_replicas)}")  # kept: see above
         replicate(folder, replica)
-        try:
-            sample, data = measure(out, *[arg.replace(str(folder), str(replica)) for arg in argv])
-            samples.append(sample)
-            exits.add(int(data["exit"]))  # type: ignore[call-overload]
-        finally:
-            shutil.rmtree(replica, ignore_errors=True)
+        sample, data = measure(out, *[arg.replace(str(folder), str(replica)) for arg in argv])
+        samples.append(sample)
+        exits.add(int(data["exit"]))  # type: ignore[call-overload]
     os.sync()
     call, data = measure(out, *argv)
     if exits - {data["exit"]}:
@@ -229,8 +251,10 @@ def replicate(folder: Path, replica: Path) -> None:
     """A copy of a checkout to run a call in: the work tree and the objects hard-linked (no tool
     here writes into a file: each replaces it), the rest of ``.git`` copied (git rewrites some of
     its own files in place), modification times kept; then the disk is let settle."""
-    subprocess.run(["cp", "-al", str(folder), str(replica)], check=True)
-    shutil.rmtree(replica / ".git")
+    replica.mkdir()
+    linked = [str(entry) for entry in folder.iterdir() if entry.name != ".git"]
+    if linked:  # (nothing is removed here either: see the module's notes)
+        subprocess.run(["cp", "-al", *linked, str(replica)], check=True)
     shutil.copytree(folder / ".git", replica / ".git", symlinks=True,
                     ignore=lambda where, _names: ["objects"] if where == str(folder / ".git")
                     else [])
@@ -359,15 +383,14 @@ def run_case(name: str, built: Built, workdir: Path) -> list[ToolRun]:
     folder.mkdir()
     for tool in ("sync", "am", "quilt"):
         target = folder / tool
+        settle(built.path, mails)
         if tool == "sync":
             runs.append(run_sync(built, target, main, release_ref, truth))
         elif tool == "am":
             runs.append(run_am(built, target, mails, release_ref, truth, name == "initial"))
         else:
             runs.append(run_quilt(target, mails, files, truth, stops, case))
-        shutil.rmtree(target, ignore_errors=True)
-    shutil.rmtree(folder, ignore_errors=True)
-    return runs
+    return runs  # the folders stay until the run ends (see the module's notes)
 
 
 def report(name: str, note: str, runs: list[ToolRun]) -> list[str]:
