@@ -185,29 +185,52 @@ def write_blob(repo: pygit2.Repository, data: bytes) -> str:
     return oid
 
 
-def write_blob_parts(repo: pygit2.Repository, parts: Sequence[bytes | memoryview]) -> str:
+def write_blob_parts(repo: pygit2.Repository, parts: Sequence[bytes | memoryview],
+                     progress: Callable[[int, int], None] | None = None) -> str:
     """``write_blob`` for content given as parts, never joined into one copy: hashed part by
-    part, then (only when the database lacks it) compressed as the parts stream by."""
+    part, then (only when the database lacks it) compressed as the parts stream by.
+
+    ``progress(done, in all)`` is told as each MiB is hashed, and again as it is stored (the
+    two passes count as one each: ``in all`` is twice the size).
+    """
     size = sum(len(part) for part in parts)
+    told = _Told(progress, 2 * size)
     digest = hashlib.sha1(b"blob %d\0" % size)
     for part in parts:
         view = memoryview(part)
         for at in range(0, len(view), CHUNK):
             digest.update(view[at:at + CHUNK])
             let_go(view)  # a view of a mapped file: its pages are read again if needed
+            told(len(view[at:at + CHUNK]))
     oid = digest.hexdigest()
     if pygit2.Oid(hex=oid) not in repo.odb:
         from sync.git.objects import ObjectWriter
         with ObjectWriter(repo, workers=1) as writer:
-            writer.write(_PartsReader(parts), size)  # type: ignore[arg-type]
+            writer.write(_PartsReader(parts, told), size)  # type: ignore[arg-type]
     return oid
+
+
+@dataclass
+class _Told:
+    """Counts bytes done for a ``progress(done, in all)`` callback (if any)."""
+
+    progress: Callable[[int, int], None] | None
+    total: int
+    done: int = 0
+
+    def __call__(self, count: int) -> None:
+        self.done += count
+        if self.progress is not None:
+            self.progress(self.done, self.total)
 
 
 class _PartsReader:
     """The ``read(n)`` of a binary stream over parts, each read copying at most ``n`` bytes."""
 
-    def __init__(self, parts: Sequence[bytes | memoryview]) -> None:
+    def __init__(self, parts: Sequence[bytes | memoryview],
+                 told: Callable[[int], None] = lambda _count: None) -> None:
         self._parts = iter(parts)
+        self._told = told
         self._current = memoryview(b"")
 
     def read(self, size: int) -> bytes:
@@ -219,6 +242,7 @@ class _PartsReader:
         taken, self._current = self._current[:size], self._current[size:]
         data = bytes(taken)
         let_go(taken)
+        self._told(len(data))
         return data
 
 

@@ -42,6 +42,8 @@ from sync.series.resolve import RuleSet
 if TYPE_CHECKING:  # the rules are loaded by the first 3-way merge: a clean series needs none
     from sync.series.resolve.conflicts import Settled
 
+# a patch this large takes a while to parse and to store: its phase then shows how far it is
+SHOWN_FROM = 8 << 20
 MERGE_ALGORITHM = "myers"  # measured on the Debian corpus: see benchmarks/merge_quality.py
 
 
@@ -149,7 +151,7 @@ class Rebase:
     def step(self, index: int) -> Stop | None:
         item = self.patches[index]
         self.phase(index, "parsing")
-        patch = item.patch
+        patch = item.parsed(self._told(index, "parsing"))
         old = _OldStep(self, index, patch)
         self.phase(index, "applying")
         options = ApplyOptions(
@@ -282,7 +284,8 @@ class Rebase:
             text = refresh(patch, diff)
             if text is not None:  # stored at once, part by part: the patch can be dropped
                 self.phase(index, "storing the refreshed patch")
-                oid = write_blob_parts(self.repo, text.parts)
+                oid = write_blob_parts(self.repo, text.parts,
+                                       self._told(index, "storing the refreshed patch"))
                 text = PatchText(oid=oid, read=lambda: read_blob(self.repo, oid))
             report.new_text = text
             report.rewritten = text is not None
@@ -294,6 +297,19 @@ class Rebase:
              ) -> bytes:
         """Canonical diff text between two states of the same paths."""
         return diff_text(self.repo, self._entries(before), self._entries(after))
+
+    def _told(self, index: int, what: str) -> Callable[[int, int], None]:
+        """A ``progress(done, in all)`` showing ``what`` within patch ``index`` by 5% steps,
+        once the work is ``SHOWN_FROM`` bytes or more."""
+        shown = -1
+
+        def told(done: int, total: int) -> None:
+            nonlocal shown
+            step = done * 20 // total if total >= SHOWN_FROM else shown
+            if step != shown:
+                shown = step
+                self.phase(index, f"{what}: {step * 5}%")
+        return told
 
     def _entries(self, files: Mapping[str, File | None]) -> dict[str, Entry | None]:
         return {path: None if file is None else Entry(file.mode, store_file(self.store, file))

@@ -43,14 +43,18 @@ class SeriesPatch:
 
     @property
     def patch(self) -> Patch:
+        return self.parsed()
+
+    def parsed(self, progress: Callable[[int, int], None] | None = None) -> Patch:
+        """``patch``, telling ``progress`` (bytes parsed, bytes in all) as it parses."""
         if self._patch is None:
             assert self._read is not None
-            self._patch = self._parse(self._read())
+            self._patch = self._parse(self._read(), progress)
         return self._patch
 
-    def _parse(self, text: Text) -> Patch:
+    def _parse(self, text: Text, progress: Callable[[int, int], None] | None = None) -> Patch:
         return parse_patch(text, f"{PATCHES}/{self.entry.name}", strip=self.entry.strip,
-                           targets=self._targets)
+                           targets=self._targets, progress=progress)
 
     def paths_among(self, candidates: Collection[str]) -> set[str]:
         """Which of ``candidates`` the patch touches (``patch.paths``).

@@ -8,7 +8,7 @@ as ``patch`` and ``git apply`` are.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from itertools import repeat
 
 from sync.errors import PatchError
@@ -27,20 +27,24 @@ _BLANK = re.compile(rb"\n[ \t\r]*(?:\n|$)")
 
 
 def parse_patch(data: Text, name: str, *, strip: int = 1,
-                targets: Sequence[str] | None = None) -> Patch:
+                targets: Sequence[str] | None = None,
+                progress: Callable[[int, int], None] | None = None) -> Patch:
     """Parse a patch file; ``name`` is used in messages, ``targets`` confine every path.
 
     ``data`` may be a mapping of the patch file: the pages read are let go after each file
     section, so a 100 MB mail is never resident whole (the patch keeps it, as spans).
+    ``progress(bytes parsed, bytes in all)`` is told after each file section.
 
     Raises PatchError naming ``name`` and the line for anything malformed or unsafe.
     """
-    return _Parser(data, name, strip, targets).parse()
+    return _Parser(data, name, strip, targets, progress).parse()
 
 
 class _Parser:
-    def __init__(self, data: Text, name: str, strip: int, targets: Sequence[str] | None) -> None:
+    def __init__(self, data: Text, name: str, strip: int, targets: Sequence[str] | None,
+                 progress: Callable[[int, int], None] | None = None) -> None:
         self.data = data
+        self.progress = progress
         self.name = name
         self.strip = strip
         self.targets = targets
@@ -83,6 +87,8 @@ class _Parser:
                 self.i += 1
                 continue
             let_go(self.data)  # a section read: its pages are not needed in memory
+            if self.progress is not None:
+                self.progress(self._offset(self.i), len(self.data))
         paths_seen: dict[str, int] = {}
         for number, file in enumerate(files):
             if file.path in paths_seen and not _type_change(files[number - 1], file):

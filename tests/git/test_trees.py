@@ -8,7 +8,16 @@ from pathlib import Path
 
 import pytest
 
-from sync.git.trees import MODE_TREE, Entry, RecentBlobs, TreeSource, find_blob, update_tree
+from sync.git.trees import (
+    CHUNK,
+    MODE_TREE,
+    Entry,
+    RecentBlobs,
+    TreeSource,
+    find_blob,
+    update_tree,
+    write_blob_parts,
+)
 from tests.series.builders import entry_of, git, make_tree
 
 
@@ -102,3 +111,18 @@ def test_sources_sharing_recent_blobs_read_a_blob_once(repo, monkeypatch: pytest
     first.read(c.oid)  # 10 bytes at most: the oldest (a) gives way
     second.read(a.oid)
     assert reads[4:] == [c.oid, a.oid]
+
+
+def test_storing_parts_tells_how_far_it_is_through_both_passes(repo):
+    """Hashed, then (only when new) compressed: each pass counts as half of the work."""
+    parts = [os.urandom(CHUNK + 5), b"middle\n", memoryview(os.urandom(2 * CHUNK))]
+    size = sum(len(part) for part in parts)
+    told: list[tuple[int, int]] = []
+    oid = write_blob_parts(repo, parts, lambda done, total: told.append((done, total)))
+    assert oid == str(repo.create_blob(b"".join(parts)))
+    dones = [done for done, _total in told]
+    assert dones == sorted(dones) and dones[-1] == 2 * size
+    assert {total for _done, total in told} == {2 * size}
+    told.clear()
+    write_blob_parts(repo, parts, lambda done, total: told.append((done, total)))
+    assert told[-1] == (size, 2 * size)  # already stored: hashed, nothing compressed

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from sync.git.diff import diff_text
 from sync.git.merge import Labels
 from sync.git.trees import DirectBlobWriter, TreeSource
+from sync.series import engine as engine_module
 from sync.series.engine import Rebase, old_chain, upstream_renames
 from sync.series.load import SeriesPatch
 from sync.series.outcome import Status
@@ -345,6 +346,35 @@ def test_onto_an_unchanged_file_the_patch_is_applied_once(repo):
     assert engine.old is not None
     for path in ("bundle/a.py", "bundle/new.py"):
         assert engine.old.get(path) is engine.new.get(path)
+
+
+def test_a_large_patch_shows_how_far_its_parsing_and_storing_are(repo, monkeypatch):
+    """Parsing and storing a 100 MB grouped patch take a while each: the phase shows a
+    percentage (from ``SHOWN_FROM`` bytes; lowered here so that a small patch shows it)."""
+    monkeypatch.setattr(engine_module, "SHOWN_FROM", 1)
+    states = [{"bundle/a.py": b"one\ntwo\nthree\n"}, {"bundle/a.py": b"one\n2\nthree\n"}]
+    parsed = series_from_states(repo, states)[0]
+    lazy = SeriesPatch(parsed.entry, read=lambda: parsed.patch.text)
+    engine = rebase(repo, [lazy], {"bundle/a.py": b"one\ntwo\nTHREE\n"}, states[0])
+    phases: list[str] = []
+    engine.phase = lambda _index, what: phases.append(what)
+    assert engine.step(0) is None and engine.reports[0].rewritten  # merged: refreshed
+    assert phases[:2] == ["parsing", "parsing: 100%"]
+    stored = [what for what in phases if what.startswith("storing the refreshed patch")]
+    assert stored[0] == "storing the refreshed patch" and stored[-1].endswith(": 100%")
+    percents = [int(what.rpartition(" ")[2].rstrip("%")) for what in stored[1:]]
+    assert percents == sorted(percents) and 50 in percents  # hashed (50%), then compressed
+
+
+def test_a_small_patch_shows_its_phases_without_percentages(repo):
+    states = [{"bundle/a.py": b"one\ntwo\nthree\n"}, {"bundle/a.py": b"one\n2\nthree\n"}]
+    parsed = series_from_states(repo, states)[0]
+    lazy = SeriesPatch(parsed.entry, read=lambda: parsed.patch.text)
+    engine = rebase(repo, [lazy], {"bundle/a.py": b"zero\none\ntwo\nthree\n"}, states[0])
+    phases: list[str] = []
+    engine.phase = lambda _index, what: phases.append(what)
+    assert engine.step(0) is None
+    assert not [what for what in phases if "%" in what]
 
 
 def test_where_upstream_changed_the_file_the_old_chain_applies_the_patch_itself(repo):

@@ -130,6 +130,16 @@ def test_the_signature_ends_the_patch():
     assert len(patch.files) == 1 and patch.files[0].hunks[0].after == (b"b\n",)
 
 
+def test_progress_is_told_after_each_file_section():
+    """A 100 MB grouped patch takes a while to parse: how far it is, section by section."""
+    text = b"".join(b"diff --git a/bundle/%d b/bundle/%d\n--- a/bundle/%d\n+++ b/bundle/%d\n"
+                    b"@@ -1 +1 @@\n-a\n+b\n" % (n, n, n, n) for n in range(3))
+    told: list[tuple[int, int]] = []
+    patch = parse(text + b"-- \n2.39.5\n", progress=lambda done, total: told.append((done, total)))
+    assert len(patch.files) == 3
+    assert told == [(len(text) // 3 * n, len(text) + 11) for n in (1, 2, 3)]
+
+
 def test_strip_levels_follow_the_series_option():
     patch = parse("--- x/y/bundle/f\n+++ x/y/bundle/f\n@@ -1 +1 @@\n-a\n+b\n", strip=2)
     assert patch.files[0].path == "bundle/f"
