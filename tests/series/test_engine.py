@@ -348,16 +348,23 @@ def test_onto_an_unchanged_file_the_patch_is_applied_once(repo):
         assert engine.old.get(path) is engine.new.get(path)
 
 
+def read_when_reached(repo, onto: bytes) -> tuple[Rebase, list[str]]:
+    """An engine with one patch (two -> 2 in bundle/a.py) read and parsed when reached, onto
+    ``onto``; and the list its phases are recorded in."""
+    states = [{"bundle/a.py": b"one\ntwo\nthree\n"}, {"bundle/a.py": b"one\n2\nthree\n"}]
+    parsed = series_from_states(repo, states)[0]
+    lazy = SeriesPatch(parsed.entry, read=lambda: parsed.patch.text)
+    engine = rebase(repo, [lazy], {"bundle/a.py": onto}, states[0])
+    phases: list[str] = []
+    engine.phase = lambda _index, what: phases.append(what)
+    return engine, phases
+
+
 def test_a_large_patch_shows_how_far_its_parsing_and_storing_are(repo, monkeypatch):
     """Parsing and storing a 100 MB grouped patch take a while each: the phase shows a
     percentage (from ``SHOWN_FROM`` bytes; lowered here so that a small patch shows it)."""
     monkeypatch.setattr(engine_module, "SHOWN_FROM", 1)
-    states = [{"bundle/a.py": b"one\ntwo\nthree\n"}, {"bundle/a.py": b"one\n2\nthree\n"}]
-    parsed = series_from_states(repo, states)[0]
-    lazy = SeriesPatch(parsed.entry, read=lambda: parsed.patch.text)
-    engine = rebase(repo, [lazy], {"bundle/a.py": b"one\ntwo\nTHREE\n"}, states[0])
-    phases: list[str] = []
-    engine.phase = lambda _index, what: phases.append(what)
+    engine, phases = read_when_reached(repo, onto=b"one\ntwo\nTHREE\n")
     assert engine.step(0) is None and engine.reports[0].rewritten  # merged: refreshed
     assert phases[:2] == ["parsing", "parsing: 100%"]
     stored = [what for what in phases if what.startswith("storing the refreshed patch")]
@@ -367,13 +374,8 @@ def test_a_large_patch_shows_how_far_its_parsing_and_storing_are(repo, monkeypat
 
 
 def test_a_small_patch_shows_its_phases_without_percentages(repo):
-    states = [{"bundle/a.py": b"one\ntwo\nthree\n"}, {"bundle/a.py": b"one\n2\nthree\n"}]
-    parsed = series_from_states(repo, states)[0]
-    lazy = SeriesPatch(parsed.entry, read=lambda: parsed.patch.text)
-    engine = rebase(repo, [lazy], {"bundle/a.py": b"zero\none\ntwo\nthree\n"}, states[0])
-    phases: list[str] = []
-    engine.phase = lambda _index, what: phases.append(what)
-    assert engine.step(0) is None
+    engine, phases = read_when_reached(repo, onto=b"one\ntwo\nTHREE\n")
+    assert engine.step(0) is None and engine.reports[0].rewritten
     assert not [what for what in phases if "%" in what]
 
 
