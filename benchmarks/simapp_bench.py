@@ -16,13 +16,14 @@ three tools, in the same run):
 - ``initial``: the per-file series onto its own base, the target folder empty: the whole
   tree is written (``git am`` first checks the upstream branch out; that is timed with it).
 
-Nothing is removed until the run ends (``rebase.py`` removes the whole folder), and every tool
-starts with the disk synced and the shared inputs read once (``settle``). Removing one tool's
-~4,000 files just before the next tool ran made that tool pay for it: ext4 passes over every
-inode deleted in the last seconds (5 s; 35 s while its inode table block is dirty) each time it
-allocates one (``recently_deleted`` in ``find_inode_bit``), and under ``perf`` that was about
-half of the time spent writing a tree. It fell on sync's calls and on ``git am``'s checkout,
-never on the ``git am`` call itself.
+Every tool starts alike (``settle``): the last one's folder removed, the disk synced, the shared
+inputs read once, and no tool runs within ``RECENTLY_DELETED`` seconds of a removal. ext4 passes
+over every inode deleted in the last 5 s (35 s while its inode table block is dirty) each time
+it allocates one (``recently_deleted`` in ``find_inode_bit``): removing one tool's ~4,000 files
+just before the next tool ran made that tool pay for it, about half of the time spent writing a
+tree under ``perf``. It fell on sync's calls and on ``git am``'s checkout, never on the ``git
+am`` call itself. The replicas of a stop are kept until the run ends (hard links: little to
+keep).
 
 Each call runs in a fresh process (``measure.py``): wall seconds, peak RSS, and for sync the
 longest stretch without a progress update (from the start, between updates, to the exit) and
@@ -62,6 +63,7 @@ ENV = {"GIT_AUTHOR_NAME": "Bench", "GIT_AUTHOR_EMAIL": "bench@example.com",
        "GIT_CONFIG_NOSYSTEM": "1", "NO_COLOR": "1", "QUILT_PATCHES": "patches",
        "QUILT_PC": ".pc", "PYTHONPATH": str(ROOT)}
 CASES = ("conflicts", "wide", "grouped", "initial")
+RECENTLY_DELETED = 6  # s: ext4 avoids (and scans past) inodes freed this recently (5 s)
 REPEATS = 3  # each --continue is timed this many times, on replicas of the stop (the median)
 WHO = pygit2.Signature("Upstream", "upstream@example.com", 1700000000, 0)
 
@@ -208,16 +210,19 @@ _replicas = itertools.count(1)
 
 
 def settle(*inputs: Path) -> None:
-    """Let every tool start alike: the last one's writes on disk, and the shared inputs (the
-    object database, the mails) read once, so that none pays for reading back what the machine
-    paged out while another ran (this VM drops page cache left idle for a minute)."""
-    os.sync()
+    """Let every tool start alike: the last one's writes and removals on disk and older than
+    ext4's window for recently deleted inodes, and the shared inputs (the object database, the
+    mails) read once, so that none pays for reading back what the machine paged out while
+    another ran (this VM drops page cache left idle for a minute)."""
+    os.sync()  # the inode table blocks are clean: the window is 5 s, not 35
+    synced = time.monotonic()
     for top in inputs:
         for where, _folders, names in os.walk(top):
             for name in names:
                 with open(os.path.join(where, name), "rb") as file:
                     while file.read(1 << 20):
                         pass
+    time.sleep(max(0.0, RECENTLY_DELETED - (time.monotonic() - synced)))
 
 
 def measure_continue(out: Path, folder: Path, *argv: str) -> tuple[Call, dict[str, object]]:
@@ -390,7 +395,10 @@ def run_case(name: str, built: Built, workdir: Path) -> list[ToolRun]:
             runs.append(run_am(built, target, mails, release_ref, truth, name == "initial"))
         else:
             runs.append(run_quilt(target, mails, files, truth, stops, case))
-    return runs  # the folders stay until the run ends (see the module's notes)
+        for kept in folder.iterdir():  # this tool's folder; its replicas stay (see above)
+            if "-replica-" not in kept.name:
+                shutil.rmtree(kept, ignore_errors=True)
+    return runs
 
 
 def report(name: str, note: str, runs: list[ToolRun]) -> list[str]:

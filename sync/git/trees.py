@@ -199,9 +199,10 @@ def write_blob_parts(repo: pygit2.Repository, parts: Sequence[bytes | memoryview
     for part in parts:
         view = memoryview(part)
         for at in range(0, len(view), CHUNK):
-            digest.update(view[at:at + CHUNK])
+            block = view[at:at + CHUNK]
+            digest.update(block)
             let_go(view)  # a view of a mapped file: its pages are read again if needed
-            told(len(view[at:at + CHUNK]))
+            told(len(block))
     oid = digest.hexdigest()
     if pygit2.Oid(hex=oid) not in repo.odb:
         from sync.git.objects import ObjectWriter
