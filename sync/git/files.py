@@ -42,7 +42,18 @@ def under(path: str, roots: Sequence[str]) -> bool:
     return any(path == root or path.startswith(root + "/") for root in roots)
 
 
-WRITERS = 4  # files written at once: inflating, writing and renaming release the GIL
+def _cores() -> int:
+    """The CPUs this process may run on (its affinity: a container's share, not the host's)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 2
+
+
+# files written at once, one per core from 2 to 4: inflating, writing and renaming release the
+# GIL, but more writers than cores only contend for it and for their folder's lock (on 2 cores,
+# writing the initial 790 MB tree: 4 writers 6.2 s, 2 writers 5.5 s, mean of 7 pairs)
+WRITERS = max(2, min(4, _cores()))
 WINDOW = 4 * WRITERS  # files queued at most: progress follows the writes
 
 
