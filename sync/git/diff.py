@@ -21,6 +21,8 @@ RENAME_THRESHOLD = 50  # percent similarity, git's default for -M
 
 # a file section by what it does: (status letter, path, old id, new id, old mode, new mode)
 SectionKey = tuple[str, str, str, str, int, int]
+# an addition ("A", path, new id) or a deletion ("D", path, old id); the id may be abbreviated
+AddedOrDeleted = tuple[str, str, str]
 
 
 @dataclass(frozen=True)
@@ -51,11 +53,17 @@ def diff_text(repo: pygit2.Repository, before: Mapping[str, Entry | None],
 def diff_counted(repo: pygit2.Repository, before: Mapping[str, Entry | None],
                  after: Mapping[str, Entry | None],
                  reuse: Mapping[SectionKey, bytes | memoryview] | None = None,
-                 phase: Callable[[str], None] = lambda _what: None) -> DiffText:
+                 phase: Callable[[str], None] = lambda _what: None,
+                 unpaired: Collection[AddedOrDeleted] = ()) -> DiffText:
     """``diff_text`` as sections, with counts taken from libgit2's patches (not re-read).
 
     ``phase`` is told when rename detection and the writing of the sections start (each can
     take a second on a diff of 100 MB).
+
+    ``unpaired``: additions and deletions known not to be renames (a patch being refreshed had
+    them so, as its author's diff left them): renames are looked for only when the diff adds or
+    deletes a file outside them. Pairing is decided by the two contents alone, so among those
+    no rename can appear; the search would load and hash every added blob to find none.
 
     ``reuse``: section texts to take as they are for the file changes they describe (binary
     sections of the patch being refreshed, as views of its text): libgit2 would deflate and
@@ -71,7 +79,10 @@ def diff_counted(repo: pygit2.Repository, before: Mapping[str, Entry | None],
     # pairs a deletion with an addition: without both there is nothing to look for (and
     # libgit2 would still load every added blob to find out)
     statuses = {delta.status for delta in diff.deltas}
-    if DeltaStatus.DELETED in statuses and DeltaStatus.ADDED in statuses:
+    known = {(letter, path): oid for letter, path, oid in unpaired}
+    if DeltaStatus.DELETED in statuses and DeltaStatus.ADDED in statuses and not all(
+            key is None or key[2].startswith(known.get(key[:2]) or "-")
+            for key in map(_added_or_deleted, diff.deltas)):
         phase("finding renames")
         diff.find_similar(flags=DiffFind.FIND_RENAMES)
     phase("writing the sections")
@@ -89,6 +100,14 @@ def diff_counted(repo: pygit2.Repository, before: Mapping[str, Entry | None],
         _context, plus, minus = patch.line_stats
         added, removed = added + plus, removed + minus
     return DiffText(tuple(parts), len(parts), added, removed)
+
+
+def _added_or_deleted(delta: pygit2.DiffDelta) -> AddedOrDeleted | None:
+    if delta.status == DeltaStatus.ADDED:
+        return ("A", delta.new_file.path, str(delta.new_file.id))
+    if delta.status == DeltaStatus.DELETED:
+        return ("D", delta.old_file.path, str(delta.old_file.id))
+    return None
 
 
 def section_key(delta: pygit2.DiffDelta) -> SectionKey:

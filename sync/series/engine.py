@@ -35,7 +35,7 @@ from sync.series.load import SeriesPatch
 from sync.series.model import FilePatch, Patch
 from sync.series.outcome import PatchOutcome, Status, status_text
 from sync.series.overlay import BlobWriter, Content, File, Overlay, store_file
-from sync.series.refresh import PatchText, binary_sections, refresh, render_patch
+from sync.series.refresh import PatchText, binary_sections, refresh, render_patch, unpaired
 from sync.series.renames import UpstreamRenames
 from sync.series.resolve import RuleSet
 
@@ -279,7 +279,8 @@ class Rebase:
             before, after = self._entries(outcome.before), self._entries(outcome.after)
             self.phase(index, "refreshing: the new diff")
             diff = diff_counted(self.repo, before, after, binary_sections(patch),
-                                lambda what: self.phase(index, f"refreshing: {what}"))
+                                lambda what: self.phase(index, f"refreshing: {what}"),
+                                unpaired(patch))
             self.phase(index, "refreshing: comparing")
             text = refresh(patch, diff)
             if text is not None:  # stored at once, part by part: the patch can be dropped

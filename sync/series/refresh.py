@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 
-from sync.git.diff import DiffText, SectionKey
+from sync.git.diff import AddedOrDeleted, DiffText, SectionKey
 from sync.git.mapped import let_go
 from sync.series.model import Change, FilePatch, Patch
 from sync.series.parse import parse_patch
@@ -100,6 +100,22 @@ def binary_sections(patch: Patch) -> dict[SectionKey, memoryview]:
         else:
             continue
         found[key] = section
+    return found
+
+
+def unpaired(patch: Patch) -> set[AddedOrDeleted]:
+    """The additions and deletions ``patch`` has as such, by blob id (abbreviated as its
+    ``index`` lines have it, 7 digits or more): its author's diff did not pair them as renames,
+    and the refresh keeps them so (``diff_counted``). None of them when the patch renames or
+    copies a file: its form came from a search for renames, which the refresh makes again."""
+    found: set[AddedOrDeleted] = set()
+    for file in patch.files:
+        if file.change in (Change.RENAME, Change.COPY):
+            return set()
+        letter, oid = {Change.ADD: ("A", file.new_oid),
+                       Change.DELETE: ("D", file.old_oid)}.get(file.change, ("", None))
+        if oid is not None and len(oid) >= 7 and oid.strip("0"):
+            found.add((letter, file.path, oid.lower()))
     return found
 
 

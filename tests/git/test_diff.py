@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from sync.git.diff import diff_text
+from sync.git.diff import diff_counted, diff_text
 from tests.series.builders import entry_of
 
 
@@ -54,3 +54,23 @@ def test_find_renames_agrees_with_git_for_the_paths_asked(repo):
     assert found == {path: to for path, to in expected.items() if path in asked}
     assert found["b/a.py"] == "b/moved/a.py" and "b/c.py" not in found
     assert find_renames(repo, old, old, asked) == {} and find_renames(repo, None, new, asked) == {}
+
+
+def test_additions_and_deletions_a_patch_left_unpaired_are_not_searched_for_renames(repo):
+    """A patch being refreshed that deleted one file and added a similar one without calling it
+    a rename keeps that form; any other addition or deletion is searched as before."""
+    lines = b"".join(b"line %d\n" % n for n in range(30))
+    old, new, other = (entry_of(repo, lines), entry_of(repo, lines.replace(b"line 4", b"4")),
+                       entry_of(repo, b"other\n"))
+    before, after = {"b/old.py": old, "b/new.py": None}, {"b/old.py": None, "b/new.py": new}
+    left = {("D", "b/old.py", old.oid), ("A", "b/new.py", new.oid)}
+    phases: list[str] = []
+    kept = diff_counted(repo, before, after, phase=phases.append, unpaired=left)
+    assert b"deleted file mode" in kept.text and b"new file mode" in kept.text
+    assert b"rename from" not in kept.text and "finding renames" not in phases
+    assert b"rename from b/old.py" in diff_counted(repo, before, after).text
+    one_more = diff_counted(repo, {**before, "b/x": None}, {**after, "b/x": other},
+                            unpaired=left)
+    assert b"rename from b/old.py" in one_more.text  # b/x is outside them: searched again
+    abbreviated = {("D", "b/old.py", old.oid[:7]), ("A", "b/new.py", new.oid[:7])}
+    assert b"rename from" not in diff_counted(repo, before, after, unpaired=abbreviated).text

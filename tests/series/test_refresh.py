@@ -17,6 +17,7 @@ from sync.series.refresh import (
     refresh,
     refreshed,
     render_patch,
+    unpaired,
 )
 from tests.series.builders import mapped
 
@@ -122,3 +123,19 @@ def test_the_lazy_refresh_decides_and_writes_what_the_eager_one_does(old: bytes,
     assert (eager is not None) is rewritten
     if rewritten:
         assert eager == canonical_preamble(MAIL) + new
+
+
+def test_the_additions_and_deletions_a_patch_has_are_left_unpaired_unless_it_renames():
+    new_id, old_id = "1" * 40, "2" * 40
+    added = (f"diff --git a/b/new.py b/b/new.py\nnew file mode 100644\nindex {'0' * 40}..{new_id}\n"
+             "--- /dev/null\n+++ b/b/new.py\n@@ -0,0 +1 @@\n+x\n")
+    deleted = (f"diff --git a/b/old.py b/b/old.py\ndeleted file mode 100644\nindex "
+               f"{old_id}..{'0' * 40}\n--- a/b/old.py\n+++ /dev/null\n@@ -1 +0,0 @@\n-x\n")
+    short = added.replace(new_id, "3" * 7).replace("b/new.py", "b/short.py")
+    shorter = added.replace(new_id, "4" * 6).replace("b/new.py", "b/shorter.py")
+    patch = parse_patch((added + deleted + short + shorter + DIFF.decode()).encode(), "p")
+    assert unpaired(patch) == {("A", "b/new.py", new_id), ("D", "b/old.py", old_id),
+                               ("A", "b/short.py", "3" * 7)}  # 6 digits: too few to tell
+    renamed = ("diff --git a/b/r.py b/b/s.py\nsimilarity index 100%\nrename from b/r.py\n"
+               "rename to b/s.py\n")
+    assert unpaired(parse_patch((added + renamed).encode(), "p")) == set()
