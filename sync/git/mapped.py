@@ -21,20 +21,24 @@ import mmap
 import os
 import stat
 import tempfile
+from collections.abc import Callable
 
 import pygit2
 
-BLOCK = 8 << 20  # bytes hashed or counted between two ``let_go``
+BLOCK = 8 << 20  # bytes copied, hashed or counted between two ``let_go`` (or progress reports)
+Told = Callable[[int, int], None]  # progress(done, in all)
 
 
-def blob_at(repo: pygit2.Repository, oid: str, path: str) -> bytes | mmap.mmap | None:
+def blob_at(repo: pygit2.Repository, oid: str, path: str,
+            told: Told | None = None) -> bytes | mmap.mmap | None:
     """The regular file at ``path`` when it holds exactly blob ``oid``: mapped when it is larger
     than ``BLOCK`` (``map_blob_at``), read whole otherwise (every pass over a mapping faults its
     pages in again: the parser makes three, which cost a late --continue's one-file mails more
-    than reading them); None when it does not hold the blob (read it from the database)."""
+    than reading them); None when it does not hold the blob (read it from the database).
+    ``told`` hears how far a mapping's copy and check are."""
     size = repo.odb.read_header(oid)[1]
     if size > BLOCK:
-        return map_blob_at(repo, oid, path)
+        return map_blob_at(repo, oid, path, told)
     handle = _open_regular(path, size)
     if handle is None:
         return None
@@ -48,17 +52,23 @@ def blob_at(repo: pygit2.Repository, oid: str, path: str) -> bytes | mmap.mmap |
     return data if len(data) == size and digest.hexdigest() == oid else None
 
 
-def map_blob_at(repo: pygit2.Repository, oid: str, path: str) -> mmap.mmap | None:
+def map_blob_at(repo: pygit2.Repository, oid: str, path: str,
+                told: Told | None = None) -> mmap.mmap | None:
     """The regular file at ``path`` mapped read-only, when it holds exactly blob ``oid`` (its
     size and git id checked, a block at a time, letting go of the pages hashed); else None
-    (absent, not a regular file, empty, another content: read the blob from the database)."""
+    (absent, not a regular file, empty, another content: read the blob from the database).
+
+    ``told(done, in all)`` after each block copied and each block checked (``in all`` is twice
+    the size): the copy of a 100 MB mail takes a second where new memory is slow to come by.
+    """
     size = repo.odb.read_header(oid)[1]
+    tell = told or (lambda _done, _total: None)
     handle = _open_regular(path, size)
     if handle is None:
         return None
     try:
         with tempfile.TemporaryFile(dir=repo.path) as copy:
-            if _copy_range(handle, copy.fileno(), size) != size:
+            if _copy_range(handle, copy.fileno(), size, tell) != size:
                 return None  # changed under us: read the database instead
             mapped = mmap.mmap(copy.fileno(), size, access=mmap.ACCESS_READ)
     except OSError:
@@ -70,6 +80,7 @@ def map_blob_at(repo: pygit2.Repository, oid: str, path: str) -> mmap.mmap | Non
         for at in range(0, size, BLOCK):
             digest.update(view[at:at + BLOCK])
             let_go(mapped)
+            tell(size + min(at + BLOCK, size), 2 * size)
     if digest.hexdigest() != oid:
         mapped.close()
         return None
@@ -93,14 +104,16 @@ def _open_regular(path: str, size: int) -> int | None:
     return handle
 
 
-def _copy_range(source: int, target: int, size: int) -> int:
-    """Copy up to ``size`` bytes from ``source`` to ``target`` in the kernel; how many were."""
+def _copy_range(source: int, target: int, size: int, told: Told) -> int:
+    """Copy up to ``size`` bytes from ``source`` to ``target`` in the kernel, a block at a time;
+    how many were."""
     done = 0
     while done < size:
-        copied = os.copy_file_range(source, target, size - done, done, done)
+        copied = os.copy_file_range(source, target, min(BLOCK, size - done), done, done)
         if copied == 0:
             break
         done += copied
+        told(done, 2 * size)
     return done
 
 

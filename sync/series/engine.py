@@ -151,7 +151,7 @@ class Rebase:
     def step(self, index: int) -> Stop | None:
         item = self.patches[index]
         self.phase(index, "parsing")
-        patch = item.parsed(self._told(index, "parsing"))
+        patch = item.parsed(self._told(index, "reading"), self._told(index, "parsing"))
         old = _OldStep(self, index, patch)
         self.phase(index, "applying")
         options = ApplyOptions(

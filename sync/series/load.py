@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from sync import program
 from sync.errors import PatchError
-from sync.git.mapped import blob_at, let_go
+from sync.git.mapped import Told, blob_at, let_go
 from sync.git.trees import TreeSource
 from sync.series.model import Patch
 from sync.series.parse import parse_patch
@@ -25,15 +25,16 @@ _HEADER_LINES = re.compile(rb"^(?:diff --git |--- |\+\+\+ |rename |copy )[^\n]*"
 class SeriesPatch:
     """A patch of the series with its entry (name, -pN); parsed when first asked for.
 
-    Made with a parsed ``patch``, or with a ``read`` function giving its text: then it is read
-    and parsed on first use, and ``forget`` drops it again (a rebase parses each patch when it
-    reaches it and drops it once applied, so memory does not grow with the series).
+    Made with a parsed ``patch``, or with a ``read(told)`` function giving its text (telling
+    ``told``, when not None, how far a long read is): then it is read and parsed on first use,
+    and ``forget`` drops it again (a rebase parses each patch when it reaches it and drops it
+    once applied, so memory does not grow with the series).
     """
 
     __slots__ = ("_patch", "_read", "_targets", "entry")
 
     def __init__(self, entry: SeriesEntry, patch: Patch | None = None, *,
-                 read: Callable[[], Text] | None = None,
+                 read: Callable[[Told | None], Text] | None = None,
                  targets: Sequence[str] | None = None) -> None:
         assert patch is not None or read is not None
         self.entry = entry
@@ -45,14 +46,14 @@ class SeriesPatch:
     def patch(self) -> Patch:
         return self.parsed()
 
-    def parsed(self, progress: Callable[[int, int], None] | None = None) -> Patch:
-        """``patch``, telling ``progress`` (bytes parsed, bytes in all) as it parses."""
+    def parsed(self, reading: Told | None = None, parsing: Told | None = None) -> Patch:
+        """``patch``, telling ``reading`` and ``parsing`` (done, in all) how far each is."""
         if self._patch is None:
             assert self._read is not None
-            self._patch = self._parse(self._read(), progress)
+            self._patch = self._parse(self._read(reading), parsing)
         return self._patch
 
-    def _parse(self, text: Text, progress: Callable[[int, int], None] | None = None) -> Patch:
+    def _parse(self, text: Text, progress: Told | None = None) -> Patch:
         return parse_patch(text, f"{PATCHES}/{self.entry.name}", strip=self.entry.strip,
                            targets=self._targets, progress=progress)
 
@@ -65,7 +66,7 @@ class SeriesPatch:
         """
         if self._patch is not None or self._read is None:
             return {path for path in self.patch.paths if path in candidates}
-        text = self._read()
+        text = self._read(None)
         headers = b"\n".join(_HEADER_LINES.findall(text))
         let_go(text)
         if b'"' not in headers and not any(os.fsencode(path) in headers for path in candidates):
@@ -132,11 +133,11 @@ def load_series(source: TreeSource, targets: Sequence[str], *, lazy: bool = Fals
 
 
 def _reader(source: TreeSource, oid: str, workdir: str | None,
-            name: str) -> Callable[[], Text]:
+            name: str) -> Callable[[Told | None], Text]:
     """How to read a patch: from the work tree's file when it holds the blob, mapped when it
     is large (a grouped mail is then never resident whole: ``sync.git.mapped``), else from
     the database."""
     if not workdir or "/" in name or name in (".", ".."):
-        return lambda: source.read(oid)
+        return lambda _told: source.read(oid)
     path = os.path.join(workdir, PATCHES, name)
-    return lambda: blob_at(source.repo, oid, path) or source.read(oid)
+    return lambda told: blob_at(source.repo, oid, path, told) or source.read(oid)

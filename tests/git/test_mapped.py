@@ -63,6 +63,22 @@ def test_pages_let_go_leave_memory_and_the_content_stays_readable(repo, tmp_path
     assert mapped[:] == data
 
 
+def test_the_copy_and_the_check_tell_how_far_they_are(repo, tmp_path: Path):
+    """A block at a time: copying a 100 MB mail takes a second where new memory comes slowly."""
+    data = os.urandom(1 << 20) * 20
+    (tmp_path / "mail").write_bytes(data)
+    told: list[tuple[int, int]] = []
+    mapped = map_blob_at(repo, str(repo.create_blob(data)), str(tmp_path / "mail"),
+                         lambda done, total: told.append((done, total)))
+    assert mapped is not None and mapped[:] == data
+    size = len(data)
+    assert {total for _done, total in told} == {2 * size}
+    copied = [done for done, _total in told if done <= size]
+    assert copied == sorted(copied) and copied[-1] == size and len(copied) >= 3
+    assert [done for done, _total in told if done > size] == [size + BLOCK, size + 2 * BLOCK,
+                                                              2 * size]  # then checked
+
+
 def test_count_on_a_mapping_is_the_count_on_its_bytes(repo, tmp_path: Path):
     data = b"".join(b"%d\n" % k * (k % 7) for k in range(2_000_000))
     assert len(data) > 2 * BLOCK

@@ -353,7 +353,7 @@ def read_when_reached(repo, onto: bytes) -> tuple[Rebase, list[str]]:
     ``onto``; and the list its phases are recorded in."""
     states = [{"bundle/a.py": b"one\ntwo\nthree\n"}, {"bundle/a.py": b"one\n2\nthree\n"}]
     parsed = series_from_states(repo, states)[0]
-    lazy = SeriesPatch(parsed.entry, read=lambda: parsed.patch.text)
+    lazy = SeriesPatch(parsed.entry, read=lambda _told: parsed.patch.text)
     engine = rebase(repo, [lazy], {"bundle/a.py": onto}, states[0])
     phases: list[str] = []
     engine.phase = lambda _index, what: phases.append(what)

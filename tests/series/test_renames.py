@@ -36,7 +36,7 @@ class Reads:
             diff = diff.replace(b" a/", b" ").replace(b" b/", b" ")
         text = f"From: A <a@b.c>\nSubject: [PATCH] {name}\n\n{message}\n---\n".encode() + diff
 
-        def read() -> bytes:
+        def read(_told: object) -> bytes:
             self.count += 1
             return text
 
