@@ -50,7 +50,7 @@ def run_sync(argv: list[str]) -> dict[str, object]:
     # every bar of a rebase goes through the session's display, ConsoleBar, shown or not (as
     # with --json): hooked there, this process loads nothing the tool does not (hooking rich's
     # Progress loaded rich into a --json run, which draws nothing and never imports it)
-    update, advance = ConsoleBar.update, ConsoleBar.advance
+    update, advance, describe = ConsoleBar.update, ConsoleBar.advance, ConsoleBar.describe
 
     def timed_update(self: ConsoleBar, *args: Any, **kwargs: Any) -> None:
         events.append(time.time())
@@ -60,7 +60,12 @@ def run_sync(argv: list[str]) -> dict[str, object]:
         events.append(time.time())
         advance(self, *args, **kwargs)
 
+    def timed_describe(self: ConsoleBar, *args: Any, **kwargs: Any) -> None:
+        events.append(time.time())
+        describe(self, *args, **kwargs)
+
     ConsoleBar.update = timed_update  # type: ignore[method-assign]
+    ConsoleBar.describe = timed_describe  # type: ignore[method-assign]
     ConsoleBar.advance = timed_advance  # type: ignore[method-assign]
     sys.argv = ["simapp-sync", *argv]
     code = cli.main()  # started as the console script starts it (from sys.argv)

@@ -273,6 +273,11 @@ class ConsoleBar:
         if self.progress is not None and self.task is not None:
             self.progress.advance(self.task, count)
 
+    def describe(self, detail: str) -> None:
+        """The bar's detail alone (rich's Progress takes its lock: safe from any thread)."""
+        if self.progress is not None and self.task is not None:
+            self.progress.update(self.task, detail=detail)
+
 
 def _printable(value: Any) -> Any:
     """``value`` with every string that holds a file name's raw bytes C-quoted (git's form),

@@ -58,7 +58,8 @@ WINDOW = 4 * WRITERS  # files queued at most: progress follows the writes
 
 
 def write_all(folders: Folders, writes: Sequence[tuple[str, int, Data | Stored]],
-              placed: Callable[[str], None], ordered: bool = True) -> None:
+              placed: Callable[[str], None], ordered: bool = True,
+              wrote: Callable[[str, int], None] | None = None) -> None:
     """Write files (path, git mode, content) several at once, in threads; ``placed(path)`` for
     each, in order, once it is in place.
 
@@ -70,6 +71,9 @@ def write_all(folders: Folders, writes: Sequence[tuple[str, int, Data | Stored]]
     the two together): the files written alongside it are taken back out, and from the first
     file that failed the rest are written one at a time, so the fault raised names a file that
     could not be written on its own after the ones before it.
+
+    ``wrote(path, bytes so far)`` is told, from the writing thread, every 8 MiB of a large
+    file inflated from the database: one 100 MB file is otherwise a long silent stretch.
     """
     done = 0
     pending: collections.deque[tuple[str, Future[str]]] = collections.deque()
@@ -87,7 +91,7 @@ def write_all(folders: Folders, writes: Sequence[tuple[str, int, Data | Stored]]
         try:
             for path, mode, data in writes:
                 pending.append((path, pool.submit(folders.write_file, path, mode, data,
-                                                  not ordered)))
+                                                  not ordered, wrote)))
                 while len(pending) > WINDOW or (pending and pending[0][1].done()):
                     place_next()
             while pending:
@@ -119,9 +123,9 @@ class Stored:
     oid: str
     path: str  # the file it is written to, for the messages
 
-    def write_to(self, out: BinaryIO) -> None:
+    def write_to(self, out: BinaryIO, wrote: Callable[[int], None] | None = None) -> None:
         try:
-            copied = copy_loose_blob(self.folders, self.oid, out)
+            copied = copy_loose_blob(self.folders, self.oid, out, wrote)
         except DamagedObject as error:  # libgit2 would write it padded with zeros, or hang
             raise GitError(f"{shown_path(self.path)}: its content in the object database is "
                            f"damaged ({error})",
@@ -217,7 +221,8 @@ class Folders:
             for key in [key for key in self.fds if key == path or key.startswith(path + "/")]:
                 os.close(self.fds.pop(key))
 
-    def write_file(self, path: str, mode: int, data: Data | Stored, place: bool = True) -> str:
+    def write_file(self, path: str, mode: int, data: Data | Stored, place: bool = True,
+                   wrote: Callable[[str, int], None] | None = None) -> str:
         """Write ``path`` under a temporary name, then rename it into place (or, ``place``
         False, leave that to ``place``); a disk fault is a ``DiskFault`` naming ``path``, the
         temporary file removed. Returns the temporary name. Safe in several threads at once."""
@@ -238,7 +243,8 @@ class Folders:
                                   | os.O_CLOEXEC, permissions, dir_fd=fd)
                     with os.fdopen(out, "wb") as handle:
                         if isinstance(data, Stored):
-                            data.write_to(handle)
+                            data.write_to(handle, None if wrote is None else
+                                          lambda done: wrote(path, done))
                         else:
                             handle.writelines((data,) if isinstance(data, bytes) else data)
                 if place:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import os
 import zlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import BinaryIO, cast
 
 import pygit2
@@ -27,6 +27,7 @@ except ImportError:  # pragma: no cover - isal is a dependency; stay correct wit
 STREAM_BLOCK = 64 << 10
 LOOSE_READ_SMALLEST = 32 << 10  # a loose object read by ISA-L rather than libgit2 from here
 CHUNK = 1 << 20  # inflated at a time by read_verified
+TOLD_EVERY = 8 << 20  # bytes of a large blob written between two reports of how far it is
 
 _TYPES = {pygit2.enums.ObjectType.COMMIT: "commit", pygit2.enums.ObjectType.TREE: "tree",
           pygit2.enums.ObjectType.BLOB: "blob", pygit2.enums.ObjectType.TAG: "tag"}
@@ -129,14 +130,16 @@ def object_folders(repo: pygit2.Repository) -> tuple[str, ...]:
     return tuple(found)
 
 
-def copy_loose_blob(folders: Sequence[str], oid: str, out: BinaryIO) -> bool:
+def copy_loose_blob(folders: Sequence[str], oid: str, out: BinaryIO,
+                    wrote: Callable[[int], None] | None = None) -> bool:
     """Write blob ``oid`` into ``out`` from its loose object, inflated a block at a time (a
     large blob is never whole in memory); False when no folder holds it loose (packed).
 
     ``DamagedObject`` when the object is not a whole blob (zlib's checksum, the header's type
     and size) or not blob ``oid`` (its content hashed as it goes, as libgit2 checks every
     object it reads); what was written into ``out`` by then is for the caller to discard. A
-    fault writing ``out`` is raised as it is.
+    fault writing ``out`` is raised as it is. ``wrote(bytes so far)`` after each ``TOLD_EVERY``
+    bytes written.
     """
     for folder in folders:
         try:
@@ -145,6 +148,7 @@ def copy_loose_blob(folders: Sequence[str], oid: str, out: BinaryIO) -> bool:
             continue
         with handle:
             blocks = _blob_blocks(handle, oid)
+            written = 0
             while True:
                 try:
                     block = next(blocks, None)
@@ -155,6 +159,9 @@ def copy_loose_blob(folders: Sequence[str], oid: str, out: BinaryIO) -> bool:
                 if block is None:
                     return True
                 out.write(block)
+                written += len(block)
+                if wrote is not None and written % TOLD_EVERY < len(block):
+                    wrote(written)
     return False
 
 

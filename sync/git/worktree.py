@@ -333,7 +333,8 @@ def _subtree(repo: pygit2.Repository, tree: str | None, path: str) -> str | None
 def write_changes(repo: pygit2.Repository, changes: Iterable[Change], roots: Sequence[str],
                   progress: Callable[[int], None] | None = None,
                   read: Callable[[str], Data | None] | None = None,
-                  ordered: bool = True) -> WriteReport:
+                  ordered: bool = True,
+                  wrote: Callable[[str, int], None] | None = None) -> WriteReport:
     """Make the work tree match ``changes``: removals and pruning first, then writes.
 
     ``read`` gives a blob's bytes by id when the caller still holds them (as one ``bytes`` or
@@ -341,6 +342,7 @@ def write_changes(repo: pygit2.Repository, changes: Iterable[Change], roots: Seq
     blob is written straight from the object database (``files.Stored``). Several files are
     written at once (``files.write_all``); ``ordered`` False lets them appear in any order (a
     caller whose state says what was being written, and undoes or finishes it after a crash).
+    ``wrote(path, bytes so far)``: how far a large file is (``files.write_all``).
     """
     changes = list(changes)
     for change in changes:
@@ -376,7 +378,7 @@ def write_changes(repo: pygit2.Repository, changes: Iterable[Change], roots: Seq
             if progress is not None:
                 progress(1)
 
-        write_all(folders, writes, placed, ordered)
+        write_all(folders, writes, placed, ordered, wrote)
     return report
 
 

@@ -18,6 +18,9 @@ class Bar(Protocol):
 
     def advance(self, count: int) -> None: ...
 
+    def describe(self, detail: str) -> None:
+        """Say what the bar is at, its count unchanged (safe from any thread)."""
+
 
 class Bars(Protocol):
     """A live progress display that bars are added to."""
@@ -52,4 +55,7 @@ class _NoBar:
         return None
 
     def advance(self, count: int) -> None:
+        return None
+
+    def describe(self, detail: str) -> None:
         return None

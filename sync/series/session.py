@@ -49,6 +49,7 @@ from sync.series.resolve import ALL_RULES, RuleSet
 from sync.series.scope import Project, Scoped
 from sync.series.seriesfile import Series, SeriesEntry
 from sync.series.state import ConflictRecord, RebaseState, ReportRecord, StateStore
+from sync.untrusted import shown_path
 
 
 @dataclass
@@ -269,9 +270,10 @@ class RebaseSession(Scoped):
         bar = progress.bar("writing work tree", total=len(changes)) \
             if progress is not None else None
         # in any order: after a crash midway, the saved state finishes or undoes the writing
-        report = worktree.write_changes(self.repo, changes, self.roots,
-                                        bar.advance if bar is not None else None, self._read,
-                                        ordered=False)
+        report = worktree.write_changes(
+            self.repo, changes, self.roots, bar.advance if bar is not None else None,
+            self._read, ordered=False, wrote=None if bar is None else
+            lambda path, done: bar.describe(f"{shown_path(path)}: {done >> 20} MB"))
         return report, {c.path: c.entry for c in changes if c.entry is not None}
 
     def _read(self, oid: str) -> worktree.Data | None:

@@ -71,6 +71,20 @@ def test_many_files_written_at_once_are_byte_identical_and_stage_clean(repo, ord
     assert git(top(repo), "diff", "--stat") == ""
 
 
+def test_a_large_file_tells_how_far_it_is_written(repo):
+    """Every 8 MiB of a large file inflated from the database (one 100 MB file would otherwise
+    be a long silent stretch); small files and held contents say nothing."""
+    big = os.urandom(1 << 20) * 20
+    files = {"bundle/big.bin": big, "bundle/small.txt": b"small\n"}
+    changes = changes_between(repo, None, make_tree(repo, files), ROOTS)
+    told: list[tuple[str, int]] = []
+    write_changes(repo, changes, ROOTS, wrote=lambda path, done: told.append((path, done)))
+    # once past each 8 MiB (blocks end where the inflater stops, a few KiB either way)
+    assert [(path, done >> 23) for path, done in told] == [("bundle/big.bin", 1),
+                                                           ("bundle/big.bin", 2)]
+    assert (top(repo) / "bundle/big.bin").read_bytes() == big
+
+
 def test_blobs_are_written_from_alternates_and_from_packs(repo, tmp_path: Path):
     files = many_files()
     tree = make_tree(repo, files)

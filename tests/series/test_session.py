@@ -50,6 +50,9 @@ class Recorder:
         def advance(self, count: int) -> None:
             self.owner.updates.append((self.description, count, "+"))
 
+        def describe(self, detail: str) -> None:
+            self.owner.updates.append((self.description, -1, detail))
+
 
 @pytest.fixture
 def checkout(repo_dir: Path, tmp_path: Path) -> Checkout:
