@@ -16,7 +16,7 @@ from pathlib import Path
 import pygit2
 
 from sync.git.loose import object_folders, read_loose_blob
-from sync.git.mapped import let_go
+from sync.git.mapped import Told, let_go
 from sync.git.objects import blob_id, write_loose_blob, write_raw_tree
 from sync.untrusted import path_bytes
 
@@ -186,7 +186,7 @@ def write_blob(repo: pygit2.Repository, data: bytes) -> str:
 
 
 def write_blob_parts(repo: pygit2.Repository, parts: Sequence[bytes | memoryview],
-                     progress: Callable[[int, int], None] | None = None) -> str:
+                     progress: Told | None = None) -> str:
     """``write_blob`` for content given as parts, never joined into one copy: hashed part by
     part, then (only when the database lacks it) compressed as the parts stream by.
 
@@ -194,7 +194,7 @@ def write_blob_parts(repo: pygit2.Repository, parts: Sequence[bytes | memoryview
     two passes count as one each: ``in all`` is twice the size).
     """
     size = sum(len(part) for part in parts)
-    told = _Told(progress, 2 * size)
+    told = _Counted(progress, 2 * size)
     digest = hashlib.sha1(b"blob %d\0" % size)
     for part in parts:
         view = memoryview(part)
@@ -212,10 +212,10 @@ def write_blob_parts(repo: pygit2.Repository, parts: Sequence[bytes | memoryview
 
 
 @dataclass
-class _Told:
+class _Counted:
     """Counts bytes done for a ``progress(done, in all)`` callback (if any)."""
 
-    progress: Callable[[int, int], None] | None
+    progress: Told | None
     total: int
     done: int = 0
 

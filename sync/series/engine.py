@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from sync.errors import PatchError
 from sync.git import Repository
 from sync.git.diff import diff_counted, diff_text
+from sync.git.mapped import Told
 from sync.git.merge import Labels, merge_file
 from sync.git.trees import (
     Entry,
@@ -299,7 +300,7 @@ class Rebase:
         """Canonical diff text between two states of the same paths."""
         return diff_text(self.repo, self._entries(before), self._entries(after))
 
-    def _told(self, index: int, what: str) -> Callable[[int, int], None]:
+    def _told(self, index: int, what: str) -> Told:
         """A ``progress(done, in all)`` showing ``what`` within patch ``index`` by 5% steps,
         once the work is ``SHOWN_FROM`` bytes or more."""
         shown = -1

@@ -8,11 +8,11 @@ as ``patch`` and ``git apply`` are.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from itertools import repeat
 
 from sync.errors import PatchError
-from sync.git.mapped import count, let_go
+from sync.git.mapped import Told, count, let_go
 from sync.series.binary import over_cap
 from sync.series.mail import parse_meta
 from sync.series.model import BinaryHunk, BinaryPatch, Change, FilePatch, Hunk, Patch
@@ -28,7 +28,7 @@ _BLANK = re.compile(rb"\n[ \t\r]*(?:\n|$)")
 
 def parse_patch(data: Text, name: str, *, strip: int = 1,
                 targets: Sequence[str] | None = None,
-                progress: Callable[[int, int], None] | None = None) -> Patch:
+                progress: Told | None = None) -> Patch:
     """Parse a patch file; ``name`` is used in messages, ``targets`` confine every path.
 
     ``data`` may be a mapping of the patch file: the pages read are let go after each file
@@ -42,7 +42,7 @@ def parse_patch(data: Text, name: str, *, strip: int = 1,
 
 class _Parser:
     def __init__(self, data: Text, name: str, strip: int, targets: Sequence[str] | None,
-                 progress: Callable[[int, int], None] | None = None) -> None:
+                 progress: Told | None = None) -> None:
         self.data = data
         self.progress = progress
         self.name = name
